@@ -1,0 +1,107 @@
+"""The Ray side of every job: starting or joining a cluster, and progress over Ray tasks.
+
+A job joins the cluster named by ``--address`` or ``RAY_ADDRESS``; otherwise it starts a local
+one with ``--num-cpus`` CPUs (all by default). When Ray is already running in the process (a
+notebook, the test session) the job uses it and leaves it running.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+from jobs.storage import worker_env
+
+__all__ = ["JobError", "quiet_logs", "ray_results", "start_ray", "stop_ray"]
+
+
+class JobError(RuntimeError):
+    """A mistake in how a job was called (bad option, unreachable output): shown without a traceback."""
+
+
+def quiet_logs() -> None:
+    """Silence library chatter a user cannot act on (Ray's and MLflow's start-up INFO lines)."""
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    for name in ("alembic", "mlflow", "ray", "ray.data", "ray.train", "urllib3", "botocore", "s3fs", "aiobotocore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # A local cluster turns on token authentication by default and says so at every start.
+    logging.getLogger("ray._private.authentication").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning, module="mlflow")
+
+
+def start_ray(*, address: str | None = None, num_cpus: int | None = None) -> bool:
+    """Join or start Ray; return whether this call started it (and so should stop it).
+
+    Parameters
+    ----------
+    address : str, optional
+        A cluster address (``ray://host:10001`` or ``auto``); defaults to ``RAY_ADDRESS``.
+    num_cpus : int, optional
+        CPUs of a local cluster; all of this machine's by default. Ignored when joining one.
+    """
+    import ray  # noqa: PLC0415  (only jobs that run start Ray)
+
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    runtime_env: dict[str, Any] = {"env_vars": worker_env()}
+    try:
+        if address:
+            ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING)
+        else:
+            ray.init(
+                num_cpus=num_cpus, runtime_env=runtime_env, include_dashboard=False,
+                logging_level=logging.WARNING, configure_logging=True,
+            )
+    except ConnectionError as e:
+        raise JobError(f"cannot reach the Ray cluster at {address}: {e}") from e
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = True
+    return True
+
+
+def stop_ray(started: bool) -> None:
+    """Shut Ray down if :func:`start_ray` started it."""
+    if started:
+        import ray  # noqa: PLC0415
+
+        ray.shutdown()
+
+
+def ray_results(refs: list[Any], *, desc: str, unit: str = "item") -> Iterator[tuple[int, Any, str | None]]:
+    """Yield ``(position, result, error)`` for Ray object refs as they finish, with a progress bar.
+
+    A task whose worker died or raised yields ``error`` (a one-line reason) instead of raising,
+    so the job can write an error row for that input and go on with the others.
+    """
+    import ray  # noqa: PLC0415
+    from tqdm.auto import tqdm  # noqa: PLC0415
+
+    if not refs:
+        return
+    position = {ref: i for i, ref in enumerate(refs)}
+    pending = list(refs)
+    with tqdm(total=len(pending), desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True) as bar:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1, timeout=None)
+            for ref in done:
+                try:
+                    yield position[ref], ray.get(ref), None
+                except ray.exceptions.RayError as e:
+                    yield position[ref], None, _reason(e)
+                bar.update(1)
+
+
+def _reason(e: BaseException) -> str:
+    """One line saying why a Ray task failed: the task's own exception when there is one."""
+    cause = getattr(e, "cause", None) or e
+    lines = [line for line in str(cause).strip().splitlines() if line.strip()]
+    return f"{type(cause).__name__}: {lines[-1][:500] if lines else ''}".rstrip(": ")

@@ -1,0 +1,108 @@
+"""The ``Notes`` table: every note of a piece, one row per note, grouped into voices.
+
+Conventions
+-----------
+- ``onset`` and ``duration`` are in *beats* (crotchets/quarter notes), as in MIDI ticks divided
+  by the resolution and in JKUPDD; ``onset_s`` / ``duration_s`` are the same in seconds.
+- ``pitch`` is the MIDI note number (60 = middle C); ``voice`` is a 0-based index into
+  ``voice_names`` (a track, part or staff).
+- Rows are sorted by ``(voice, onset, pitch)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Notes", "NotesError"]
+
+
+class NotesError(ValueError):
+    """A piece cannot be turned into notes (empty, unreadable or over a limit)."""
+
+
+@dataclass(frozen=True)
+class Notes:
+    """Notes of one piece as parallel arrays of length ``n``.
+
+    Examples
+    --------
+    >>> n = Notes.from_arrays("demo", onset=[0, 1, 2], pitch=[60, 62, 64], duration=[1, 1, 2])
+    >>> len(n), n.voice_names
+    (3, ('voice0',))
+    """
+
+    piece_id: str
+    onset: np.ndarray  # (n,) float64, beats
+    duration: np.ndarray  # (n,) float64, beats
+    pitch: np.ndarray  # (n,) int16, MIDI
+    voice: np.ndarray  # (n,) int16
+    velocity: np.ndarray  # (n,) int16, 1..127
+    tempo_bpm: float = 120.0  # crotchets per minute, for the times in seconds
+    voice_names: tuple[str, ...] = field(default=("voice0",))
+    title: str = ""
+
+    @classmethod
+    def from_arrays(
+        cls,
+        piece_id: str,
+        *,
+        onset: object,
+        pitch: object,
+        duration: object,
+        voice: object | None = None,
+        velocity: object | None = None,
+        tempo_bpm: float = 120.0,
+        voice_names: tuple[str, ...] | None = None,
+        title: str = "",
+    ) -> Notes:
+        """Build a sorted table, checking lengths and ranges."""
+        onset_a = np.asarray(onset, dtype=np.float64).reshape(-1)
+        n = len(onset_a)
+        pitch_a = np.asarray(pitch, dtype=np.int64).reshape(-1)
+        duration_a = np.asarray(duration, dtype=np.float64).reshape(-1)
+        voice_a = np.zeros(n, dtype=np.int64) if voice is None else np.asarray(voice, dtype=np.int64).reshape(-1)
+        vel_a = np.full(n, 80, dtype=np.int64) if velocity is None else np.asarray(velocity, dtype=np.int64).reshape(-1)
+        for name, arr in (("pitch", pitch_a), ("duration", duration_a), ("voice", voice_a), ("velocity", vel_a)):
+            if len(arr) != n:
+                raise NotesError(f"{piece_id}: {name} has {len(arr)} values but onset has {n}")
+        if n and (pitch_a.min() < 0 or pitch_a.max() > 127):
+            raise NotesError(f"{piece_id}: MIDI pitches must lie in 0..127, got {pitch_a.min()}..{pitch_a.max()}")
+        if n and (not np.all(np.isfinite(onset_a)) or not np.all(np.isfinite(duration_a)) or duration_a.min() < 0):
+            raise NotesError(f"{piece_id}: onsets and durations must be finite and durations >= 0 (in beats)")
+        if not tempo_bpm > 0:
+            raise NotesError(f"{piece_id}: tempo must be > 0 BPM, got {tempo_bpm}")
+        n_voices = int(voice_a.max()) + 1 if n else 1
+        names = voice_names if voice_names is not None else tuple(f"voice{i}" for i in range(n_voices))
+        if len(names) < n_voices:
+            raise NotesError(f"{piece_id}: {n_voices} voices but {len(names)} voice names")
+        order = np.lexsort((pitch_a, onset_a, voice_a))
+        return cls(
+            piece_id=piece_id,
+            onset=onset_a[order],
+            duration=duration_a[order],
+            pitch=pitch_a[order].astype(np.int16),
+            voice=voice_a[order].astype(np.int16),
+            velocity=np.clip(vel_a[order], 1, 127).astype(np.int16),
+            tempo_bpm=float(tempo_bpm),
+            voice_names=tuple(names),
+            title=title,
+        )
+
+    def __len__(self) -> int:
+        return len(self.onset)
+
+    @property
+    def onset_s(self) -> np.ndarray:
+        """Onsets in seconds at ``tempo_bpm``."""
+        return self.onset * 60.0 / self.tempo_bpm
+
+    @property
+    def duration_s(self) -> np.ndarray:
+        """Durations in seconds at ``tempo_bpm``."""
+        return self.duration * 60.0 / self.tempo_bpm
+
+    @property
+    def n_voices(self) -> int:
+        return len(self.voice_names)
