@@ -126,7 +126,7 @@ def load_notes(ref: PieceRef) -> Notes:
     NotesError
         If the file cannot be parsed or holds no pitched notes.
     """
-    from music21 import converter, tempo  # noqa: PLC0415
+    from music21 import converter  # noqa: PLC0415
 
     path = _corpus_root() / ref.path
     try:
@@ -135,10 +135,17 @@ def load_notes(ref: PieceRef) -> Notes:
             parsed = converter.parse(path, number=ref.number) if ref.number is not None else converter.parse(path)
     except Exception as e:  # music21 raises many exception types for malformed files
         raise NotesError(f"{ref.id}: music21 cannot parse {ref.path}: {e}") from e
+    return score_to_notes(parsed, piece_id=ref.id, source=ref.path, default_title=ref.name)
+
+
+def score_to_notes(parsed: Any, *, piece_id: str, source: str, default_title: str = "") -> Notes:
+    """Notes of a parsed music21 Score (or the first tune of an Opus), one voice per part."""
+    from music21 import tempo  # noqa: PLC0415
+
     score: Any = parsed
     if hasattr(score, "scores"):  # an Opus: a book of tunes
         if not score.scores:
-            raise NotesError(f"{ref.id}: {ref.path} holds no tune {ref.number}")
+            raise NotesError(f"{piece_id}: {source} holds no tune")
         score = score.scores[0]
     parts = list(score.parts) or [score]
     onsets: list[float] = []
@@ -150,12 +157,12 @@ def load_notes(ref: PieceRef) -> Notes:
         names.append(part.partName or (part.id if isinstance(part.id, str) else "") or f"part{v}")
         _read_part(part, v, onsets, durations, pitches, voices)
     if not onsets:
-        raise NotesError(f"{ref.id}: {ref.path} holds no pitched notes")
+        raise NotesError(f"{piece_id}: {source} holds no pitched notes")
     marks = list(score.recurse().getElementsByClass(tempo.MetronomeMark))
     bpm = float(marks[0].getQuarterBPM()) if marks and marks[0].getQuarterBPM() else 100.0
-    title = (score.metadata.title if score.metadata and score.metadata.title else "") or ref.name
+    title = (score.metadata.title if score.metadata and score.metadata.title else "") or default_title or piece_id
     return Notes.from_arrays(
-        ref.id, onset=onsets, pitch=pitches, duration=durations, voice=voices,
+        piece_id, onset=onsets, pitch=pitches, duration=durations, voice=voices,
         tempo_bpm=bpm, voice_names=tuple(str(n) for n in names), title=str(title),
     )
 

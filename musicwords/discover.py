@@ -1,0 +1,70 @@
+"""One call from notes to music-words: voices → tokens → dictionary (stage 1) → patterns (stage 2).
+
+Examples
+--------
+>>> from musicwords.synthetic import planted_corpus
+>>> corpus = planted_corpus(seed=0, n_pieces=4, n_motifs=2)
+>>> result = discover(corpus.pieces, DiscoverConfig.debug())
+>>> len(result.patterns) >= 2
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from musicwords.em import Dictionary, EMConfig, learn_dictionary
+from musicwords.notes import Notes, NotesError
+from musicwords.reconstruct import Occurrence, Pattern, find_occurrences, patterns
+from musicwords.tokens import Alphabet, TokenConfig, TokenStreams, tokenize
+from musicwords.voices import Streams, separate_voices
+
+__all__ = ["DiscoverConfig", "DiscoverResult", "discover"]
+
+
+@dataclass(frozen=True)
+class DiscoverConfig:
+    """Every setting of the pipeline, with defaults used for all corpora alike."""
+
+    voices: str = "lines"  # "lines" (line-following separation) | "skyline"
+    max_voices: int = 4  # lines per part
+    tokens: TokenConfig = field(default_factory=TokenConfig)
+    em: EMConfig = field(default_factory=EMConfig)
+    min_pattern_notes: int = 5  # shorter words are cells, not reported as patterns
+    extend: str = "repeating"  # occurrences take the co-sounding notes that recur with them
+    min_share: float = 0.5  # ... in at least this share of the other occurrences
+    top_patterns: int | None = None  # report at most this many (None: every word that saves bits)
+
+    @classmethod
+    def debug(cls) -> DiscoverConfig:
+        return cls(em=EMConfig.debug())
+
+
+@dataclass
+class DiscoverResult:
+    pieces: list[Notes]
+    streams: list[Streams]
+    tokens: TokenStreams
+    dictionary: Dictionary
+    occurrences: list[Occurrence]
+    patterns: list[Pattern]
+
+
+def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
+             progress: Callable[[str], None] | None = None) -> DiscoverResult:
+    """Learn one dictionary over ``pieces`` and reconstruct each of them with it."""
+    cfg = config or DiscoverConfig()
+    if not pieces:
+        raise ValueError("no pieces given")
+    streams = [separate_voices(n, method=cfg.voices, max_voices=cfg.max_voices) for n in pieces]
+    alphabet = Alphabet(config=cfg.tokens)
+    tokens = tokenize(list(zip(pieces, streams, strict=True)), alphabet)
+    if tokens.n_tokens == 0:
+        names = ", ".join(n.piece_id for n in pieces[:5])
+        raise NotesError(f"{names}: too few notes to find patterns (every voice has fewer than two notes)")
+    dictionary = learn_dictionary(tokens, alphabet, cfg.em, progress=progress)
+    occurrences = find_occurrences(dictionary, tokens, pieces)
+    found = patterns(dictionary, occurrences, pieces, top=cfg.top_patterns, min_notes=cfg.min_pattern_notes,
+                     extend=cfg.extend, min_share=cfg.min_share)
+    return DiscoverResult(pieces, streams, tokens, dictionary, occurrences, found)

@@ -1,0 +1,364 @@
+"""Stage 1: learning the dictionary of music-words by EM under minimum code length (MDL).
+
+The model is a unigram language model over words (as in SentencePiece's unigram trainer):
+a stream is a sequence of words drawn independently with probabilities ``p(w)``; the words
+include every token on its own (the *literals*), so any stream can be spelled.
+
+Code length (bits), the objective
+---------------------------------
+``L = L(dictionary) + L(data | dictionary)`` where
+
+- ``L(data | dictionary) = -log2 P(data)``, the probability of all streams summed over all
+  their segmentations (forward algorithm): the length of an arithmetic code that transmits the
+  streams word by word, literals included;
+- ``L(dictionary) = sum over multi-token words w of [ sum_{t in w} -log2 q(t) + gamma(|w|)
+  + 1/2 log2 N ]``: each word spelled with its tokens under the base model ``q`` (the tokens'
+  corpus frequencies), its length in Elias-gamma code, and its probability to the precision
+  that ``N`` (the number of tokens) supports. The literals are the alphabet, sent once whatever
+  the dictionary, so they add a constant and are left out.
+
+The loop (each round):
+
+1. *candidates*: in the first round, frequent token n-grams (hashed counts, up to
+   ``max_ngram``) scored by ``(count - 1) * length``; later rounds, concatenations of words
+   that follow each other in the current best segmentation at least ``min_count`` times, so
+   words are built from words (motif → phrase → theme → section);
+2. *E-step*: forward-backward over every segmentation of every stream → expected counts;
+3. *M-step*: ``p(w) ∝ exp(ψ(c_w + a_w))`` (variational Bayes) with a sparse Dirichlet prior
+   ``a_w = prior`` on words (rarely used words fade) and ``a_w = 1`` on literals (every token
+   stays spellable at a fair price, so a word is never kept only because its tokens alone
+   became too expensive);
+4. *prune*: drop words whose estimated saving ``c_w * (bits of their best spelling without
+   them - bits as one word) - L(w)`` is not positive, then EM again;
+5. *accept* the round only if the total code length fell by more than ``tol_bits``; otherwise
+   restore the previous dictionary and stop.
+
+So the code length never rises across accepted rounds, and :attr:`Dictionary.history` records
+it after every accepted step.
+
+Examples
+--------
+>>> import numpy as np
+>>> from musicwords.notes import Notes
+>>> from musicwords.voices import separate_voices
+>>> from musicwords.tokens import Alphabet, tokenize
+>>> rng = np.random.default_rng(0)
+>>> motif = np.array([0, 4, 7, 12, 7, 4])
+>>> parts = [np.concatenate([rng.integers(55, 75, 5), 60 + k + motif]) for k in rng.integers(-5, 6, 20)]
+>>> pitch = np.concatenate(parts)
+>>> n = Notes.from_arrays("demo", onset=np.arange(len(pitch)), pitch=pitch, duration=np.ones(len(pitch)))
+>>> alphabet = Alphabet()
+>>> d = learn_dictionary(tokenize([(n, separate_voices(n))], alphabet), alphabet, EMConfig.debug())
+>>> d.history == sorted(d.history, reverse=True)
+True
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.special import digamma
+
+from musicwords.lattice import build_lattice, forward_backward, viterbi
+from musicwords.tokens import SEPARATOR, Alphabet, TokenStreams
+
+__all__ = ["Dictionary", "EMConfig", "learn_dictionary"]
+
+LN2 = math.log(2.0)
+
+
+@dataclass(frozen=True)
+class EMConfig:
+    """Settings of the dictionary learner; one configuration serves every corpus."""
+
+    max_ngram: int = 16  # longest seed candidate (tokens); longer words come from merges
+    max_word_tokens: int = 512  # merges stop here: a long repeated section, not a whole piece
+    min_count: int = 2  # a word must recur to be worth a dictionary entry
+    seed_candidates: int = 3000  # frequent n-grams proposed in the first round
+    merge_candidates: int = 1000  # adjacent word pairs proposed per later round
+    em_iterations: int = 4  # E/M steps per round (counts settle in 3-5)
+    prior: float = 0.05  # Dirichlet pseudo-count of the VB M-step; < 1 favours sparse dictionaries
+    max_rounds: int = 40
+    tol_bits: float = 0.5  # a round must save more than this to be accepted
+    prune_fraction: float = 0.5  # share of the non-paying words dropped per pruning pass
+
+    def __post_init__(self) -> None:
+        if self.min_count < 2:
+            raise ValueError(f"min_count must be >= 2 (a word used once never pays for itself), got {self.min_count}")
+        if not 0 < self.prior:
+            raise ValueError(f"prior must be > 0, got {self.prior}")
+        if self.max_ngram < 2 or self.max_word_tokens < self.max_ngram:
+            raise ValueError("need 2 <= max_ngram <= max_word_tokens")
+
+    @classmethod
+    def debug(cls) -> EMConfig:
+        """Fewer candidates and rounds: seconds on a test corpus."""
+        return cls(seed_candidates=500, merge_candidates=200, max_rounds=10, em_iterations=3)
+
+
+@dataclass
+class Dictionary:
+    """Words (token tuples; ids below ``n_literals`` are the literals), their statistics and history."""
+
+    alphabet: Alphabet
+    words: list[tuple[int, ...]]
+    logp: np.ndarray  # (n_words,) natural log
+    counts: np.ndarray  # (n_words,) expected counts at the last E-step
+    n_literals: int
+    base_bits: np.ndarray  # (n_literals,) -log2 q(t), the base model of word spellings
+    n_tokens: int
+    history: list[float] = field(default_factory=list)  # total code length (bits) after each accepted step
+    data_bits: float = 0.0
+    dict_bits: float = 0.0
+    rounds: list[dict[str, float]] = field(default_factory=list)  # every round tried, accepted or not
+
+    @property
+    def code_length(self) -> float:
+        return self.data_bits + self.dict_bits
+
+    @property
+    def word_ids(self) -> np.ndarray:
+        """Ids of the multi-token words."""
+        return np.arange(self.n_literals, len(self.words))
+
+    def word_cost(self, w: int) -> float:
+        """Bits to put word ``w`` in the dictionary (see the module docstring)."""
+        word = self.words[w]
+        return float(self.base_bits[list(word)].sum()) + _gamma_bits(len(word)) + 0.5 * math.log2(max(self.n_tokens, 2))
+
+    def literal_bits(self, w: int) -> float:
+        """Bits to spell word ``w`` with literals under the current probabilities."""
+        return float(-self.logp[list(self.words[w])].sum() / LN2)
+
+    def describe(self, w: int) -> str:
+        return " ".join(self.alphabet.describe(t) for t in self.words[w])
+
+
+def _gamma_bits(n: int) -> float:
+    return float(2 * math.floor(math.log2(n)) + 1)
+
+
+def learn_dictionary(
+    streams: TokenStreams,
+    alphabet: Alphabet,
+    config: EMConfig | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> Dictionary:
+    """Learn a dictionary of music-words for ``streams`` (see the module docstring).
+
+    Parameters
+    ----------
+    streams : TokenStreams
+        The corpus, tokenised with ``alphabet``.
+    alphabet : Alphabet
+    config : EMConfig, optional
+    progress : callable, optional
+        Called with a one-line status after each round.
+
+    Returns
+    -------
+    Dictionary
+        With ``history`` (code length after each accepted step, never rising) and ``rounds``.
+    """
+    cfg = config or EMConfig()
+    tokens = streams.tokens
+    A = len(alphabet)
+    real = tokens[tokens != SEPARATOR]
+    if len(real) == 0:
+        raise ValueError("no tokens: every stream has fewer than two notes")
+    freq = np.bincount(real, minlength=A).astype(float)
+    base_bits = -np.log2(np.maximum(freq, 0.5) / freq.sum())
+    d = Dictionary(
+        alphabet=alphabet, words=[(t,) for t in range(A)], logp=np.log(np.maximum(freq, 0.5) / freq.sum()),
+        counts=freq, n_literals=A, base_bits=base_bits, n_tokens=len(real),
+    )
+    _evaluate(d, tokens)
+    d.history.append(d.code_length)
+    d.rounds.append({"round": 0, "words": 0, "bits": d.code_length, "accepted": 1.0, "seconds": 0.0})
+
+    for r in range(1, cfg.max_rounds + 1):
+        t0 = time.time()
+        # 1. candidates
+        known = set(d.words)
+        cands: list[tuple[tuple[int, ...], int]]
+        if r == 1:
+            cands = _ngram_candidates(tokens, cfg, known)
+        else:
+            cands = _merge_candidates(d, tokens, cfg, known)
+        if not cands:
+            break
+        trial = _with_words(d, cands)
+        # 2-3. E-step and M-step
+        _em(trial, tokens, cfg, cfg.em_iterations)
+        # 4. prune, worst first, re-estimating in between
+        _prune(trial, tokens, cfg)
+        _evaluate(trial, tokens)
+        # 5. accept only if the total code length fell
+        accepted = trial.code_length < d.code_length - cfg.tol_bits
+        info = {
+            "round": float(r), "candidates": float(len(cands)), "words": float(len(trial.words) - A),
+            "bits": trial.code_length, "accepted": float(accepted), "seconds": time.time() - t0,
+        }
+        d.rounds.append(info)
+        if progress:
+            progress(f"round {r}: {len(cands)} candidates, {len(trial.words) - A} words, "
+                     f"{trial.code_length:,.0f} bits ({'accepted' if accepted else 'rejected'})")
+        if not accepted:
+            break
+        trial.rounds, trial.history = d.rounds, d.history
+        d = trial
+        d.history.append(d.code_length)
+    return d
+
+
+# --------------------------------------------------------------------------------------------
+# steps
+
+
+def _with_words(d: Dictionary, new: list[tuple[tuple[int, ...], int]]) -> Dictionary:
+    """``d`` plus candidate words, each starting with a probability proportional to its count."""
+    words = d.words + [w for w, _ in new]
+    counts = np.array([c for _, c in new], dtype=float)
+    logp = np.concatenate([d.logp, np.log(counts / max(d.n_tokens, 1))])
+    logp -= np.log(np.exp(logp).sum())
+    return Dictionary(
+        alphabet=d.alphabet, words=words, logp=logp, counts=np.concatenate([d.counts, counts]),
+        n_literals=d.n_literals, base_bits=d.base_bits, n_tokens=d.n_tokens, history=list(d.history),
+        rounds=list(d.rounds),
+    )
+
+
+def _em(d: Dictionary, tokens: np.ndarray, cfg: EMConfig, iterations: int) -> None:
+    lattice = build_lattice(tokens, d.words, d.n_literals)
+    for _ in range(iterations):
+        counts, _log_z = forward_backward(lattice, d.logp)  # E-step
+        d.counts = counts
+        # M-step (variational Bayes): a sparse prior on words, a Laplace prior on the literals so
+        # that every token stays cheap enough to spell what the words do not cover.
+        pseudo = np.full(len(counts), cfg.prior)
+        pseudo[: d.n_literals] = 1.0
+        weights = np.exp(digamma(counts + pseudo))
+        d.logp = np.log(np.maximum(weights, 1e-300)) - np.log(weights.sum())
+
+
+def _evaluate(d: Dictionary, tokens: np.ndarray) -> None:
+    lattice = build_lattice(tokens, d.words, d.n_literals)
+    counts, log_z = forward_backward(lattice, d.logp)
+    d.counts = counts
+    d.data_bits = -log_z / LN2
+    d.dict_bits = float(sum(d.word_cost(w) for w in range(d.n_literals, len(d.words))))
+
+
+def _prune(d: Dictionary, tokens: np.ndarray, cfg: EMConfig) -> None:
+    """Drop multi-token words that do not pay for their dictionary entry, worst first.
+
+    A word's saving is ``c_w * (bits of its best spelling without it - bits as one word) -
+    L(w)``. Only the worst ``prune_fraction`` of the non-paying words goes in one pass, then EM
+    re-estimates: a word whose uses were shared with near-duplicates (the motif plus one note
+    of context) gets them back once the duplicates are gone, instead of being pruned with them.
+    """
+    while len(d.words) > d.n_literals:
+        index = {w: i for i, w in enumerate(d.words)}
+        gains = np.array([
+            d.counts[w] * (_best_spelling_bits(d.words[w], index, d.logp, exclude=w) + d.logp[w] / LN2) - d.word_cost(w)
+            for w in range(d.n_literals, len(d.words))
+        ])
+        bad = np.flatnonzero(gains <= 0)
+        if len(bad) == 0:
+            return
+        n_drop = max(1, math.ceil(len(bad) * cfg.prune_fraction))
+        drop = set((d.n_literals + bad[np.argsort(gains[bad], kind="stable")[:n_drop]]).tolist())
+        keep = [i for i in range(len(d.words)) if i not in drop]
+        d.words = [d.words[i] for i in keep]
+        logp = d.logp[keep]
+        d.logp = logp - np.log(np.exp(logp).sum())
+        d.counts = d.counts[keep]
+        _em(d, tokens, cfg, 2)
+
+
+def _best_spelling_bits(word: tuple[int, ...], index: dict[tuple[int, ...], int], logp: np.ndarray, exclude: int) -> float:
+    """Bits of the best segmentation of ``word`` into other words of the dictionary."""
+    n = len(word)
+    best = np.full(n + 1, np.inf)
+    best[0] = 0.0
+    lengths = sorted({len(w) for w in index if len(w) <= n})
+    for e in range(1, n + 1):
+        for length in lengths:
+            s = e - length
+            if s < 0:
+                break
+            w = index.get(word[s:e])
+            if w is None or w == exclude:
+                continue
+            v = best[s] - logp[w] / LN2
+            if v < best[e]:
+                best[e] = v
+    return float(best[n])
+
+
+def _ngram_candidates(tokens: np.ndarray, cfg: EMConfig, known: set[tuple[int, ...]]) -> list[tuple[tuple[int, ...], int]]:
+    from musicwords.lattice import _prefix_hash, _values, window_hashes  # noqa: PLC0415
+
+    is_sep = tokens == SEPARATOR
+    sep_prefix = np.concatenate([[0], np.cumsum(is_sep)])
+    prefix = _prefix_hash(_values(tokens))
+    scored: list[tuple[float, int, int, int]] = []  # (-score, start, length, count)
+    for length in range(2, cfg.max_ngram + 1):
+        if length > len(tokens):
+            break
+        windows = window_hashes(prefix, length)
+        valid = np.flatnonzero((sep_prefix[length:] - sep_prefix[:-length]) == 0)
+        if len(valid) == 0:
+            break
+        uniq, first, count = np.unique(windows[valid], return_index=True, return_counts=True)
+        frequent = count >= cfg.min_count
+        if not frequent.any():
+            break  # no longer n-gram can be frequent either
+        for f, c in zip(first[frequent].tolist(), count[frequent].tolist(), strict=True):
+            scored.append((-(c - 1) * length, int(valid[f]), length, c))
+    scored.sort()
+    out: list[tuple[tuple[int, ...], int]] = []
+    for _, start, length, n in scored:
+        word = tuple(int(t) for t in tokens[start : start + length])
+        if word not in known:
+            out.append((word, n))
+            if len(out) >= cfg.seed_candidates:
+                break
+    return out
+
+
+def _merge_candidates(
+    d: Dictionary, tokens: np.ndarray, cfg: EMConfig, known: set[tuple[int, ...]]
+) -> list[tuple[tuple[int, ...], int]]:
+    lattice = build_lattice(tokens, d.words, d.n_literals)
+    path, _ = viterbi(lattice, d.logp)
+    words = lattice.word[path]
+    starts, ends = lattice.start[path], lattice.end[path]
+    adjacent = ends[:-1] == starts[1:]  # not across a separator
+    pairs: dict[tuple[int, int], int] = {}
+    for a, b in zip(words[:-1][adjacent].tolist(), words[1:][adjacent].tolist(), strict=True):
+        if a < d.n_literals and b < d.n_literals:
+            continue  # two literals: the n-gram seeds covered these
+        pairs[(a, b)] = pairs.get((a, b), 0) + 1
+    scored = []
+    for (a, b), c in pairs.items():
+        if c < cfg.min_count:
+            continue
+        word = d.words[a] + d.words[b]
+        if len(word) <= cfg.max_word_tokens and word not in known:
+            scored.append((-(c - 1) * len(word), word, c))
+    scored.sort()
+    seen: set[tuple[int, ...]] = set()
+    out = []
+    for _, word, c in scored:
+        if word not in seen:
+            seen.add(word)
+            out.append((word, c))
+            if len(out) >= cfg.merge_candidates:
+                break
+    return out

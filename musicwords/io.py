@@ -1,0 +1,183 @@
+"""Reading symbolic music into :class:`~musicwords.notes.Notes`.
+
+================ ============================================ ====================================
+input            reader                                        voices
+================ ============================================ ====================================
+``.mid .midi``   :func:`read_midi` (``symusic``, C++)           one per track (drum tracks dropped)
+``.xml .mxl``    :func:`read_score` (``music21``)               one per part
+``.musicxml``
+``.krn .abc``
+``.csv``         :func:`read_note_csv` (JKUPDD layout)          one per staff
+================ ============================================ ====================================
+
+Why ``symusic`` for MIDI: on a Mozart quartet movement (2,456 notes) it parses in 0.2 ms
+against 43 ms for ``mido`` and 70 ms for ``pretty_midi`` (measured with
+``benchmarks/words_bench.py``), and it is maintained. Onsets are in beats (MIDI quarter
+notes); the first tempo gives the times in seconds.
+
+Every reader raises :class:`~musicwords.notes.NotesError` naming the file for empty, unreadable
+or oversized input; limits are keyword arguments.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from musicwords.notes import Notes, NotesError
+
+__all__ = ["SCORE_SUFFIXES", "read_midi", "read_note_csv", "read_notes", "read_score"]
+
+MIDI_SUFFIXES = (".mid", ".midi")
+SCORE_SUFFIXES = (".xml", ".mxl", ".musicxml", ".krn", ".abc")
+CSV_SUFFIXES = (".csv",)
+_MUSIC21_FORMATS = {".mxl": "musicxml", ".xml": "musicxml", ".musicxml": "musicxml", ".krn": "humdrum", ".abc": "abc"}
+MAX_NOTES = 1_000_000  # a symphony has ~50,000; more is a broken or hostile file
+MAX_BYTES = 64 << 20
+
+
+def read_notes(
+    path: str | Path, *, data: bytes | None = None, piece_id: str | None = None, max_notes: int = MAX_NOTES
+) -> Notes:
+    """Read any supported file by its suffix (``data`` instead of reading ``path`` when given)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    pid = piece_id or path.stem
+    if suffix in MIDI_SUFFIXES:
+        return read_midi(path, data=data, piece_id=pid, max_notes=max_notes)
+    if suffix in CSV_SUFFIXES:
+        return read_note_csv(path, data=data, piece_id=pid, max_notes=max_notes)
+    if suffix in SCORE_SUFFIXES:
+        return read_score(path, data=data, piece_id=pid, max_notes=max_notes)
+    raise NotesError(f"{path}: unknown file type {suffix!r}; expected one of {MIDI_SUFFIXES + SCORE_SUFFIXES + CSV_SUFFIXES}")
+
+
+def _load(path: Path, data: bytes | None) -> bytes:
+    if data is None:
+        try:
+            if path.stat().st_size > MAX_BYTES:
+                raise NotesError(f"{path}: file of {path.stat().st_size} bytes is over the {MAX_BYTES}-byte limit")
+            data = path.read_bytes()
+        except OSError as e:
+            raise NotesError(f"{path}: cannot read: {e}") from e
+    if len(data) == 0:
+        raise NotesError(f"{path}: empty file")
+    if len(data) > MAX_BYTES:
+        raise NotesError(f"{path}: {len(data)} bytes is over the {MAX_BYTES}-byte limit")
+    return data
+
+
+def read_midi(
+    path: str | Path, *, data: bytes | None = None, piece_id: str | None = None, max_notes: int = MAX_NOTES
+) -> Notes:
+    """Notes of a Standard MIDI File, one voice per non-drum track, onsets in beats.
+
+    Raises
+    ------
+    NotesError
+        Corrupt bytes, no pitched notes (e.g. drums only), more than ``max_notes`` notes, or an
+        absurd tempo (outside 1..2000 BPM).
+    """
+    import symusic  # noqa: PLC0415
+
+    path = Path(path)
+    raw = _load(path, data)
+    if not raw.startswith(b"MThd"):
+        raise NotesError(f"{path}: not a MIDI file (no MThd header)")
+    try:
+        score: Any = symusic.Score.from_midi(raw)
+    except Exception as e:  # symusic raises RuntimeError/ValueError variants on corrupt data
+        raise NotesError(f"{path}: corrupt MIDI: {e}") from e
+    tpq = score.ticks_per_quarter
+    if tpq <= 0:
+        raise NotesError(f"{path}: invalid MIDI resolution {tpq} ticks per beat")
+    tracks = [t for t in score.tracks if not t.is_drum and len(t.notes)]
+    total = sum(len(t.notes) for t in tracks)
+    if total == 0:
+        raise NotesError(f"{path}: no pitched notes (empty, or drums only)")
+    if total > max_notes:
+        raise NotesError(f"{path}: {total} notes is over the limit of {max_notes}")
+    onsets, durations, pitches, velocities, voices, names = [], [], [], [], [], []
+    for v, track in enumerate(tracks):
+        arr = track.notes.numpy()
+        onsets.append(arr["time"] / tpq)
+        durations.append(arr["duration"] / tpq)
+        pitches.append(arr["pitch"])
+        velocities.append(arr["velocity"])
+        voices.append(np.full(len(arr["time"]), v))
+        names.append(track.name or f"track{v}")
+    bpm = 120.0
+    if len(score.tempos):
+        bpm = float(score.tempos[0].qpm)
+    if not (1.0 <= bpm <= 2000.0) or not math.isfinite(bpm):
+        raise NotesError(f"{path}: absurd tempo {bpm:g} BPM")
+    return Notes.from_arrays(
+        piece_id or path.stem, onset=np.concatenate(onsets), duration=np.concatenate(durations),
+        pitch=np.concatenate(pitches), velocity=np.concatenate(velocities), voice=np.concatenate(voices),
+        tempo_bpm=bpm, voice_names=tuple(names), title=path.stem,
+    )
+
+
+def read_note_csv(
+    path: str | Path, *, data: bytes | None = None, piece_id: str | None = None, max_notes: int = MAX_NOTES
+) -> Notes:
+    """A JKUPDD-style headerless note CSV: onset (beats), MIDI pitch, morphetic pitch, duration (beats), staff.
+
+    Onsets and durations are rounded to 1/1000 beat (the files carry 10 decimals with rounding
+    errors). A CSV with only two columns (onset, pitch: the JKUPDD occurrence files) is read
+    with unit durations and one staff.
+    """
+    path = Path(path)
+    raw = _load(path, data)
+    try:
+        table = np.loadtxt(io.StringIO(raw.decode("utf-8", errors="strict")), delimiter=",", ndmin=2)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise NotesError(f"{path}: not a numeric note CSV: {e}") from e
+    if table.size == 0:
+        raise NotesError(f"{path}: no notes")
+    if table.shape[1] not in (2, 5):
+        raise NotesError(
+            f"{path}: expected 5 columns (onset, MIDI pitch, morphetic pitch, duration, staff) or 2, got {table.shape[1]}"
+        )
+    if len(table) > max_notes:
+        raise NotesError(f"{path}: {len(table)} notes is over the limit of {max_notes}")
+    onset = np.round(table[:, 0], 3)
+    pitch = np.round(table[:, 1]).astype(int)
+    duration = np.round(table[:, 3], 3) if table.shape[1] == 5 else np.ones(len(table))
+    staff = np.round(table[:, 4]).astype(int) if table.shape[1] == 5 else np.zeros(len(table), dtype=int)
+    if staff.min() < 0:
+        raise NotesError(f"{path}: negative staff number")
+    staves = np.unique(staff)
+    voice = np.searchsorted(staves, staff)
+    return Notes.from_arrays(
+        piece_id or path.stem, onset=onset, pitch=pitch, duration=duration, voice=voice,
+        voice_names=tuple(f"staff{s}" for s in staves), title=path.stem,
+    )
+
+
+def read_score(
+    path: str | Path, *, data: bytes | None = None, piece_id: str | None = None, max_notes: int = MAX_NOTES
+) -> Notes:
+    """MusicXML, kern or abc through ``music21``: one voice per part, ties merged, onsets in beats."""
+    from music21 import converter  # noqa: PLC0415
+
+    from musicwords.corpus import score_to_notes  # noqa: PLC0415
+
+    path = Path(path)
+    raw = _load(path, data)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            source = Path(tmp) / f"score{path.suffix.lower()}"
+            source.write_bytes(raw)
+            parsed = converter.parse(source, format=_MUSIC21_FORMATS[path.suffix.lower()])
+    except Exception as e:  # music21 raises many exception types
+        raise NotesError(f"{path}: music21 cannot parse it: {e}") from e
+    notes = score_to_notes(parsed, piece_id=piece_id or path.stem, source=str(path))
+    if len(notes) > max_notes:
+        raise NotesError(f"{path}: {len(notes)} notes is over the limit of {max_notes}")
+    return notes

@@ -1,0 +1,147 @@
+"""Music-words library: planted motifs, EM invariants, readers and their errors."""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+import mido
+import numpy as np
+import pytest
+
+from musicwords.discover import DiscoverConfig, discover
+from musicwords.em import EMConfig, learn_dictionary
+from musicwords.io import read_midi, read_note_csv, read_notes
+from musicwords.midi import notes_to_midi_bytes, playable_notes
+from musicwords.notes import Notes, NotesError
+from musicwords.synthetic import planted_corpus
+from musicwords.tokens import Alphabet, tokenize
+from musicwords.voices import separate_voices
+
+JKUPDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "jkupdd" / "groundTruth"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_planted_motifs_are_recovered(seed: int) -> None:
+    corpus = planted_corpus(seed=seed, n_pieces=8, n_motifs=4, occurrences=3)
+    result = discover(corpus.pieces, DiscoverConfig(extend="none"))
+    top = result.patterns[: len(corpus.motifs)]
+    for m, truth in enumerate(corpus.occurrences):
+        want = {(p, tuple(idx.tolist())) for p, idx in truth}
+        shares = [len(want & {(p, tuple(idx.tolist())) for p, idx in pat.occurrences}) / len(want) for pat in top]
+        assert max(shares) >= 0.9, f"motif {m}: best share {max(shares):.2f}"
+        # the word is the motif exactly: same length in notes
+        best = top[int(np.argmax(shares))]
+        assert len(result.dictionary.words[best.word]) + 1 == len(corpus.motifs[m][0])
+
+
+def test_random_music_has_no_words() -> None:
+    rng = np.random.default_rng(5)
+    pieces = [Notes.from_arrays(f"r{i}", onset=np.cumsum(rng.choice([0.5, 1.0, 1.5], 200)),
+                                pitch=rng.integers(40, 90, 200), duration=np.ones(200)) for i in range(3)]
+    result = discover(pieces, DiscoverConfig(extend="none"))
+    assert result.patterns == []
+
+
+def test_code_length_never_rises_and_em_is_deterministic() -> None:
+    corpus = planted_corpus(seed=3, n_pieces=6)
+
+    def learn() -> tuple[list[float], list[tuple[int, ...]], np.ndarray]:
+        alphabet = Alphabet()
+        streams = tokenize([(n, separate_voices(n)) for n in corpus.pieces], alphabet)
+        d = learn_dictionary(streams, alphabet, EMConfig())
+        return d.history, d.words, d.logp
+
+    history, words, logp = learn()
+    assert len(history) >= 2
+    assert all(b < a for a, b in zip(history, history[1:], strict=False))
+    history2, words2, logp2 = learn()
+    assert history2 == history and words2 == words and np.array_equal(logp2, logp)
+
+
+def test_midi_round_trip_keeps_every_note(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    n = 300
+    notes = playable_notes(Notes.from_arrays(
+        "rt", onset=np.round(rng.uniform(0, 60, n) * 4) / 4, pitch=rng.integers(30, 100, n),
+        duration=rng.choice([0.25, 0.5, 1.0, 2.0], n), voice=rng.integers(0, 3, n), velocity=rng.integers(20, 120, n),
+        tempo_bpm=96.0,
+    ))
+    path = tmp_path / "rt.mid"
+    path.write_bytes(notes_to_midi_bytes(notes))
+    back = read_midi(path)
+    assert len(back) == len(notes)
+    assert back.tempo_bpm == pytest.approx(96.0)
+    for field in ("onset", "duration", "pitch", "voice", "velocity"):
+        assert np.allclose(getattr(back, field), getattr(notes, field)), field
+    assert len(playable_notes(back)) == len(notes)  # nothing left to merge: the file was playable
+
+
+def test_jkupdd_csv_matches_annotations() -> None:
+    pieces = sorted(glob.glob(str(JKUPDD / "*" / "polyphonic" / "csv" / "*.csv")))
+    assert len(pieces) == 5
+    for csv in pieces:
+        notes = read_note_csv(csv)
+        assert len(notes) == len(Path(csv).read_text().strip().splitlines())
+        points = {(round(float(t), 2), int(p)) for t, p in zip(notes.onset, notes.pitch, strict=True)}
+        root = Path(csv).parents[1] / "repeatedPatterns"
+        for occ in root.glob("*/*/occurrences/csv/*.csv"):
+            rows = np.loadtxt(occ, delimiter=",", ndmin=2)
+            assert read_note_csv(occ).pitch.size == len(rows)
+            assert {(round(float(t), 2), int(round(p))) for t, p in rows} <= points, occ
+
+
+def _drums_only() -> bytes:
+    mid = mido.MidiFile()
+    track = mido.MidiTrack()
+    track.append(mido.Message("note_on", channel=9, note=36, velocity=100, time=0))
+    track.append(mido.Message("note_off", channel=9, note=36, velocity=0, time=480))
+    mid.tracks.append(track)
+    import io
+
+    buf = io.BytesIO()
+    mid.save(file=buf)
+    return buf.getvalue()
+
+
+def _absurd_tempo() -> bytes:
+    n = playable_notes(Notes.from_arrays("t", onset=[0, 1], pitch=[60, 62], duration=[1, 1]))
+    data = bytearray(notes_to_midi_bytes(n))
+    i = data.index(b"\xff\x51\x03")  # set_tempo: 3 bytes of microseconds per beat
+    data[i + 3 : i + 6] = (1).to_bytes(3, "big")  # 1 µs per beat = 60,000,000 BPM
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("empty.mid", b"", "empty file"),
+        ("corrupt.mid", b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0garbage", "corrupt MIDI"),
+        ("text.mid", b"hello world", "not a MIDI file"),
+        ("drums.mid", _drums_only(), "no pitched notes"),
+        ("tempo.mid", _absurd_tempo(), "absurd tempo"),
+        ("bad.csv", b"1,2,3\nx,y,z\n", "not a numeric note CSV"),
+        ("piece.txt", b"1", "unknown file type"),
+    ],
+)
+def test_bad_input_is_a_clear_error(tmp_path: Path, name: str, data: bytes, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(NotesError, match=message) as info:
+        read_notes(path)
+    assert name in str(info.value)
+
+
+def test_one_note_is_a_clear_error() -> None:
+    one = Notes.from_arrays("lonely", onset=[0.0], pitch=[60], duration=[1.0])
+    with pytest.raises(NotesError, match="lonely: too few notes"):
+        discover([one])
+
+
+def test_voice_separation_keeps_monophonic_lines_whole() -> None:
+    n = Notes.from_arrays("leaps", onset=np.arange(6), pitch=[40, 80, 42, 85, 41, 90], duration=np.ones(6))
+    assert [s.tolist() for s in separate_voices(n).streams] == [[0, 1, 2, 3, 4, 5]]
+    chords = Notes.from_arrays("ch", onset=[0, 0, 1, 1, 2], pitch=[72, 60, 74, 59, 76], duration=[1, 1, 1, 1, 1])
+    lines = separate_voices(chords).streams
+    assert [chords.pitch[s].tolist() for s in lines] == [[72, 74, 76], [60, 59]]
+    assert [chords.pitch[s].tolist() for s in separate_voices(chords, method="skyline").streams] == [[72, 74, 76]]
