@@ -11,11 +11,13 @@ Code length (bits), the objective
 - ``L(data | dictionary) = -log2 P(data)``, the probability of all streams summed over all
   their segmentations (forward algorithm): the length of an arithmetic code that transmits the
   streams word by word, literals included;
-- ``L(dictionary) = sum over multi-token words w of [ sum_{t in w} -log2 q(t) + gamma(|w|)
-  + 1/2 log2 N ]``: each word spelled with its tokens under the base model ``q`` (the tokens'
-  corpus frequencies), its length in Elias-gamma code, and its probability to the precision
-  that ``N`` (the number of tokens) supports. The literals are the alphabet, sent once whatever
-  the dictionary, so they add a constant and are left out.
+- ``L(dictionary) = sum over multi-token words w of [ spell(w) + gamma(|w|) + 1/2 log2 N ]``:
+  each word spelled as its best segmentation into *shorter* words of the dictionary (literals
+  included) at their current code lengths, so a word made of words costs a few pointers, not
+  all its notes again (the dictionary is a grammar: motif → phrase → theme → section); its
+  length in Elias-gamma code; and its probability to the precision that ``N`` (the number of
+  tokens) supports. The literals are the alphabet, sent once whatever the dictionary, so they
+  add a constant and are left out.
 
 The loop (each round):
 
@@ -125,10 +127,24 @@ class Dictionary:
         """Ids of the multi-token words."""
         return np.arange(self.n_literals, len(self.words))
 
-    def word_cost(self, w: int) -> float:
-        """Bits to put word ``w`` in the dictionary (see the module docstring)."""
-        word = self.words[w]
-        return float(self.base_bits[list(word)].sum()) + _gamma_bits(len(word)) + 0.5 * math.log2(max(self.n_tokens, 2))
+    def spelling(self, w: int) -> list[tuple[int, int]]:
+        """Parts ``(token offset, word id)`` of word ``w`` in shorter words (a literal spells itself)."""
+        if w < self.n_literals:
+            return [(0, w)]
+        index = {word: i for i, word in enumerate(self.words)}
+        lengths = sorted({len(word) for word in self.words})
+        return _best_spelling(self.words[w], index, lengths, self.logp, exclude=w)[1]
+
+    def word_costs(self) -> np.ndarray:
+        """Bits to put each word in the dictionary (0 for literals; see the module docstring)."""
+        index = {w: i for i, w in enumerate(self.words)}
+        lengths = sorted({len(w) for w in self.words})
+        costs = np.zeros(len(self.words))
+        param = 0.5 * math.log2(max(self.n_tokens, 2))
+        for w in range(self.n_literals, len(self.words)):
+            word = self.words[w]
+            costs[w] = _best_spelling_bits(word, index, lengths, self.logp, exclude=w) + _gamma_bits(len(word)) + param
+        return costs
 
     def literal_bits(self, w: int) -> float:
         """Bits to spell word ``w`` with literals under the current probabilities."""
@@ -251,23 +267,33 @@ def _evaluate(d: Dictionary, tokens: np.ndarray) -> None:
     counts, log_z = forward_backward(lattice, d.logp)
     d.counts = counts
     d.data_bits = -log_z / LN2
-    d.dict_bits = float(sum(d.word_cost(w) for w in range(d.n_literals, len(d.words))))
+    d.dict_bits = float(d.word_costs().sum())
 
 
 def _prune(d: Dictionary, tokens: np.ndarray, cfg: EMConfig) -> None:
     """Drop multi-token words that do not pay for their dictionary entry, worst first.
 
-    A word's saving is ``c_w * (bits of its best spelling without it - bits as one word) -
-    L(w)``. Only the worst ``prune_fraction`` of the non-paying words goes in one pass, then EM
+    A word's saving is ``(c_w + r_w) * (bits of its best spelling without it - bits as one
+    word) - L(w)``, where ``r_w`` counts its uses in the spellings of other words (a motif
+    that longer words are made of is used by them too). Only the worst ``prune_fraction`` of
+    the non-paying words goes in one pass, then EM
     re-estimates: a word whose uses were shared with near-duplicates (the motif plus one note
     of context) gets them back once the duplicates are gone, instead of being pruned with them.
     """
+    param = 0.5 * math.log2(max(d.n_tokens, 2))
     while len(d.words) > d.n_literals:
         index = {w: i for i, w in enumerate(d.words)}
-        gains = np.array([
-            d.counts[w] * (_best_spelling_bits(d.words[w], index, d.logp, exclude=w) + d.logp[w] / LN2) - d.word_cost(w)
-            for w in range(d.n_literals, len(d.words))
-        ])
+        lengths = sorted({len(w) for w in d.words})
+        costs = np.zeros(len(d.words))
+        refs = np.zeros(len(d.words))  # uses of a word in the spellings of other words
+        alt = np.zeros(len(d.words))
+        for w in range(d.n_literals, len(d.words)):
+            alt[w], parts = _best_spelling(d.words[w], index, lengths, d.logp, exclude=w)
+            costs[w] = alt[w] + _gamma_bits(len(d.words[w])) + param
+            for _, part in parts:
+                refs[part] += 1
+        multi = slice(d.n_literals, len(d.words))
+        gains = (d.counts[multi] + refs[multi]) * (alt[multi] + d.logp[multi] / LN2) - costs[multi]
         bad = np.flatnonzero(gains <= 0)
         if len(bad) == 0:
             return
@@ -281,12 +307,22 @@ def _prune(d: Dictionary, tokens: np.ndarray, cfg: EMConfig) -> None:
         _em(d, tokens, cfg, 2)
 
 
-def _best_spelling_bits(word: tuple[int, ...], index: dict[tuple[int, ...], int], logp: np.ndarray, exclude: int) -> float:
-    """Bits of the best segmentation of ``word`` into other words of the dictionary."""
+def _best_spelling_bits(
+    word: tuple[int, ...], index: dict[tuple[int, ...], int], lengths: list[int], logp: np.ndarray, exclude: int
+) -> float:
+    """Bits of the best segmentation of ``word`` into other (so shorter) words of the dictionary."""
+    return _best_spelling(word, index, lengths, logp, exclude)[0]
+
+
+def _best_spelling(
+    word: tuple[int, ...], index: dict[tuple[int, ...], int], lengths: list[int], logp: np.ndarray, exclude: int
+) -> tuple[float, list[tuple[int, int]]]:
+    """Bits and parts ``(token offset, word id)`` of the best segmentation of ``word`` into other words."""
     n = len(word)
     best = np.full(n + 1, np.inf)
+    back = np.full(n + 1, -1, dtype=np.int64)
+    part = np.full(n + 1, -1, dtype=np.int64)
     best[0] = 0.0
-    lengths = sorted({len(w) for w in index if len(w) <= n})
     for e in range(1, n + 1):
         for length in lengths:
             s = e - length
@@ -297,8 +333,13 @@ def _best_spelling_bits(word: tuple[int, ...], index: dict[tuple[int, ...], int]
                 continue
             v = best[s] - logp[w] / LN2
             if v < best[e]:
-                best[e] = v
-    return float(best[n])
+                best[e], back[e], part[e] = v, s, w
+    parts = []
+    e = n
+    while e > 0 and back[e] >= 0:
+        parts.append((int(back[e]), int(part[e])))
+        e = int(back[e])
+    return float(best[n]), parts[::-1]
 
 
 def _ngram_candidates(tokens: np.ndarray, cfg: EMConfig, known: set[tuple[int, ...]]) -> list[tuple[tuple[int, ...], int]]:

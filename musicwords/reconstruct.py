@@ -2,7 +2,8 @@
 
 - :func:`find_occurrences`: the Viterbi segmentation of every stream under the dictionary;
   each use of a multi-token word becomes an :class:`Occurrence`, mapped back to its notes, time
-  span (beats) and pitch range.
+  span (beats) and pitch range; so do the words it is made of (its spelling in shorter words),
+  recursively: a theme's occurrence is also an occurrence of its motifs.
 - :func:`rank_words`: words ranked by the bits they save: ``count * (bits of their notes under
   the base token model - bits as one word) - bits of their dictionary entry``.
 - :func:`patterns`: a word with all its occurrences, as point sets ``(onset, pitch)``: the
@@ -51,12 +52,11 @@ def find_occurrences(d: Dictionary, streams: TokenStreams, pieces: list[Notes]) 
     """Occurrences of multi-token words in the best segmentation of every stream."""
     lattice = build_lattice(streams.tokens, d.words, d.n_literals)
     path, _ = viterbi(lattice, d.logp)
-    out = []
-    for k in path.tolist():
-        w = int(lattice.word[k])
-        if w < d.n_literals:
-            continue
-        s, e = int(lattice.start[k]), int(lattice.end[k])
+    spellings: dict[int, list[tuple[int, int]]] = {}
+    out: list[Occurrence] = []
+
+    def emit(w: int, s: int) -> None:
+        e = s + len(d.words[w])
         p = int(streams.piece[s])
         idx = np.concatenate([[streams.prev_note[s]], streams.note[s:e]]).astype(np.int64)
         notes = pieces[p]
@@ -65,6 +65,17 @@ def find_occurrences(d: Dictionary, streams: TokenStreams, pieces: list[Notes]) 
             start=float(notes.onset[idx].min()), end=float((notes.onset[idx] + notes.duration[idx]).max()),
             pitch_lo=int(notes.pitch[idx].min()), pitch_hi=int(notes.pitch[idx].max()),
         ))
+        # a word made of words: its parts occur here too
+        if w not in spellings:
+            spellings[w] = d.spelling(w)
+        for offset, part in spellings[w]:
+            if part >= d.n_literals:
+                emit(part, s + offset)
+
+    for k in path.tolist():
+        w = int(lattice.word[k])
+        if w >= d.n_literals:
+            emit(w, int(lattice.start[k]))
     return out
 
 
@@ -74,9 +85,10 @@ def rank_words(d: Dictionary, occurrences: list[Occurrence]) -> list[tuple[int, 
     for occ in occurrences:
         counts[occ.word] = counts.get(occ.word, 0) + 1
     ranked = []
+    costs = d.word_costs()
     for w, c in counts.items():
         base = float(d.base_bits[list(d.words[w])].sum())
-        saved = c * (base + d.logp[w] / np.log(2.0)) - d.word_cost(w)
+        saved = c * (base + d.logp[w] / np.log(2.0)) - costs[w]
         ranked.append((w, float(saved), c))
     ranked.sort(key=lambda r: (-r[1], r[0]))
     return ranked
