@@ -33,8 +33,9 @@ class DiscoverConfig:
     em: EMConfig = field(default_factory=EMConfig)
     min_pattern_notes: int = 5  # shorter words are cells, not reported as patterns
     extend: str = "repeating"  # occurrences take the co-sounding notes that recur with them
-    min_share: float = 0.5  # ... in at least this share of the other occurrences
+    min_share: float = 1.0  # ... in every other occurrence (a translatable pattern, as in SIA)
     top_patterns: int | None = None  # report at most this many (None: every word that saves bits)
+    coverage: float = 0.8  # report the patterns that together make this share of the bits saved
 
     @classmethod
     def debug(cls) -> DiscoverConfig:
@@ -66,5 +67,5 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
     dictionary = learn_dictionary(tokens, alphabet, cfg.em, progress=progress)
     occurrences = find_occurrences(dictionary, tokens, pieces)
     found = patterns(dictionary, occurrences, pieces, top=cfg.top_patterns, min_notes=cfg.min_pattern_notes,
-                     extend=cfg.extend, min_share=cfg.min_share)
+                     extend=cfg.extend, min_share=cfg.min_share, coverage=cfg.coverage)
     return DiscoverResult(pieces, streams, tokens, dictionary, occurrences, found)

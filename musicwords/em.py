@@ -22,9 +22,9 @@ Code length (bits), the objective
 The loop (each round):
 
 1. *candidates*: in the first round, frequent token n-grams (hashed counts, up to
-   ``max_ngram``) scored by ``(count - 1) * length``; later rounds, concatenations of words
-   that follow each other in the current best segmentation at least ``min_count`` times, so
-   words are built from words (motif → phrase → theme → section);
+   ``max_ngram``) scored by ``(count - 1) * length``; later rounds, runs of consecutive words
+   of the current best segmentation that recur at least ``min_count`` times (pairs up to whole
+   sections), so words are built from words (motif → phrase → theme → section);
 2. *E-step*: forward-backward over every segmentation of every stream → expected counts;
 3. *M-step*: ``p(w) ∝ exp(ψ(c_w + a_w))`` (variational Bayes) with a sparse Dirichlet prior
    ``a_w = prior`` on words (rarely used words fade) and ``a_w = 1`` on literals (every token
@@ -33,7 +33,8 @@ The loop (each round):
 4. *prune*: drop words whose estimated saving ``c_w * (bits of their best spelling without
    them - bits as one word) - L(w)`` is not positive, then EM again;
 5. *accept* the round only if the total code length fell by more than ``tol_bits``; otherwise
-   restore the previous dictionary and stop.
+   restore the previous dictionary and retry with the better-scored half of the candidates,
+   stopping when even ``min_batch`` candidates do not shorten the code.
 
 So the code length never rises across accepted rounds, and :attr:`Dictionary.history` records
 it after every accepted step.
@@ -87,6 +88,7 @@ class EMConfig:
     max_rounds: int = 40
     tol_bits: float = 0.5  # a round must save more than this to be accepted
     prune_fraction: float = 0.5  # share of the non-paying words dropped per pruning pass
+    min_batch: int = 8  # a rejected round is retried with half its candidates, down to this many
 
     def __post_init__(self) -> None:
         if self.min_count < 2:
@@ -197,15 +199,17 @@ def learn_dictionary(
     d.history.append(d.code_length)
     d.rounds.append({"round": 0, "words": 0, "bits": d.code_length, "accepted": 1.0, "seconds": 0.0})
 
+    batch: int | None = None  # candidates per round; halved after a rejected round
     for r in range(1, cfg.max_rounds + 1):
         t0 = time.time()
         # 1. candidates
         known = set(d.words)
         cands: list[tuple[tuple[int, ...], int]]
-        if r == 1:
+        if len(d.history) == 1:
             cands = _ngram_candidates(tokens, cfg, known)
         else:
             cands = _merge_candidates(d, tokens, cfg, known)
+        cands = cands[:batch] if batch else cands
         if not cands:
             break
         trial = _with_words(d, cands)
@@ -225,7 +229,11 @@ def learn_dictionary(
             progress(f"round {r}: {len(cands)} candidates, {len(trial.words) - A} words, "
                      f"{trial.code_length:,.0f} bits ({'accepted' if accepted else 'rejected'})")
         if not accepted:
+            if len(cands) > cfg.min_batch:
+                batch = max(cfg.min_batch, len(cands) // 2)
+                continue  # the same kind of round again with the better-scored half
             break
+        batch = None
         trial.rounds, trial.history = d.rounds, d.history
         d = trial
         d.history.append(d.code_length)
@@ -376,28 +384,48 @@ def _ngram_candidates(tokens: np.ndarray, cfg: EMConfig, known: set[tuple[int, .
 def _merge_candidates(
     d: Dictionary, tokens: np.ndarray, cfg: EMConfig, known: set[tuple[int, ...]]
 ) -> list[tuple[tuple[int, ...], int]]:
+    """Runs of 2 or more consecutive words of the best segmentation that recur, as new words.
+
+    A repeated section is a long run of words that recurs as a whole; proposing whole runs
+    (not only pairs) lets MDL take it in one step, which pairwise merges cannot when each
+    single merge costs more than it saves.
+    """
+    from musicwords.lattice import _prefix_hash, window_hashes  # noqa: PLC0415
+
     lattice = build_lattice(tokens, d.words, d.n_literals)
     path, _ = viterbi(lattice, d.logp)
     words = lattice.word[path]
     starts, ends = lattice.start[path], lattice.end[path]
-    adjacent = ends[:-1] == starts[1:]  # not across a separator
-    pairs: dict[tuple[int, int], int] = {}
-    for a, b in zip(words[:-1][adjacent].tolist(), words[1:][adjacent].tolist(), strict=True):
-        if a < d.n_literals and b < d.n_literals:
-            continue  # two literals: the n-gram seeds covered these
-        pairs[(a, b)] = pairs.get((a, b), 0) + 1
-    scored = []
-    for (a, b), c in pairs.items():
-        if c < cfg.min_count:
-            continue
-        word = d.words[a] + d.words[b]
-        if len(word) <= cfg.max_word_tokens and word not in known:
-            scored.append((-(c - 1) * len(word), word, c))
+    # the word sequence, with a separator wherever the path crosses from one stream to the next
+    breaks = np.flatnonzero(ends[:-1] != starts[1:]) + 1
+    seq = np.insert(words, breaks, -1)
+    values = np.where(seq < 0, 1, seq + 2).astype(np.uint64)
+    is_sep = seq < 0
+    sep_prefix = np.concatenate([[0], np.cumsum(is_sep)])
+    token_len = np.where(is_sep, 0, np.array([len(d.words[w]) for w in np.maximum(seq, 0)]))
+    len_prefix = np.concatenate([[0], np.cumsum(token_len)])
+    prefix = _prefix_hash(values)
+    scored: list[tuple[int, int, int, int]] = []  # (-score, start, n_words, count)
+    for n in range(2, len(seq) + 1):
+        windows = window_hashes(prefix, n)
+        valid = np.flatnonzero((sep_prefix[n:] - sep_prefix[:-n]) == 0)
+        if len(valid) == 0:
+            break
+        uniq, first, count = np.unique(windows[valid], return_index=True, return_counts=True)
+        frequent = count >= cfg.min_count
+        if not frequent.any():
+            break
+        for f, c in zip(first[frequent].tolist(), count[frequent].tolist(), strict=True):
+            start = int(valid[f])
+            length = int(len_prefix[start + n] - len_prefix[start])
+            if length <= cfg.max_word_tokens:
+                scored.append((-(c - 1) * length, start, n, c))
     scored.sort()
+    out: list[tuple[tuple[int, ...], int]] = []
     seen: set[tuple[int, ...]] = set()
-    out = []
-    for _, word, c in scored:
-        if word not in seen:
+    for _, start, n, c in scored:
+        word = tuple(t for w in seq[start : start + n].tolist() for t in d.words[w])
+        if word not in known and word not in seen:
             seen.add(word)
             out.append((word, c))
             if len(out) >= cfg.merge_candidates:

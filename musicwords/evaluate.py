@@ -137,7 +137,7 @@ def find_patterns(notes: Notes, method: str, config: DiscoverConfig | None = Non
     d = _counting_dictionary(tokens.tokens, alphabet, words)
     occ = find_occurrences(d, tokens, [notes])
     return patterns(d, occ, [notes], top=cfg.top_patterns, min_notes=cfg.min_pattern_notes, extend=cfg.extend,
-                    min_share=cfg.min_share)
+                    min_share=cfg.min_share, coverage=cfg.coverage)
 
 
 def evaluate_jkupdd(root: str | Path, *, method: str = "words", config: DiscoverConfig | None = None) -> dict[str, Any]:

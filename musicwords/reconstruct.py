@@ -104,6 +104,7 @@ def patterns(
     extend: str = "repeating",
     min_share: float = 0.5,
     max_overlap: float = 0.8,
+    coverage: float = 1.0,
 ) -> list[Pattern]:
     """The top words as patterns (see the module docstring), most saving first.
 
@@ -120,6 +121,9 @@ def patterns(
     max_overlap : float
         A pattern whose notes lie, to this share or more, inside the notes of one pattern that
         saves more bits is a repetition of part of it and is left out.
+    coverage : float
+        Report the most saving patterns until they account for this share of the bits saved
+        by all of them (1.0: every pattern that saves bits).
     """
     if extend not in ("repeating", "none"):
         raise ValueError(f"extend must be 'repeating' or 'none', got {extend!r}")
@@ -128,9 +132,13 @@ def patterns(
         by_word.setdefault(occ.word, []).append(occ)
     out = []
     kept_notes: list[set[tuple[int, int]]] = []
-    for w, saved, count in rank_words(d, occurrences):
-        if len(d.words[w]) + 1 < min_notes or count < 2 or saved <= 0:
-            continue
+    ranked = [r for r in rank_words(d, occurrences) if len(d.words[r[0]]) + 1 >= min_notes and r[2] >= 2 and r[1] > 0]
+    total = sum(r[1] for r in ranked)
+    reported = 0.0
+    for w, saved, _count in ranked:
+        if reported >= coverage * total - 1e-9:
+            break
+        reported += saved
         occs = sorted(by_word[w], key=lambda o: (o.piece, o.start))
         sets = [(o.piece, o.notes) for o in occs]
         if extend == "repeating":
