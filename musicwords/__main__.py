@@ -7,8 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from musicwords.notes import NotesError
 
 
@@ -18,8 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m musicwords", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("discover", help="find the recurring patterns of each input file",
-                       description="Writes, per input, <stem>.patterns.txt (MIREX format, ranked by bits saved), "
-                                   "<stem>.dictionary.json and <stem>.occurrences.csv.")
+                       description="Writes, per input: <stem>.patterns.txt (MIREX format, ranked by bits saved; "
+                                   "onsets in beats), <stem>.dictionary.parquet/.json, <stem>.occurrences.parquet, "
+                                   "<stem>.words.mid (one track per word), <stem>.pianoroll.png and <stem>.words.png.")
     d.add_argument("files", nargs="+", help="MIDI, MusicXML/kern/abc, or JKUPDD-style note CSV files")
     d.add_argument("--out", default=".", help="output folder (default: current folder)")
     e = sub.add_parser("evaluate", help="score discovery against JKUPDD's human annotations")
@@ -37,10 +36,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _discover(files: list[str], out: Path) -> int:
+    """Discover patterns in each file on its own; write its outputs beside each other in ``out``."""
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
     from musicwords.discover import discover  # noqa: PLC0415
     from musicwords.evaluate import pattern_points  # noqa: PLC0415
     from musicwords.io import read_notes  # noqa: PLC0415
     from musicwords.mirex import write_patterns  # noqa: PLC0415
+    from musicwords.report import (  # noqa: PLC0415
+        dictionary_table,
+        occurrences_table,
+        piece_table,
+        plot_piano_roll,
+        plot_words,
+        words_midi,
+    )
 
     out.mkdir(parents=True, exist_ok=True)
     failed = 0
@@ -52,24 +62,25 @@ def _discover(files: list[str], out: Path) -> int:
             print(f"error: {err}", file=sys.stderr)
             failed += 1
             continue
-        stem = out / Path(name).stem
+        stem = str(out / Path(name).stem)
         d = result.dictionary
-        (stem.parent / f"{stem.name}.patterns.txt").write_text(write_patterns(pattern_points(notes, result.patterns)))
-        words = [
-            {"word_id": int(p.word), "tokens": d.describe(p.word), "notes": len(d.words[p.word]) + 1,
-             "occurrences": len(p.occurrences), "bits_saved": round(p.bits_saved, 2), "prob": float(np.exp(d.logp[p.word]))}
-            for p in result.patterns
-        ]
-        summary = {"piece": notes.piece_id, "notes": len(notes), "code_length_bits": d.code_length,
-                   "code_length_history": d.history, "compression_ratio": d.history[0] / d.code_length,
-                   "alphabet": d.alphabet.to_json(), "patterns": words}
-        (stem.parent / f"{stem.name}.dictionary.json").write_text(json.dumps(summary, indent=1))
-        lines = ["piece_id,word_id,start,end,pitch_lo,pitch_hi,notes"]
-        for o in result.occurrences:
-            members = " ".join(map(str, o.notes.tolist()))
-            lines.append(f"{notes.piece_id},{o.word},{o.start:g},{o.end:g},{o.pitch_lo},{o.pitch_hi},{members}")
-        (stem.parent / f"{stem.name}.occurrences.csv").write_text("\n".join(lines) + "\n")
-        print(f"{name}: {len(result.patterns)} patterns, {d.history[0]:,.0f} → {d.code_length:,.0f} bits -> {stem}.patterns.txt")
+        Path(f"{stem}.patterns.txt").write_text(write_patterns(pattern_points(notes, result.patterns)))
+        words = dictionary_table(result)
+        pq.write_table(words, f"{stem}.dictionary.parquet")
+        pq.write_table(occurrences_table(result), f"{stem}.occurrences.parquet")
+        piece = piece_table(result).to_pylist()[0]
+        summary = {
+            "piece_id": notes.piece_id, "source": name, "notes": len(notes), "voices": list(result.streams[0].names),
+            "code_length_bits": d.code_length, "dictionary_bits": d.dict_bits, "data_bits": d.data_bits,
+            "code_length_history": d.history, "piece": piece, "alphabet": d.alphabet.to_json(),
+            "words": words.to_pylist(),
+        }
+        Path(f"{stem}.dictionary.json").write_text(json.dumps(summary, indent=1))
+        Path(f"{stem}.words.mid").write_bytes(words_midi(result))
+        plot_piano_roll(result, f"{stem}.pianoroll.png")
+        plot_words(result, f"{stem}.words.png")
+        print(f"{name}: {len(result.patterns)} patterns; {d.history[0]:,.0f} -> {d.code_length:,.0f} bits "
+              f"(compression {piece['compression_ratio']:.2f}); wrote {stem}.*")
     return 1 if failed else 0
 
 

@@ -32,9 +32,9 @@ The loop (each round):
    became too expensive);
 4. *prune*: drop words whose estimated saving ``c_w * (bits of their best spelling without
    them - bits as one word) - L(w)`` is not positive, then EM again;
-5. *accept* the round only if the total code length fell by more than ``tol_bits``; otherwise
-   restore the previous dictionary and retry with the better-scored half of the candidates,
-   stopping when even ``min_batch`` candidates do not shorten the code.
+5. *accept* the round only if the total code length fell by more than the share ``tol``; otherwise
+   restore the previous dictionary and go on with the better-scored half of the candidates;
+   stop when ``patience`` rounds in a row are rejected (convergence).
 
 So the code length never rises across accepted rounds, and :attr:`Dictionary.history` records
 it after every accepted step.
@@ -86,9 +86,9 @@ class EMConfig:
     em_iterations: int = 4  # E/M steps per round (counts settle in 3-5)
     prior: float = 0.05  # Dirichlet pseudo-count of the VB M-step; < 1 favours sparse dictionaries
     max_rounds: int = 40
-    tol_bits: float = 0.5  # a round must save more than this to be accepted
+    tol: float = 1e-3  # a round must shorten the code by more than this share (0.1 %): convergence
     prune_fraction: float = 0.5  # share of the non-paying words dropped per pruning pass
-    min_batch: int = 8  # a rejected round is retried with half its candidates, down to this many
+    patience: int = 2  # stop after this many rounds in a row fail to shorten the code
 
     def __post_init__(self) -> None:
         if self.min_count < 2:
@@ -199,7 +199,8 @@ def learn_dictionary(
     d.history.append(d.code_length)
     d.rounds.append({"round": 0, "words": 0, "bits": d.code_length, "accepted": 1.0, "seconds": 0.0})
 
-    batch: int | None = None  # candidates per round; halved after a rejected round
+    batch: int | None = None  # candidates per round; halved after each rejected round
+    rejected = 0  # consecutive rejected rounds
     for r in range(1, cfg.max_rounds + 1):
         t0 = time.time()
         # 1. candidates
@@ -219,7 +220,7 @@ def learn_dictionary(
         _prune(trial, tokens, cfg)
         _evaluate(trial, tokens)
         # 5. accept only if the total code length fell
-        accepted = trial.code_length < d.code_length - cfg.tol_bits
+        accepted = trial.code_length < d.code_length * (1.0 - cfg.tol)
         info = {
             "round": float(r), "candidates": float(len(cands)), "words": float(len(trial.words) - A),
             "bits": trial.code_length, "accepted": float(accepted), "seconds": time.time() - t0,
@@ -229,11 +230,12 @@ def learn_dictionary(
             progress(f"round {r}: {len(cands)} candidates, {len(trial.words) - A} words, "
                      f"{trial.code_length:,.0f} bits ({'accepted' if accepted else 'rejected'})")
         if not accepted:
-            if len(cands) > cfg.min_batch:
-                batch = max(cfg.min_batch, len(cands) // 2)
-                continue  # the same kind of round again with the better-scored half
-            break
-        batch = None
+            rejected += 1
+            if rejected >= cfg.patience:
+                break
+            batch = max(1, len(cands) // 2)
+            continue  # the same kind of round again with the better-scored half
+        rejected = 0
         trial.rounds, trial.history = d.rounds, d.history
         d = trial
         d.history.append(d.code_length)

@@ -13,6 +13,7 @@ The loops are compiled with numba.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,7 +40,8 @@ def _prefix_hash(values: np.ndarray) -> np.ndarray:  # pragma: no cover - compil
     return h
 
 
-def word_hash(word: Sequence[int]) -> int:
+@functools.lru_cache(maxsize=1 << 18)
+def word_hash(word: tuple[int, ...]) -> int:
     """Hash of one word's token string (the same as :func:`window_hashes` of its window)."""
     h = np.uint64(0)
     with np.errstate(over="ignore"):

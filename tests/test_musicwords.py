@@ -145,3 +145,70 @@ def test_voice_separation_keeps_monophonic_lines_whole() -> None:
     lines = separate_voices(chords).streams
     assert [chords.pitch[s].tolist() for s in lines] == [[72, 74, 76], [60, 59]]
     assert [chords.pitch[s].tolist() for s in separate_voices(chords, method="skyline").streams] == [[72, 74, 76]]
+
+
+def test_discover_cli_writes_every_output(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    import mir_eval
+    import pyarrow.parquet as pq
+
+    corpus = planted_corpus(seed=4, n_pieces=1, n_motifs=3, occurrences=4)
+    midi = tmp_path / "planted.mid"
+    midi.write_bytes(notes_to_midi_bytes(playable_notes(corpus.pieces[0])))
+    bad = tmp_path / "broken.mid"
+    bad.write_bytes(b"MThd broken")
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "musicwords", "discover", str(midi), str(bad), "--out", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1  # one input failed ...
+    assert "broken.mid" in result.stderr and "Traceback" not in result.stderr  # ... and says so
+    patterns = mir_eval.io.load_patterns(str(out / "planted.patterns.txt"))
+    assert len(patterns) >= 3
+    motif_lengths = sorted(len(m[0]) for m in corpus.motifs)
+    assert sorted(len(p[0]) for p in patterns[:3]) == motif_lengths
+    assert all(len(p) == 4 for p in patterns[:3])  # every planted occurrence
+    words = pq.read_table(out / "planted.dictionary.parquet").to_pylist()
+    assert [w["count"] for w in words] == [len(p) for p in patterns]
+    occurrences = pq.read_table(out / "planted.occurrences.parquet")
+    assert occurrences.num_rows == sum(len(p) for p in patterns)
+    summary = json.loads((out / "planted.dictionary.json").read_text())
+    assert summary["piece"]["compression_ratio"] > 1.0
+    assert summary["code_length_history"] == sorted(summary["code_length_history"], reverse=True)
+    tracks = read_midi(out / "planted.words.mid")
+    assert len(tracks) == len(corpus.pieces[0])  # every note, once
+    assert len(tracks.voice_names) == len(patterns) + 1
+    for png in ("planted.pianoroll.png", "planted.words.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_cli_prints_means_for_both_versions() -> None:
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "musicwords", "evaluate", "--jkupdd", str(JKUPDD.parent), "--json"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    means = json.loads(result.stdout)
+    for version in ("polyphonic", "monophonic"):
+        row = means[version]
+        assert set(row) >= {"F_est", "P_est", "R_est", "F_occ_75", "F_occ_50", "F_3", "box_iou"}
+        assert all(0.0 <= row[k] <= 1.0 for k in ("F_est", "F_3", "box_iou"))
+
+
+def test_box_iou_and_occurrence_threshold() -> None:
+    from musicwords.evaluate import box_iou, evaluate_piece
+
+    occ = [(0.0, 60.0), (1.0, 62.0), (2.0, 64.0), (3.0, 65.0)]
+    ref = [[occ, [(t + 8, p) for t, p in occ]]]
+    assert box_iou(ref, ref) == pytest.approx(1.0)
+    shifted = [[[(t + 1, p) for t, p in o] for o in ref[0]]]  # half the time span overlaps
+    assert box_iou(ref, shifted) == pytest.approx(2 / 4)
+    assert box_iou(ref, []) == 0.0
+    # half of each occurrence found: the pair is scored at c = 0.5 (score 0.5), left out at c = 0.75
+    half = [[o[:2] for o in ref[0]]]
+    m = evaluate_piece(ref, half)
+    assert m["F_occ_50"] == pytest.approx(0.5) and m["F_occ_75"] == 0.0
