@@ -66,7 +66,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import digamma
 
-from musicwords.lattice import build_lattice, forward_backward, viterbi
+from musicwords.lattice import Lattice, build_lattice, forward_backward, viterbi
 from musicwords.tokens import SEPARATOR, Alphabet, TokenStreams
 
 __all__ = ["Dictionary", "EMConfig", "learn_dictionary"]
@@ -259,8 +259,8 @@ def _with_words(d: Dictionary, new: list[tuple[tuple[int, ...], int]]) -> Dictio
     )
 
 
-def _em(d: Dictionary, tokens: np.ndarray, cfg: EMConfig, iterations: int) -> None:
-    lattice = build_lattice(tokens, d.words, d.n_literals)
+def _em(d: Dictionary, tokens: np.ndarray, cfg: EMConfig, iterations: int, lattice: Lattice | None = None) -> None:
+    lattice = lattice or build_lattice(tokens, d.words, d.n_literals)
     for _ in range(iterations):
         counts, _log_z = forward_backward(lattice, d.logp)  # E-step
         d.counts = counts
@@ -291,30 +291,76 @@ def _prune(d: Dictionary, tokens: np.ndarray, cfg: EMConfig) -> None:
     of context) gets them back once the duplicates are gone, instead of being pruned with them.
     """
     param = 0.5 * math.log2(max(d.n_tokens, 2))
-    while len(d.words) > d.n_literals:
-        index = {w: i for i, w in enumerate(d.words)}
-        lengths = sorted({len(w) for w in d.words})
-        costs = np.zeros(len(d.words))
-        refs = np.zeros(len(d.words))  # uses of a word in the spellings of other words
-        alt = np.zeros(len(d.words))
-        for w in range(d.n_literals, len(d.words)):
-            alt[w], parts = _best_spelling(d.words[w], index, lengths, d.logp, exclude=w)
-            costs[w] = alt[w] + _gamma_bits(len(d.words[w])) + param
-            for _, part in parts:
-                refs[part] += 1
-        multi = slice(d.n_literals, len(d.words))
-        gains = (d.counts[multi] + refs[multi]) * (alt[multi] + d.logp[multi] / LN2) - costs[multi]
+    A = d.n_literals
+    words0 = list(d.words)  # ids below are positions in this list, fixed during pruning
+    index0 = {w: i for i, w in enumerate(words0)}
+    lengths = sorted({len(w) for w in words0})
+    matches = [_sub_matches(words0[w], index0, lengths, exclude=w) if w >= A else [] for w in range(len(words0))]
+    alive = np.ones(len(words0), dtype=bool)
+    lattice0 = build_lattice(tokens, words0, A)
+    while len(d.words) > A:
+        current = np.flatnonzero(alive)  # d.words == [words0[i] for i in current]
+        pos = np.full(len(words0), -1)
+        pos[current] = np.arange(len(current))
+        bits = -d.logp / LN2
+        multi = current[current >= A]
+        alt = np.zeros(len(words0))
+        refs = np.zeros(len(words0))  # uses of a word in the spellings of other words
+        for w in multi.tolist():
+            alt[w], parts = _spell(len(words0[w]), matches[w], alive, bits, pos)
+            for u in parts:
+                refs[u] += 1
+        costs = alt[multi] + np.array([_gamma_bits(len(words0[w])) for w in multi]) + param
+        gains = (d.counts[pos[multi]] + refs[multi]) * (alt[multi] - bits[pos[multi]]) - costs
         bad = np.flatnonzero(gains <= 0)
         if len(bad) == 0:
             return
         n_drop = max(1, math.ceil(len(bad) * cfg.prune_fraction))
-        drop = set((d.n_literals + bad[np.argsort(gains[bad], kind="stable")[:n_drop]]).tolist())
-        keep = [i for i in range(len(d.words)) if i not in drop]
-        d.words = [d.words[i] for i in keep]
+        alive[multi[bad[np.argsort(gains[bad], kind="stable")[:n_drop]]]] = False
+        keep = pos[np.flatnonzero(alive)]
+        d.words = [words0[i] for i in np.flatnonzero(alive)]
         logp = d.logp[keep]
         d.logp = logp - np.log(np.exp(logp).sum())
         d.counts = d.counts[keep]
-        _em(d, tokens, cfg, 2)
+        new_id = np.full(len(words0), -1)
+        new_id[alive] = np.arange(int(alive.sum()))
+        _em(d, tokens, cfg, 2, lattice=lattice0.restricted(new_id))
+
+
+def _sub_matches(
+    word: tuple[int, ...], index: dict[tuple[int, ...], int], lengths: list[int], exclude: int
+) -> list[tuple[int, int, int]]:
+    """Every ``(start, end, word id)`` of another word inside ``word``, sorted by end."""
+    out = []
+    for e in range(1, len(word) + 1):
+        for length in lengths:
+            s = e - length
+            if s < 0:
+                break
+            w = index.get(word[s:e])
+            if w is not None and w != exclude:
+                out.append((s, e, w))
+    return out
+
+
+def _spell(n: int, matches: list[tuple[int, int, int]], alive: np.ndarray, bits: np.ndarray, pos: np.ndarray
+           ) -> tuple[float, list[int]]:
+    """Cheapest spelling (bits, word ids used) of an ``n``-token word from its live sub-word matches."""
+    best = [math.inf] * (n + 1)
+    back: list[tuple[int, int]] = [(-1, -1)] * (n + 1)
+    best[0] = 0.0
+    for s, e, u in matches:
+        if alive[u]:
+            v = best[s] + bits[pos[u]]
+            if v < best[e]:
+                best[e], back[e] = v, (s, u)
+    parts = []
+    e = n
+    while e > 0 and back[e][0] >= 0:
+        s, u = back[e]
+        parts.append(u)
+        e = s
+    return float(best[n]), parts
 
 
 def _best_spelling_bits(

@@ -72,6 +72,17 @@ class Lattice:
     start_ptr: np.ndarray  # (T + 2,)
     is_sep: np.ndarray  # (T,) bool
 
+    def restricted(self, new_id: np.ndarray) -> Lattice:
+        """The lattice of a smaller dictionary: edges of words with ``new_id[w] < 0`` dropped,
+        the others renumbered (cheaper than matching again after pruning)."""
+        keep = new_id[self.word] >= 0
+        start, end, word = self.start[keep], self.end[keep], new_id[self.word[keep]]
+        n = self.n_positions
+        end_ptr = np.searchsorted(end, np.arange(n + 1)).astype(np.int64)
+        by_start = np.argsort(start, kind="stable").astype(np.int64)
+        start_ptr = np.searchsorted(start[by_start], np.arange(n + 1)).astype(np.int64)
+        return Lattice(n, start, end, word, end_ptr, by_start, start_ptr, self.is_sep)
+
 
 class WordIndex:
     """Words grouped by length as sorted hash arrays, for vectorised matching."""
