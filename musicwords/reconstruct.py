@@ -145,7 +145,7 @@ def patterns(
             sets = _extend(occs, pieces, min_share)
         covered = {(pc, int(i)) for pc, idx in sets for i in idx}
         if any(len(covered & seen) >= max_overlap * len(covered) for seen in kept_notes):
-            continue  # (nearly) all of it is inside a pattern that saves more
+            continue  # (nearly) all of it is inside a pattern that saves more: its bits count as reported
         kept_notes.append(covered)
         out.append(Pattern(word=w, bits_saved=saved, occurrences=tuple(sets)))
         if top is not None and len(out) >= top:
