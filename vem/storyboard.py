@@ -1,0 +1,271 @@
+"""Video parsing, the "conductor": a video → transitions, shots and frame-level features.
+
+Conventions (the Storyboard contract of DESIGN.md): the analysis runs at ``fps`` = 16 frames/s
+on frames scaled to ``width`` pixels; times are in seconds. A transition's time is the boundary
+between the last frame of a shot and the first of the next for a hard cut (the midpoint of the
+two analysis frames around it), and the middle of the blend for a gradual one.
+
+Decoding: PyAV with the decoder's own threads; every packet must be decoded (inter-frame
+coding), but only the frames nearest the analysis grid are converted, scaled and read.
+
+Detection (on per-frame HSV colour histograms and small grey thumbnails):
+
+1. ``g[k]``, half the L1 distance between the colour histograms of the frames ``lag`` before
+   and after frame ``k``, rises to a plateau around any transition; its peaks above an adaptive
+   threshold ``max(min_gradual, median + 4 * MAD)`` of ``g`` over the surrounding 4 s are the
+   transitions (one per plateau; the transition sits in the plateau's middle);
+2. a transition is a *hard cut* (``kind="hard"``) when the largest frame-to-frame change ``c``
+   in its region (histogram step plus mean absolute thumbnail difference) is at least three
+   times the next largest, and stands out of its 2 s surroundings
+   (``max(min_cut, median + 8 * MAD)``); its time is that step. Otherwise it is *gradual*
+   (``kind="gradual"``: dissolves, fades: the change is spread over several steps).
+
+The thresholds adapt to each video's own level of motion; the absolute floors only stop a
+static video's noise from counting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["ParseConfig", "Storyboard", "VideoError", "light_embedding", "parse_frames", "parse_video", "read_frames"]
+
+
+class VideoError(ValueError):
+    """A video that cannot be parsed: unreadable, no video stream, or over a limit."""
+
+
+@dataclass(frozen=True)
+class ParseConfig:
+    """Video parsing settings; defaults run at 16 frames/s on 128-pixel-wide frames."""
+
+    fps: float = 16.0  # analysis rate (frames/s), the paper's
+    width: int = 128  # analysis width (px); colour and coarse layout survive, costs stay small
+    lag_s: float = 0.5  # half-window of the gradual-transition comparison
+    min_cut: float = 0.25  # floor of the hard-cut threshold (change score units, 0..2)
+    min_gradual: float = 0.25  # floor of the gradual threshold (histogram distance, 0..1)
+    min_shot_s: float = 0.4  # transitions closer than this are one transition
+    max_duration_s: float = 1800.0  # refuse longer videos (30 min)
+    max_pixels: int = 3840 * 2160  # refuse larger frames (4K)
+    max_frames: int = 30 * 60 * 60  # refuse more source frames (an hour at 30 fps)
+
+    @classmethod
+    def debug(cls) -> ParseConfig:
+        return cls(width=64)
+
+
+@dataclass
+class Storyboard:
+    fps: float
+    duration_s: float
+    transitions: np.ndarray  # (n_t,) s
+    transition_kinds: list[str]  # "hard" | "gradual"
+    transition_strengths: np.ndarray  # (n_t,)
+    shot_starts: np.ndarray  # (n_shots,) s
+    shot_durations: np.ndarray  # (n_shots,) s
+    keyframe_times: np.ndarray  # (n_shots,) s
+    transition_indicator: np.ndarray  # (n_frames,) 0/1 at fps
+    motion_energy: np.ndarray  # (n_frames,)
+    embeddings: np.ndarray  # (n_frames, dim) visual embedding per analysis frame
+    frames: np.ndarray | None = field(default=None, repr=False)  # (n_frames, h, w, 3) uint8 when kept
+
+    @property
+    def n_shots(self) -> int:
+        return len(self.shot_starts)
+
+
+def read_frames(source: str | bytes, config: ParseConfig | None = None) -> tuple[np.ndarray, float]:
+    """Analysis frames ``(n, h, w, 3)`` uint8 RGB at ``config.fps``, and the duration in seconds."""
+    import io  # noqa: PLC0415
+
+    import av  # noqa: PLC0415
+
+    cfg = config or ParseConfig()
+    try:
+        container = av.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+    except (av.error.FFmpegError, OSError, ValueError) as e:
+        raise VideoError(f"cannot open the file: {e}") from e
+    with container:
+        if not container.streams.video:
+            raise VideoError("no video track")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        w, h = stream.codec_context.width, stream.codec_context.height
+        if w * h > cfg.max_pixels:
+            raise VideoError(f"frames of {w}x{h} are over the limit of {cfg.max_pixels} pixels")
+        duration = _duration(container, stream)
+        if duration > cfg.max_duration_s:
+            raise VideoError(f"video of {duration:.0f} s is over the {cfg.max_duration_s:.0f} s limit")
+        if stream.frames and stream.frames > cfg.max_frames:
+            raise VideoError(f"{stream.frames} frames is over the limit of {cfg.max_frames}")
+        out_w = cfg.width
+        out_h = max(2, int(round(h * out_w / max(w, 1) / 2)) * 2)
+        frames = []
+        next_t = 0.0
+        count = 0
+        start = None
+        try:
+            for frame in container.decode(stream):
+                count += 1
+                if count > cfg.max_frames:
+                    raise VideoError(f"more than {cfg.max_frames} frames")
+                if frame.time is None:
+                    continue
+                if start is None:
+                    start = frame.time
+                t = frame.time - start
+                if t + 1e-6 < next_t:
+                    continue  # between two analysis frames: decoded, never converted
+                frames.append(frame.to_ndarray(format="rgb24", width=out_w, height=out_h))
+                next_t = len(frames) / cfg.fps
+        except av.error.FFmpegError as e:
+            if not frames:
+                raise VideoError(f"video does not decode: {e}") from e
+            # a truncated file: keep what decoded
+    if not frames:
+        raise VideoError("no frames decoded")
+    return np.stack(frames), max(duration, len(frames) / cfg.fps)
+
+
+def _duration(container: object, stream: object) -> float:
+    if getattr(stream, "duration", None) and getattr(stream, "time_base", None):
+        return float(stream.duration * stream.time_base)  # type: ignore[attr-defined]
+    if getattr(container, "duration", None):
+        return float(container.duration) / 1e6  # type: ignore[attr-defined]
+    return 0.0
+
+
+def light_embedding(frames: np.ndarray, hsv: np.ndarray | None = None) -> np.ndarray:
+    """The built-in visual embedding: colour layout, colour statistics and texture, per frame.
+
+    30 dimensions: mean RGB of a 2x3 grid (18), HSV mean and spread (6), edge energy in 4
+    orientations (4), brightness mean and spread (2). No learning, no download.
+    """
+    x = frames.astype(np.float32) / 255.0
+    n, h, w, _ = x.shape
+    grid = x[:, : h - h % 2, : w - w % 3].reshape(n, 2, (h - h % 2) // 2, 3, (w - w % 3) // 3, 3).mean(axis=(2, 4))
+    hsv = _hsv(x) if hsv is None else hsv
+    flat = hsv.reshape(n, -1, 3)
+    grey = x.mean(axis=3)
+    gx = np.abs(np.diff(grey, axis=2)).mean(axis=(1, 2))
+    gy = np.abs(np.diff(grey, axis=1)).mean(axis=(1, 2))
+    gd1 = np.abs(grey[:, 1:, 1:] - grey[:, :-1, :-1]).mean(axis=(1, 2))
+    gd2 = np.abs(grey[:, 1:, :-1] - grey[:, :-1, 1:]).mean(axis=(1, 2))
+    g = grey.reshape(n, -1)
+    return np.concatenate([
+        grid.reshape(n, -1), flat.mean(axis=1), flat.std(axis=1),
+        np.stack([gx, gy, gd1, gd2, g.mean(axis=1), g.std(axis=1)], axis=1),
+    ], axis=1).astype(np.float32)
+
+
+def _hsv(x: np.ndarray) -> np.ndarray:
+    """RGB in [0, 1] → HSV in [0, 1], vectorised."""
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    mx, mn = x.max(axis=-1), x.min(axis=-1)
+    delta = mx - mn
+    safe = np.where(delta > 0, delta, 1.0)
+    hue = np.where(mx == r, (g - b) / safe % 6, np.where(mx == g, (b - r) / safe + 2, (r - g) / safe + 4)) / 6.0
+    hue = np.where(delta > 0, hue, 0.0)
+    sat = np.where(mx > 0, delta / np.where(mx > 0, mx, 1.0), 0.0)
+    return np.stack([hue, sat, mx], axis=-1)
+
+
+def _histograms(hsv: np.ndarray) -> np.ndarray:
+    """(n, 256) normalised HSV histograms: 16 hues x 4 saturations x 4 values."""
+    n = len(hsv)
+    h = np.minimum((hsv[..., 0] * 16).astype(np.int64), 15)
+    s = np.minimum((hsv[..., 1] * 4).astype(np.int64), 3)
+    v = np.minimum((hsv[..., 2] * 4).astype(np.int64), 3)
+    code = (h * 16 + s * 4 + v).reshape(n, -1) + 256 * np.arange(n)[:, None]
+    out = np.bincount(code.ravel(), minlength=256 * n).reshape(n, 256).astype(np.float32)
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def _adaptive(x: np.ndarray, k: int, half: int, floor: float, spread: float = 8.0) -> float:
+    lo, hi = max(0, k - half), min(len(x), k + half + 1)
+    window = np.delete(x[lo:hi], k - lo)
+    if len(window) == 0:
+        return floor
+    med = float(np.median(window))
+    mad = float(np.median(np.abs(window - med)))
+    return max(floor, med + spread * mad)
+
+
+def parse_frames(
+    frames: np.ndarray, duration_s: float, config: ParseConfig | None = None,
+    encoder: Callable[[np.ndarray], np.ndarray] | None = None, *, keep_frames: bool = False,
+) -> Storyboard:
+    """Storyboard of analysis frames (see the module docstring for the detection steps)."""
+    cfg = config or ParseConfig()
+    n = len(frames)
+    fps = cfg.fps
+    hsv = _hsv(frames.astype(np.float32) / 255.0)
+    hist = _histograms(hsv)
+    thumbs = frames.astype(np.float32).mean(axis=3)
+    # 1. change between neighbouring frames (c) and across a window of ±lag frames (g)
+    c = np.zeros(n)
+    step = np.zeros(n)  # histogram part of c
+    motion = np.zeros(n)
+    if n > 1:
+        motion[1:] = np.abs(np.diff(thumbs, axis=0)).mean(axis=(1, 2)) / 255.0
+        step[1:] = 0.5 * np.abs(np.diff(hist, axis=0)).sum(axis=1)
+        c[1:] = step[1:] + motion[1:]
+    lag = max(1, int(round(cfg.lag_s * fps)))
+    padded = np.concatenate([np.repeat(hist[:1], lag, axis=0), hist, np.repeat(hist[-1:], lag, axis=0)])
+    g = 0.5 * np.abs(padded[2 * lag :] - padded[: -2 * lag]).sum(axis=1)  # g[k]: frames k-lag vs k+lag
+    # 2. transitions: peaks of g above an adaptive threshold, one per region (non-maximum suppression)
+    half = int(round(2 * fps))  # ±2 s of context for the threshold
+    candidates = [k for k in np.argsort(-g, kind="stable") if g[k] > cfg.min_gradual]
+    taken = np.zeros(n, dtype=bool)
+    events: list[tuple[float, str, float]] = []
+    for k in candidates:
+        if taken[k] or g[k] <= _adaptive(g, k, half, cfg.min_gradual, spread=4.0):
+            continue
+        # the run of frames around k where g stays near its peak: the transition sits in its middle
+        lo, hi = k, k
+        while lo > 0 and g[lo - 1] >= 0.9 * g[k]:
+            lo -= 1
+        while hi < n - 1 and g[hi + 1] >= 0.9 * g[k]:
+            hi += 1
+        region = slice(max(1, lo - lag), min(n, hi + lag + 1))
+        taken[max(0, lo - lag) : hi + lag + 1] = True
+        k_step = region.start + int(np.argmax(c[region]))
+        others = np.delete(c[region], k_step - region.start)
+        runner_up = float(others.max()) if len(others) else 0.0
+        if c[k_step] >= 3.0 * runner_up and c[k_step] > _adaptive(c, k_step, half // 2, cfg.min_cut):
+            events.append(((k_step - 0.5) / fps, "hard", float(c[k_step])))  # one step holds the change: a cut
+        else:
+            events.append((((lo + hi) / 2) / fps, "gradual", float(g[k])))
+    events.sort()
+    # 3. merge what lies closer than a shot, build shots
+    merged: list[tuple[float, str, float]] = []
+    for ev in events:
+        if merged and ev[0] - merged[-1][0] < cfg.min_shot_s:
+            if ev[2] > merged[-1][2]:
+                merged[-1] = ev
+            continue
+        merged.append(ev)
+    times = np.array([e[0] for e in merged])
+    starts = np.concatenate([[0.0], times])
+    ends = np.concatenate([times, [duration_s]])
+    indicator = np.zeros(n, dtype=np.float32)
+    for t in times:
+        indicator[min(n - 1, int(round(t * fps)))] = 1.0
+    embeddings = encoder(frames) if encoder is not None else light_embedding(frames, hsv)
+    return Storyboard(
+        fps=fps, duration_s=float(duration_s), transitions=times, transition_kinds=[e[1] for e in merged],
+        transition_strengths=np.array([e[2] for e in merged]), shot_starts=starts, shot_durations=ends - starts,
+        keyframe_times=(starts + ends) / 2, transition_indicator=indicator, motion_energy=motion.astype(np.float32),
+        embeddings=embeddings, frames=frames if keep_frames else None,
+    )
+
+
+def parse_video(source: str | bytes, config: ParseConfig | None = None,
+                encoder: Callable[[np.ndarray], np.ndarray] | None = None, *, keep_frames: bool = False) -> Storyboard:
+    """Decode ``source`` (a path or the file's bytes) and build its storyboard."""
+    cfg = config or ParseConfig()
+    frames, duration = read_frames(source, cfg)
+    return parse_frames(frames, duration, cfg, encoder, keep_frames=keep_frames)
