@@ -61,7 +61,7 @@ def load_audio(source: str | bytes, *, max_duration_s: float = 3600.0) -> np.nda
     import av  # noqa: PLC0415
 
     try:
-        container = av.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+        container = av.open(io.BytesIO(source) if isinstance(source, bytes) else source, mode="r")
     except (av.error.FFmpegError, OSError, ValueError) as e:
         raise AudioError(f"cannot open the file: {e}") from e
     with container:

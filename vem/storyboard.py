@@ -85,7 +85,7 @@ def read_frames(source: str | bytes, config: ParseConfig | None = None) -> tuple
 
     cfg = config or ParseConfig()
     try:
-        container = av.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+        container = av.open(io.BytesIO(source) if isinstance(source, bytes) else source, mode="r")
     except (av.error.FFmpegError, OSError, ValueError) as e:
         raise VideoError(f"cannot open the file: {e}") from e
     with container:
