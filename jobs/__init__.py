@@ -10,4 +10,5 @@ Nothing runs at import time.
 #: job name -> module; the one-line descriptions live in the modules.
 JOBS = {
     "sample": "jobs.sample",
+    "score": "jobs.score",
 }

@@ -11,6 +11,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +73,18 @@ def ray_cluster(s3_server: str) -> Iterator[None]:
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Folder of the session's MLflow store."""
     return str(tmp_path_factory.mktemp("work"))
+
+
+N_VIDEOS = 6  # debug-size ads of seed 2: cuts on and off the beat, dissolves, fades, both moods
+
+
+@pytest.fixture(scope="session")
+def catalog(ray_cluster: None, workdir: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample catalog of the session, written by the real job (6 debug videos, 1 piece per composer)."""
+    from jobs.__main__ import main
+
+    out = tmp_path_factory.mktemp("sample")
+    argv = ["sample", "--out", str(out), "--videos", str(N_VIDEOS), "--preset", "debug", "--seed", "2", "--pieces", "1",
+            "--workdir", workdir]
+    assert main(argv) == 0
+    return out

@@ -12,18 +12,8 @@ import pytest
 
 from jobs import storage
 from jobs.__main__ import main
+from tests.conftest import N_VIDEOS
 from vem.synthetic import SyntheticAdConfig, encode_mp4, plan_ad
-
-N_VIDEOS = 6
-
-
-@pytest.fixture(scope="module")
-def catalog(ray_cluster: None, workdir: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("sample")
-    argv = ["sample", "--out", str(out), "--videos", str(N_VIDEOS), "--preset", "debug", "--seed", "2", "--pieces", "1",
-            "--workdir", workdir]
-    assert main(argv) == 0
-    return out
 
 
 def _decode(path: str) -> tuple[np.ndarray, float, float, np.ndarray, int]:

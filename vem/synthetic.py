@@ -492,42 +492,50 @@ def _pad(sr: int, freq: float, length: float, bright: bool) -> np.ndarray:
 # 4. Container
 
 
-def encode_mp4(plan: AdPlan, path: str) -> None:
+def encode_mp4(plan: AdPlan, path: str, *, streams: str = "both") -> None:
     """Render ``plan`` and write an H.264 + AAC mp4 to the local file ``path``.
 
-    x264 runs single-threaded so the bytes are the same on every machine for the same plan.
+    ``streams`` = ``"video"`` or ``"audio"`` writes only that track (test inputs: a video with
+    no soundtrack, an audio-only file). x264 runs single-threaded so the bytes are the same on
+    every machine for the same plan.
     """
     import av  # noqa: PLC0415  (PyAV loads FFmpeg; import it only where videos are written)
 
-    audio = render_soundtrack(plan)
+    if streams not in ("both", "video", "audio"):
+        raise ValueError(f"streams must be 'both', 'video' or 'audio', got {streams!r}")
     with av.open(path, mode="w", format="mp4") as container:
-        video = container.add_stream("libx264", rate=plan.fps)
-        video.width, video.height = plan.width, plan.height
-        video.pix_fmt = "yuv420p"
-        video.codec_context.time_base = Fraction(1, plan.fps)
-        video.options = {"crf": str(plan.crf), "preset": "veryfast", "threads": "1", "g": str(2 * plan.fps)}
-        sound = container.add_stream("aac", rate=plan.sample_rate)
-        sound.layout = "mono"
-        sound.options = {"b": "96k"}
-        for k, rgb in enumerate(render_frames(plan)):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts = k
-            frame.time_base = Fraction(1, plan.fps)
-            for packet in video.encode(frame):
+        video = sound = None
+        if streams != "audio":
+            video = container.add_stream("libx264", rate=plan.fps)
+            video.width, video.height = plan.width, plan.height
+            video.pix_fmt = "yuv420p"
+            video.codec_context.time_base = Fraction(1, plan.fps)
+            video.options = {"crf": str(plan.crf), "preset": "veryfast", "threads": "1", "g": str(2 * plan.fps)}
+        if streams != "video":
+            sound = container.add_stream("aac", rate=plan.sample_rate)
+            sound.layout = "mono"
+            sound.options = {"b": "96k"}
+        if video is not None:
+            for k, rgb in enumerate(render_frames(plan)):
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                frame.pts = k
+                frame.time_base = Fraction(1, plan.fps)
+                for packet in video.encode(frame):
+                    container.mux(packet)
+            for packet in video.encode():
                 container.mux(packet)
-        for packet in video.encode():
-            container.mux(packet)
-        chunk = 1024  # AAC frame size
-        for start in range(0, len(audio), chunk):
-            piece = audio[start : start + chunk]
-            block = av.AudioFrame.from_ndarray(piece[None, :], format="flt", layout="mono")
-            block.sample_rate = plan.sample_rate
-            block.pts = start
-            block.time_base = Fraction(1, plan.sample_rate)
-            for packet in sound.encode(block):
+        if sound is not None:
+            audio = render_soundtrack(plan)
+            chunk = 1024  # AAC frame size
+            for start in range(0, len(audio), chunk):
+                block = av.AudioFrame.from_ndarray(audio[None, start : start + chunk], format="flt", layout="mono")
+                block.sample_rate = plan.sample_rate
+                block.pts = start
+                block.time_base = Fraction(1, plan.sample_rate)
+                for packet in sound.encode(block):
+                    container.mux(packet)
+            for packet in sound.encode():
                 container.mux(packet)
-        for packet in sound.encode():
-            container.mux(packet)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,217 @@
+"""``python -m jobs score``: how well each video's music fits its picture, for a whole catalog.
+
+Reads videos under a prefix (or the ``id``/``uri`` rows of a Parquet manifest), scores them in
+parallel in a Ray Data actor pool (each actor parses video and audio, see vem.scoring), and
+writes one row per input to ``<output>/scores/part-*.parquet`` (written atomically every
+``--flush`` rows, so a crash keeps what was finished). A rerun skips the ids already written.
+The MLflow run gets the means of the metrics, the counts and a histogram of the tight sync
+metrics. ``--explain ID`` draws one video's timeline instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import posixpath
+import time
+import uuid
+from typing import Any
+
+from jobs import storage
+from jobs.runtime import JobError
+
+DESCRIPTION = "score a catalog of videos: transitions, beats, tempo, and how well cuts land on beats"
+EXAMPLES = """examples:
+  python -m jobs score --input work/sample/videos --output work/scores
+  python -m jobs score --input s3://ads/catalog.parquet --output s3://ads/scores --workers 16
+  python -m jobs score --input work/sample/videos --output work/scores --explain ad00003
+"""
+VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".m4v", ".avi")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True, help="a folder/prefix of videos, or a Parquet manifest with id and uri columns")
+    parser.add_argument("--output", required=True, help="output folder: scores/part-*.parquet go there")
+    parser.add_argument("--limit", type=int, default=None, help="score at most this many new videos")
+    parser.add_argument("--workers", type=int, default=None, help="scoring actors (default: CPUs - 1, at least 1)")
+    parser.add_argument("--flush", type=int, default=500, help="rows per output part file (default: %(default)s)")
+    parser.add_argument("--explain", default=None, metavar="ID", help="draw the timeline of one video as a PNG and stop")
+
+
+def check(args: argparse.Namespace) -> None:
+    if args.limit is not None and args.limit < 1:
+        raise JobError(f"--limit must be at least 1, got {args.limit}")
+    if args.workers is not None and args.workers < 1:
+        raise JobError(f"--workers must be at least 1, got {args.workers}")
+    if args.flush < 1:
+        raise JobError(f"--flush must be at least 1, got {args.flush}")
+    try:
+        if not storage.exists(args.input):
+            raise JobError(f"--input {storage.redact_url(args.input)}: not found")
+        storage.check_writable(args.output)
+    except storage.StorageError as e:
+        raise JobError(str(e)) from e
+
+
+def list_inputs(url: str) -> list[dict[str, str]]:
+    """``[{id, uri}]`` of a manifest or of the videos under a prefix (ids: paths without suffix)."""
+    if url.lower().endswith(".parquet"):
+        rows = storage.read_table(url).select(["id", "uri"]).to_pylist()
+        return [{"id": str(r["id"]), "uri": str(r["uri"])} for r in rows]
+    base = url.rstrip("/")
+    out = []
+    for uri in storage.list_files(base, suffixes=VIDEO_SUFFIXES):
+        rel = uri[len(base) :].lstrip("/") if uri.startswith(base) else posixpath.basename(uri)
+        out.append({"id": os.path.splitext(rel)[0], "uri": uri})
+    return out
+
+
+def done_ids(output: str) -> set[str]:
+    """Ids already in ``<output>/scores``."""
+    folder = storage.join(output, "scores")
+    if not storage.exists(folder):
+        return set()
+    ids: set[str] = set()
+    for part in storage.list_files(folder, suffixes=(".parquet",)):
+        ids.update(storage.read_table(part).column("id").to_pylist())
+    return ids
+
+
+class Scorer:
+    """Ray Data actor: scores a batch of ``{id, uri}`` rows (one video at a time)."""
+
+    def __init__(self) -> None:
+        from vem.storyboard import ParseConfig  # noqa: PLC0415
+
+        self.config = ParseConfig()
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        from vem.scoring import error_row, score_video  # noqa: PLC0415
+
+        rows = []
+        for id_, uri in zip(batch["id"], batch["uri"], strict=True):
+            try:
+                data = storage.read_bytes(str(uri))
+            except storage.StorageError as e:
+                rows.append(error_row(str(id_), str(uri), f"read: {e}"))
+                continue
+            try:
+                rows.append(score_video(str(id_), str(uri), data, config=self.config))
+            except Exception as e:  # a bug on one video must not lose the others; say what happened
+                rows.append(error_row(str(id_), str(uri), f"{type(e).__name__}: {e}"))
+        return {"row": rows}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import ray  # noqa: PLC0415
+
+    if args.explain:
+        return _explain(args)
+    inputs = list_inputs(args.input)
+    if not inputs:
+        raise JobError(f"--input {storage.redact_url(args.input)}: no videos ({', '.join(VIDEO_SUFFIXES)})")
+    seen = done_ids(args.output)
+    todo = [r for r in inputs if r["id"] not in seen]
+    if args.limit is not None:
+        todo = todo[: args.limit]
+    started = time.time()
+    rows: list[dict[str, Any]] = []
+    parts: list[str] = []
+    if todo:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        workers = args.workers or max(1, cpus - 1)
+        ds = ray.data.from_items(todo, override_num_blocks=min(len(todo), 4 * workers))
+        # One row per input comes back; actors take a whole CPU each, and reads are light.
+        scored = ds.map_batches(Scorer, batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1)
+        pending: list[dict[str, Any]] = []
+        for item in scored.iter_rows():
+            pending.append(item["row"])
+            if len(pending) >= args.flush:
+                parts.append(_write_part(args.output, pending))
+                rows.extend(pending)
+                pending = []
+        if pending:
+            parts.append(_write_part(args.output, pending))
+            rows.extend(pending)
+        missing = {r["id"] for r in todo} - {r["id"] for r in rows}
+        if missing:  # never lose an input silently
+            lost = [_lost_row(r) for r in todo if r["id"] in missing]
+            parts.append(_write_part(args.output, lost))
+            rows.extend(lost)
+    summary = _summarise(rows)
+    summary.update(inputs=len(inputs), skipped=sum(r["id"] in seen for r in inputs), seconds=round(time.time() - started, 2),
+                   outputs={"scores": storage.join(args.output, "scores")})
+    if rows:
+        _log_histogram(rows)
+    return summary
+
+
+def _write_part(output: str, rows: list[dict[str, Any]]) -> str:
+    import pyarrow as pa  # noqa: PLC0415
+
+    url = storage.join(output, "scores", f"part-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet")
+    storage.write_table(url, pa.Table.from_pylist(rows, schema=_schema()))
+    return url
+
+
+def _lost_row(item: dict[str, str]) -> dict[str, Any]:
+    from vem.scoring import error_row  # noqa: PLC0415
+
+    return error_row(item["id"], item["uri"], "no result came back from the scoring workers")
+
+
+def _schema() -> Any:
+    import pyarrow as pa  # noqa: PLC0415
+
+    from vem.scoring import METRIC_COLUMNS  # noqa: PLC0415
+
+    floats = pa.list_(pa.float64())
+    fields = [
+        ("id", pa.string()), ("uri", pa.string()), ("status", pa.string()), ("error", pa.string()), ("warning", pa.string()),
+        ("duration_s", pa.float64()), ("n_shots", pa.int64()), ("tempo_bpm", pa.float64()), ("transitions", floats),
+        ("transition_kinds", pa.list_(pa.string())), ("beats", floats), ("downbeats", floats),
+    ]
+    fields += [(k, pa.float64()) for k in METRIC_COLUMNS]
+    fields += [("semantic_note", pa.string()), ("seconds", pa.float64())]
+    return pa.schema(fields)
+
+
+def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    from vem.scoring import METRIC_COLUMNS  # noqa: PLC0415
+
+    ok = [r for r in rows if r["status"] == "ok"]
+    out: dict[str, Any] = {"scored": len(rows), "ok": len(ok), "errors": len(rows) - len(ok),
+                           "without_rhythm": sum(r["cut_beat_hit"] is None for r in ok)}
+    for k in METRIC_COLUMNS:
+        values = [r[k] for r in ok if r[k] is not None]
+        if values:
+            out[f"mean_{k}"] = round(sum(values) / len(values), 4)
+    return out
+
+
+def _log_histogram(rows: list[dict[str, Any]]) -> None:
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import mlflow  # noqa: PLC0415
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    for ax, key in zip(axes, ("cut_beat_hit", "tbiou_tight", "tbiou"), strict=True):
+        values = [r[key] for r in rows if r.get(key) is not None]
+        ax.hist(values, bins=20, range=(0, 1), color="#4477aa")
+        ax.set_title(f"{key} ({len(values)} videos)")
+    fig.tight_layout()
+    mlflow.log_figure(fig, "score_histograms.png")
+    plt.close(fig)
+
+
+def _explain(args: argparse.Namespace) -> dict[str, Any]:
+    from vem.explain import timeline_png  # noqa: PLC0415
+
+    match = [r for r in list_inputs(args.input) if r["id"] == args.explain]
+    if not match:
+        raise JobError(f"--explain {args.explain}: no such id under {storage.redact_url(args.input)}")
+    url = storage.join(args.output, "explain", f"{args.explain.replace('/', '__')}.png")
+    storage.write_bytes(url, timeline_png(storage.read_bytes(match[0]["uri"]), title=args.explain))
+    return {"explained": 1, "outputs": {"timeline": url}}

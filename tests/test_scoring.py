@@ -1,0 +1,147 @@
+"""Scoring: storyboard and beats against the sample catalog's ground truth, the sync metrics'
+power to tell fit from misfit, and the score job (rows out = rows in, bad inputs, reruns, S3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mir_eval
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from jobs import storage
+from jobs.__main__ import main
+from vem import metrics
+from vem.audio import analyze_audio, load_audio
+from vem.scoring import score_video
+from vem.storyboard import ParseConfig, parse_video
+from vem.synthetic import SyntheticAdConfig, encode_mp4, plan_ad
+
+
+@pytest.fixture(scope="module")
+def truth(catalog: Path) -> list[dict]:
+    return pq.read_table(catalog / "ground_truth.parquet").to_pylist()
+
+
+@pytest.fixture(scope="module")
+def scored(truth: list[dict]) -> list[dict]:
+    return [score_video(r["id"], r["uri"], Path(r["uri"]).read_bytes()) for r in truth]
+
+
+def _f1(ref: np.ndarray, est: np.ndarray, tol: float) -> tuple[int, int, int]:
+    m = len(mir_eval.util.match_events(ref, est, tol)) if len(ref) and len(est) else 0
+    return m, len(ref), len(est)
+
+
+def test_transitions_match_the_ground_truth(truth: list[dict], scored: list[dict]) -> None:
+    counts = {"hard": np.zeros(3), "gradual": np.zeros(3)}
+    for r, s in zip(truth, scored, strict=True):
+        for cat in counts:
+            ref = np.array([t for t, c in zip(r["transitions"], r["transition_category"], strict=True) if c == cat])
+            est = np.array([t for t, k in zip(s["transitions"], s["transition_kinds"], strict=True) if k == cat])
+            counts[cat] += _f1(ref, est, 0.25)
+    for cat, bar in (("hard", 0.95), ("gradual", 0.80)):
+        m, n_ref, n_est = counts[cat]
+        assert n_ref > 0
+        f1 = 2 * m / (n_ref + n_est)
+        assert f1 >= bar, f"{cat} F1 {f1:.2f} ({int(m)} of {int(n_ref)} found, {int(n_est)} reported)"
+
+
+def test_beats_and_tempo_match_the_ground_truth(truth: list[dict], scored: list[dict]) -> None:
+    f = [mir_eval.beat.f_measure(mir_eval.beat.trim_beats(np.array(r["beats"])), mir_eval.beat.trim_beats(np.array(s["beats"])))
+         for r, s in zip(truth, scored, strict=True)]
+    assert np.mean(f) >= 0.85
+    for r, s in zip(truth, scored, strict=True):
+        assert abs(s["tempo_bpm"] - r["tempo_bpm"]) <= 0.04 * r["tempo_bpm"]
+
+
+def _auc(pos: list[float], neg: list[float]) -> float:
+    """Probability that a fitting pair scores above a misfit one (ties count half)."""
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def test_tight_metrics_tell_fit_from_misfit_and_the_paper_tolerance_does_not(truth: list[dict]) -> None:
+    fit: dict[str, list[float]] = {"cut_beat_hit": [], "tbiou_tight": [], "tbiou": []}
+    misfit: dict[str, list[float]] = {k: [] for k in fit}
+    analyses = [analyze_audio(load_audio(r["uri"])) for r in truth]
+    boards = [parse_video(r["uri"]) for r in truth]
+    for i, (board, audio) in enumerate(zip(boards, analyses, strict=True)):
+        half_beat = 30.0 / audio.tempo_bpm
+        shifted = audio.beats + half_beat  # the same soundtrack half a beat late
+        other = analyses[(i + 1) % len(analyses)].beats  # another video's soundtrack
+        edited_on_beat = np.mean(truth[i]["transition_on_beat"]) >= 0.5  # the editor cut this one to the music
+        for key, fn in (("cut_beat_hit", metrics.cut_beat_hit), ("tbiou_tight", metrics.tbiou_tight), ("tbiou", metrics.tbiou)):
+            if edited_on_beat:
+                fit[key].append(fn(board.transitions, audio.beats))
+            misfit[key].extend([fn(board.transitions, shifted), fn(board.transitions, other)])
+    assert len(fit["cut_beat_hit"]) >= 4
+    assert _auc(fit["cut_beat_hit"], misfit["cut_beat_hit"]) >= 0.95
+    assert _auc(fit["tbiou_tight"], misfit["tbiou_tight"]) >= 0.95
+    # the paper's 0.5 s TBIoU cannot see it: do not "fix" the tight metric back to it
+    assert _auc(fit["tbiou"], misfit["tbiou"]) < 0.95
+
+
+def _bad_inputs(folder: Path) -> dict[str, str]:
+    """Inputs that must become error rows or partial rows, with the reason expected."""
+    folder.mkdir(parents=True, exist_ok=True)
+    plan = plan_ad(seed=9, index=0, config=SyntheticAdConfig.debug())
+    encode_mp4(plan, str(folder / "good.mp4"))
+    encode_mp4(plan, str(folder / "silent.mp4"), streams="video")
+    encode_mp4(plan, str(folder / "audio_only.mp4"), streams="audio")
+    (folder / "empty.mp4").write_bytes(b"")
+    data = (folder / "good.mp4").read_bytes()
+    (folder / "truncated.mp4").write_bytes(data[: len(data) // 3])
+    return {"empty": "video:", "truncated": "video:", "audio_only": "no video track", "silent": "no audio track"}
+
+
+def test_score_job_bad_inputs_reruns_and_rows(ray_cluster: None, workdir: str, tmp_path: Path) -> None:
+    videos = tmp_path / "videos"
+    expected = _bad_inputs(videos)
+    out = tmp_path / "scores"
+    assert main(["score", "--input", str(videos), "--output", str(out), "--workdir", workdir]) == 0
+    rows = {r["id"]: r for r in pq.read_table(out / "scores").to_pylist()}
+    assert sorted(rows) == sorted(["good", *expected])  # rows out = rows in
+    assert rows["good"]["status"] == "ok" and rows["good"]["cut_beat_hit"] is not None
+    assert rows["silent"]["status"] == "ok" and rows["silent"]["cut_beat_hit"] is None
+    assert "no audio track" in rows["silent"]["warning"]
+    for name in ("empty", "truncated", "audio_only"):
+        assert rows[name]["status"] == "error" and expected[name] in rows[name]["error"], rows[name]
+    assert all(r["semantic"] is None and "no joint" in r["semantic_note"] for r in rows.values() if r["status"] == "ok")
+    # a rerun scores nothing again; a new video alone is scored
+    encode_mp4(plan_ad(seed=9, index=1, config=SyntheticAdConfig.debug()), str(videos / "new.mp4"))
+    assert main(["score", "--input", str(videos), "--output", str(out), "--workdir", workdir]) == 0
+    again = pq.read_table(out / "scores").to_pylist()
+    assert sorted(r["id"] for r in again) == sorted(["good", "new", *expected])
+
+
+def test_limits_are_configurable_errors(tmp_path: Path) -> None:
+    plan = plan_ad(seed=9, index=0, config=SyntheticAdConfig.debug())
+    encode_mp4(plan, str(tmp_path / "v.mp4"))
+    data = (tmp_path / "v.mp4").read_bytes()
+    for config, reason in (
+        (ParseConfig(max_duration_s=5.0), "over the 5 s limit"),
+        (ParseConfig(max_pixels=100 * 50), "over the limit of 5000 pixels"),
+        (ParseConfig(max_frames=50), "frames"),
+    ):
+        row = score_video("v", "v.mp4", data, config=config)
+        assert row["status"] == "error" and reason in row["error"], row["error"]
+
+
+def test_score_job_on_s3(ray_cluster: None, workdir: str, bucket: str, catalog: Path) -> None:
+    for p in sorted((catalog / "videos").glob("*.mp4"))[:2]:
+        storage.write_bytes(f"s3://{bucket}/in/{p.name}", p.read_bytes())
+    out = f"s3://{bucket}/scores"
+    assert main(["score", "--input", f"s3://{bucket}/in", "--output", out, "--workdir", workdir]) == 0
+    parts = storage.list_files(f"{out}/scores", suffixes=(".parquet",))
+    rows = [r for p in parts for r in storage.read_table(p).to_pylist()]
+    assert sorted(r["id"] for r in rows) == ["ad00000", "ad00001"]
+    assert all(r["status"] == "ok" for r in rows)
+
+
+def test_explain_draws_a_timeline(ray_cluster: None, workdir: str, catalog: Path, tmp_path: Path) -> None:
+    out = tmp_path / "scores"
+    assert main(["score", "--input", str(catalog / "videos"), "--output", str(out), "--explain", "ad00001",
+                 "--workdir", workdir]) == 0
+    assert (out / "explain" / "ad00001.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
