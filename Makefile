@@ -26,6 +26,7 @@ test: lint
 
 demo: $(STAMP)
 	$(BIN)/python -m jobs sample --out work/sample --videos 12 --pieces 8
+	$(BIN)/python -m jobs score --input work/sample/videos --output work/scores
 
 clean:
 	rm -rf work .pytest_cache .ruff_cache .mypy_cache
