@@ -162,15 +162,19 @@ def light_embedding(frames: np.ndarray, hsv: np.ndarray | None = None) -> np.nda
 
 
 def _hsv(x: np.ndarray) -> np.ndarray:
-    """RGB in [0, 1] → HSV in [0, 1], vectorised."""
+    """RGB in [0, 1] → HSV in [0, 1], vectorised (channel-wise operations, no reductions over
+    the short last axis, which numpy does slowly)."""
     r, g, b = x[..., 0], x[..., 1], x[..., 2]
-    mx, mn = x.max(axis=-1), x.min(axis=-1)
+    mx = np.maximum(np.maximum(r, g), b)
+    mn = np.minimum(np.minimum(r, g), b)
     delta = mx - mn
-    safe = np.where(delta > 0, delta, 1.0)
-    hue = np.where(mx == r, (g - b) / safe % 6, np.where(mx == g, (b - r) / safe + 2, (r - g) / safe + 4)) / 6.0
-    hue = np.where(delta > 0, hue, 0.0)
-    sat = np.where(mx > 0, delta / np.where(mx > 0, mx, 1.0), 0.0)
-    return np.stack([hue, sat, mx], axis=-1)
+    safe = np.where(delta > 0, delta, np.float32(1.0))
+    hue = np.where(mx == r, ((g - b) / safe) % 6, np.where(mx == g, (b - r) / safe + 2, (r - g) / safe + 4)) / 6.0
+    hue = np.where(delta > 0, hue, np.float32(0.0))
+    sat = np.where(mx > 0, delta / np.where(mx > 0, mx, np.float32(1.0)), np.float32(0.0))
+    out = np.empty(x.shape, dtype=np.float32)
+    out[..., 0], out[..., 1], out[..., 2] = hue, sat, mx
+    return out
 
 
 def _histograms(hsv: np.ndarray) -> np.ndarray:
@@ -202,7 +206,7 @@ def parse_frames(
     cfg = config or ParseConfig()
     n = len(frames)
     fps = cfg.fps
-    hsv = _hsv(frames.astype(np.float32) / 255.0)
+    hsv = _hsv(frames[:, ::2, ::2].astype(np.float32) / 255.0)  # colour statistics need no fine detail
     hist = _histograms(hsv)
     thumbs = frames.astype(np.float32).mean(axis=3)
     # 1. change between neighbouring frames (c) and across a window of ±lag frames (g)
