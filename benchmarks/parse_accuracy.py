@@ -38,7 +38,8 @@ def main(folder: str) -> None:
             counts[cat] += (len(pairs), len(ref), len(est))
             errors[cat] += [float(est[j] - ref[i]) for i, j in pairs]
         audio = analyze_audio(load_audio(r["uri"]))
-        beat_f.append(mir_eval.beat.f_measure(mir_eval.beat.trim_beats(np.array(r["beats"])), mir_eval.beat.trim_beats(audio.beats)))
+        reference = mir_eval.beat.trim_beats(np.array(r["beats"]))
+        beat_f.append(mir_eval.beat.f_measure(reference, mir_eval.beat.trim_beats(audio.beats)))
         tempo_err.append(abs(audio.tempo_bpm - r["tempo_bpm"]) / r["tempo_bpm"])
     print(f"{len(rows)} videos of {folder}")
     for cat, (m, n_ref, n_est) in counts.items():
