@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -398,27 +398,30 @@ def _best_spelling(
     return float(best[n]), parts[::-1]
 
 
-def _ngram_candidates(tokens: np.ndarray, cfg: EMConfig, known: set[tuple[int, ...]]) -> list[tuple[tuple[int, ...], int]]:
+def _repeated_windows(symbols: np.ndarray, min_count: int, max_length: int) -> Iterator[tuple[int, int, int]]:
+    """``(length, first start, count)`` of every window of 2..``max_length`` symbols that recurs
+    ``min_count`` times or more without crossing a separator (``SEPARATOR`` entries), shortest first."""
     from musicwords.lattice import _prefix_hash, _values, window_hashes  # noqa: PLC0415
 
-    is_sep = tokens == SEPARATOR
-    sep_prefix = np.concatenate([[0], np.cumsum(is_sep)])
-    prefix = _prefix_hash(_values(tokens))
-    scored: list[tuple[float, int, int, int]] = []  # (-score, start, length, count)
-    for length in range(2, cfg.max_ngram + 1):
-        if length > len(tokens):
-            break
+    sep_prefix = np.concatenate([[0], np.cumsum(symbols == SEPARATOR)])
+    prefix = _prefix_hash(_values(symbols))
+    for length in range(2, min(max_length, len(symbols)) + 1):
         windows = window_hashes(prefix, length)
         valid = np.flatnonzero((sep_prefix[length:] - sep_prefix[:-length]) == 0)
         if len(valid) == 0:
-            break
-        uniq, first, count = np.unique(windows[valid], return_index=True, return_counts=True)
-        frequent = count >= cfg.min_count
+            return
+        _, first, count = np.unique(windows[valid], return_index=True, return_counts=True)
+        frequent = count >= min_count
         if not frequent.any():
-            break  # no longer n-gram can be frequent either
+            return  # no longer window can recur either
         for f, c in zip(first[frequent].tolist(), count[frequent].tolist(), strict=True):
-            scored.append((-(c - 1) * length, int(valid[f]), length, c))
-    scored.sort()
+            yield length, int(valid[f]), c
+
+
+def _ngram_candidates(tokens: np.ndarray, cfg: EMConfig, known: set[tuple[int, ...]]) -> list[tuple[tuple[int, ...], int]]:
+    """Token n-grams that recur, most promising first (``(count - 1) * length``)."""
+    scored = sorted((-(c - 1) * length, start, length, c) for length, start, c in
+                    _repeated_windows(tokens, cfg.min_count, cfg.max_ngram))
     out: list[tuple[tuple[int, ...], int]] = []
     for _, start, length, n in scored:
         word = tuple(int(t) for t in tokens[start : start + length])
@@ -438,36 +441,21 @@ def _merge_candidates(
     (not only pairs) lets MDL take it in one step, which pairwise merges cannot when each
     single merge costs more than it saves.
     """
-    from musicwords.lattice import _prefix_hash, window_hashes  # noqa: PLC0415
-
     lattice = build_lattice(tokens, d.words, d.n_literals)
     path, _ = viterbi(lattice, d.logp)
     words = lattice.word[path]
     starts, ends = lattice.start[path], lattice.end[path]
     # the word sequence, with a separator wherever the path crosses from one stream to the next
     breaks = np.flatnonzero(ends[:-1] != starts[1:]) + 1
-    seq = np.insert(words, breaks, -1)
-    values = np.where(seq < 0, 1, seq + 2).astype(np.uint64)
+    seq = np.insert(words, breaks, SEPARATOR)
     is_sep = seq < 0
-    sep_prefix = np.concatenate([[0], np.cumsum(is_sep)])
     token_len = np.where(is_sep, 0, np.array([len(d.words[w]) for w in np.maximum(seq, 0)]))
     len_prefix = np.concatenate([[0], np.cumsum(token_len)])
-    prefix = _prefix_hash(values)
     scored: list[tuple[int, int, int, int]] = []  # (-score, start, n_words, count)
-    for n in range(2, len(seq) + 1):
-        windows = window_hashes(prefix, n)
-        valid = np.flatnonzero((sep_prefix[n:] - sep_prefix[:-n]) == 0)
-        if len(valid) == 0:
-            break
-        uniq, first, count = np.unique(windows[valid], return_index=True, return_counts=True)
-        frequent = count >= cfg.min_count
-        if not frequent.any():
-            break
-        for f, c in zip(first[frequent].tolist(), count[frequent].tolist(), strict=True):
-            start = int(valid[f])
-            length = int(len_prefix[start + n] - len_prefix[start])
-            if length <= cfg.max_word_tokens:
-                scored.append((-(c - 1) * length, start, n, c))
+    for n, start, c in _repeated_windows(seq, cfg.min_count, len(seq)):
+        length = int(len_prefix[start + n] - len_prefix[start])
+        if length <= cfg.max_word_tokens:
+            scored.append((-(c - 1) * length, start, n, c))
     scored.sort()
     out: list[tuple[tuple[int, ...], int]] = []
     seen: set[tuple[int, ...]] = set()
