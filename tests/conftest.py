@@ -88,3 +88,29 @@ def catalog(ray_cluster: None, workdir: str, tmp_path_factory: pytest.TempPathFa
             "--workdir", workdir]
     assert main(argv) == 0
     return out
+
+
+def _shared_candidates() -> list[Path]:
+    root = Path(__file__).resolve().parents[1]
+    found = [root.parent / "shared"]
+    try:  # a clone of the working tree (../shared/tools/fresh-clone-check): shared/ sits beside its origin
+        import subprocess
+
+        origin = subprocess.run(["git", "-C", str(root), "config", "--get", "remote.origin.url"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+        if origin and Path(origin).is_dir():
+            found.append(Path(origin).resolve().parent / "shared")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return found
+
+
+@pytest.fixture(scope="session")
+def jkupdd() -> Path:
+    """The JKUPDD folder: $JKUPDD, or shared/data/jkupdd beside the repository (as in CI)."""
+    if os.environ.get("JKUPDD"):
+        return Path(os.environ["JKUPDD"])
+    for shared in _shared_candidates():
+        if (shared / "data" / "jkupdd" / "groundTruth").is_dir():
+            return shared / "data" / "jkupdd"
+    pytest.fail("JKUPDD not found: set JKUPDD=/path/to/jkupdd or put shared/ beside the repository")

@@ -18,8 +18,6 @@ from musicwords.synthetic import planted_corpus
 from musicwords.tokens import Alphabet, tokenize
 from musicwords.voices import separate_voices
 
-JKUPDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "jkupdd" / "groundTruth"
-
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_planted_motifs_are_recovered(seed: int) -> None:
@@ -77,8 +75,8 @@ def test_midi_round_trip_keeps_every_note(tmp_path: Path) -> None:
     assert len(playable_notes(back)) == len(notes)  # nothing left to merge: the file was playable
 
 
-def test_jkupdd_csv_matches_annotations() -> None:
-    pieces = sorted(glob.glob(str(JKUPDD / "*" / "polyphonic" / "csv" / "*.csv")))
+def test_jkupdd_csv_matches_annotations(jkupdd: Path) -> None:
+    pieces = sorted(glob.glob(str(jkupdd / "groundTruth" / "*" / "polyphonic" / "csv" / "*.csv")))
     assert len(pieces) == 5
     for csv in pieces:
         notes = read_note_csv(csv)
@@ -184,12 +182,12 @@ def test_discover_cli_writes_every_output(tmp_path: Path) -> None:
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_evaluate_cli_prints_means_for_both_versions() -> None:
+def test_evaluate_cli_prints_means_for_both_versions(jkupdd: Path) -> None:
     import json
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "musicwords", "evaluate", "--jkupdd", str(JKUPDD.parent), "--json"],
+    result = subprocess.run([sys.executable, "-m", "musicwords", "evaluate", "--jkupdd", str(jkupdd), "--json"],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     means = json.loads(result.stdout)
