@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from vem.scoring import score_video  # noqa: E402
-from vem.storyboard import parse_video  # noqa: E402
+from vem.storyboard import ParseConfig, parse_video  # noqa: E402
 from vem.synthetic import SyntheticAdConfig, encode_mp4, plan_ad  # noqa: E402
 
 
@@ -50,7 +50,7 @@ def main(folder: str) -> None:
     for r in rows:
         ref = np.array(r["transitions"])
         t0 = time.time()
-        board = parse_video(r["uri"])
+        board = parse_video(r["uri"], ParseConfig(embedding="none"))  # what the score job runs
         t_ours += time.time() - t0
         t0 = time.time()
         cuts = scenedetect_cuts(r["uri"])
@@ -72,7 +72,7 @@ def main(folder: str) -> None:
         encode_mp4(plan, path)
         data = open(path, "rb").read()
         t0 = time.time()
-        row = score_video("hd", path, data)
+        row = score_video("hd", path, data, config=ParseConfig(embedding="none"))
         t_ours = time.time() - t0
         t0 = time.time()
         scenedetect_cuts(path)

@@ -83,7 +83,7 @@ class Scorer:
     def __init__(self) -> None:
         from vem.storyboard import ParseConfig  # noqa: PLC0415
 
-        self.config = ParseConfig()
+        self.config = ParseConfig(embedding="none")  # a score row needs transitions, not frame embeddings
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         from vem.scoring import error_row, score_video  # noqa: PLC0415

@@ -51,6 +51,11 @@ class ParseConfig:
     max_duration_s: float = 1800.0  # refuse longer videos (30 min)
     max_pixels: int = 3840 * 2160  # refuse larger frames (4K)
     max_frames: int = 30 * 60 * 60  # refuse more source frames (an hour at 30 fps)
+    embedding: str = "light"  # frame embeddings: "light" (built-in) or "none" (scoring needs none)
+
+    def __post_init__(self) -> None:
+        if self.embedding not in ("light", "none"):
+            raise ValueError(f"embedding must be 'light' or 'none', got {self.embedding!r}")
 
     @classmethod
     def debug(cls) -> ParseConfig:
@@ -144,10 +149,10 @@ def light_embedding(frames: np.ndarray, hsv: np.ndarray | None = None) -> np.nda
     30 dimensions: mean RGB of a 2x3 grid (18), HSV mean and spread (6), edge energy in 4
     orientations (4), brightness mean and spread (2). No learning, no download.
     """
-    x = frames.astype(np.float32) / 255.0
+    x = frames[:, ::2, ::2].astype(np.float32) / 255.0  # half resolution: layout and texture statistics survive
     n, h, w, _ = x.shape
     grid = x[:, : h - h % 2, : w - w % 3].reshape(n, 2, (h - h % 2) // 2, 3, (w - w % 3) // 3, 3).mean(axis=(2, 4))
-    hsv = _hsv(x) if hsv is None else hsv
+    hsv = _hsv(x) if hsv is None else hsv  # the caller's is at the same half resolution
     flat = hsv.reshape(n, -1, 3)
     grey = x.mean(axis=3)
     gx = np.abs(np.diff(grey, axis=2)).mean(axis=(1, 2))
@@ -258,7 +263,12 @@ def parse_frames(
     indicator = np.zeros(n, dtype=np.float32)
     for t in times:
         indicator[min(n - 1, int(round(t * fps)))] = 1.0
-    embeddings = encoder(frames) if encoder is not None else light_embedding(frames, hsv)
+    if encoder is not None:
+        embeddings = encoder(frames)
+    elif cfg.embedding == "light":
+        embeddings = light_embedding(frames, hsv)
+    else:
+        embeddings = np.zeros((n, 0), dtype=np.float32)
     return Storyboard(
         fps=fps, duration_s=float(duration_s), transitions=times, transition_kinds=[e[1] for e in merged],
         transition_strengths=np.array([e[2] for e in merged]), shot_starts=starts, shot_durations=ends - starts,
