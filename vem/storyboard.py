@@ -5,8 +5,9 @@ on frames scaled to ``width`` pixels; times are in seconds. A transition's time 
 between the last frame of a shot and the first of the next for a hard cut (the midpoint of the
 two analysis frames around it), and the middle of the blend for a gradual one.
 
-Decoding: PyAV with the decoder's own threads; every packet must be decoded (inter-frame
-coding), but only the frames nearest the analysis grid are converted, scaled and read.
+Decoding: PyAV with the decoder's own threads and no deblocking filter; every packet must be
+decoded (inter-frame coding), but only the frames nearest the analysis grid are converted and
+scaled (box filter) and read.
 
 Detection (on per-frame HSV colour histograms and small grey thumbnails):
 
@@ -98,6 +99,8 @@ def read_frames(source: str | bytes, config: ParseConfig | None = None) -> tuple
             raise VideoError("no video track")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        # No deblocking: a third less decoding time; block edges vanish in the 128-pixel analysis frames.
+        stream.codec_context.options = {"skip_loop_filter": "all"}
         w, h = stream.codec_context.width, stream.codec_context.height
         if w * h > cfg.max_pixels:
             raise VideoError(f"frames of {w}x{h} are over the limit of {cfg.max_pixels} pixels")
@@ -124,7 +127,8 @@ def read_frames(source: str | bytes, config: ParseConfig | None = None) -> tuple
                 t = frame.time - start
                 if t + 1e-6 < next_t:
                     continue  # between two analysis frames: decoded, never converted
-                frames.append(frame.to_ndarray(format="rgb24", width=out_w, height=out_h))
+                # AREA: a box filter, cheap and free of the aliasing that point sampling adds to frame differences
+                frames.append(frame.to_ndarray(format="rgb24", width=out_w, height=out_h, interpolation="AREA"))
                 next_t = len(frames) / cfg.fps
         except av.error.FFmpegError as e:
             if not frames:
