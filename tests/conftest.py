@@ -101,7 +101,7 @@ def _shared_candidates() -> list[Path]:
         if origin and Path(origin).is_dir():
             found.append(Path(origin).resolve().parent / "shared")
     except (OSError, subprocess.SubprocessError):
-        pass
+        return found  # no git: only the folder beside the repository
     return found
 
 
