@@ -29,7 +29,6 @@ True
 from __future__ import annotations
 
 import colorsys
-import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -572,8 +571,3 @@ def ground_truth_row(plan: AdPlan, *, uri: str) -> dict[str, Any]:
         "transition_on_beat": [t.on_beat for t in plan.transitions],
         "transition_beat_offset_s": [round(t.beat_offset_s, 6) for t in plan.transitions],
     }
-
-
-def plan_to_dict(plan: AdPlan) -> dict[str, Any]:
-    """The plan as plain data (JSON-serialisable), e.g. to store beside a rendered video."""
-    return dataclasses.asdict(plan)
