@@ -210,3 +210,16 @@ def test_box_iou_and_occurrence_threshold() -> None:
     half = [[o[:2] for o in ref[0]]]
     m = evaluate_piece(ref, half)
     assert m["F_occ_50"] == pytest.approx(0.5) and m["F_occ_75"] == 0.0
+
+
+def test_alphabet_round_trips_through_json() -> None:
+    import json
+
+    corpus = planted_corpus(seed=5, n_pieces=2)
+    alphabet = Alphabet()
+    tokens = tokenize([(n, separate_voices(n)) for n in corpus.pieces], alphabet)
+    again = Alphabet.from_json(json.loads(json.dumps(alphabet.to_json())))
+    assert again.symbols == alphabet.symbols and again.config == alphabet.config
+    # the stored alphabet spells new music with the same ids
+    same = tokenize([(n, separate_voices(n)) for n in corpus.pieces], again, grow=False)
+    assert np.array_equal(same.tokens, tokens.tokens)
