@@ -63,6 +63,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 from scipy.special import digamma
 
@@ -139,18 +140,15 @@ class Dictionary:
 
     def word_costs(self) -> np.ndarray:
         """Bits to put each word in the dictionary (0 for literals; see the module docstring)."""
-        index = {w: i for i, w in enumerate(self.words)}
-        lengths = sorted({len(w) for w in self.words})
         costs = np.zeros(len(self.words))
+        if len(self.words) == self.n_literals:
+            return costs
+        alive = np.ones(len(self.words), dtype=bool)
+        alt, _ = _Spellings(self.words, self.n_literals).spell(alive, -self.logp / LN2)
         param = 0.5 * math.log2(max(self.n_tokens, 2))
         for w in range(self.n_literals, len(self.words)):
-            word = self.words[w]
-            costs[w] = _best_spelling_bits(word, index, lengths, self.logp, exclude=w) + _gamma_bits(len(word)) + param
+            costs[w] = alt[w] + _gamma_bits(len(self.words[w])) + param
         return costs
-
-    def literal_bits(self, w: int) -> float:
-        """Bits to spell word ``w`` with literals under the current probabilities."""
-        return float(-self.logp[list(self.words[w])].sum() / LN2)
 
     def describe(self, w: int) -> str:
         return " ".join(self.alphabet.describe(t) for t in self.words[w])
@@ -293,9 +291,8 @@ def _prune(d: Dictionary, tokens: np.ndarray, cfg: EMConfig) -> None:
     param = 0.5 * math.log2(max(d.n_tokens, 2))
     A = d.n_literals
     words0 = list(d.words)  # ids below are positions in this list, fixed during pruning
-    index0 = {w: i for i, w in enumerate(words0)}
-    lengths = sorted({len(w) for w in words0})
-    matches = [_sub_matches(words0[w], index0, lengths, exclude=w) if w >= A else [] for w in range(len(words0))]
+    spellings = _Spellings(words0, A)
+    lengths0 = np.array([_gamma_bits(len(w)) for w in words0])
     alive = np.ones(len(words0), dtype=bool)
     lattice0 = build_lattice(tokens, words0, A)
     while len(d.words) > A:
@@ -304,13 +301,10 @@ def _prune(d: Dictionary, tokens: np.ndarray, cfg: EMConfig) -> None:
         pos[current] = np.arange(len(current))
         bits = -d.logp / LN2
         multi = current[current >= A]
-        alt = np.zeros(len(words0))
-        refs = np.zeros(len(words0))  # uses of a word in the spellings of other words
-        for w in multi.tolist():
-            alt[w], parts = _spell(len(words0[w]), matches[w], alive, bits, pos)
-            for u in parts:
-                refs[u] += 1
-        costs = alt[multi] + np.array([_gamma_bits(len(words0[w])) for w in multi]) + param
+        bits0 = np.full(len(words0), np.inf)
+        bits0[current] = bits
+        alt, refs = spellings.spell(alive, bits0)  # refs: uses of a word in the spellings of other words
+        costs = alt[multi] + lengths0[multi] + param
         gains = (d.counts[pos[multi]] + refs[multi]) * (alt[multi] - bits[pos[multi]]) - costs
         bad = np.flatnonzero(gains <= 0)
         if len(bad) == 0:
@@ -327,47 +321,63 @@ def _prune(d: Dictionary, tokens: np.ndarray, cfg: EMConfig) -> None:
         _em(d, tokens, cfg, 2, lattice=lattice0.restricted(new_id))
 
 
-def _sub_matches(
-    word: tuple[int, ...], index: dict[tuple[int, ...], int], lengths: list[int], exclude: int
-) -> list[tuple[int, int, int]]:
-    """Every ``(start, end, word id)`` of another word inside ``word``, sorted by end."""
-    out = []
-    for e in range(1, len(word) + 1):
-        for length in lengths:
-            s = e - length
-            if s < 0:
-                break
-            w = index.get(word[s:e])
-            if w is not None and w != exclude:
-                out.append((s, e, w))
-    return out
+class _Spellings:
+    """Every match of a dictionary word inside each multi-token word (found with the lattice
+    machinery on the words laid end to end), to spell words in shorter words quickly."""
+
+    def __init__(self, words: list[tuple[int, ...]], n_literals: int) -> None:
+        multi = words[n_literals:]
+        self.n_literals = n_literals
+        self.lengths = np.array([len(w) for w in multi], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(self.lengths + 1)[:-1]]).astype(np.int64)
+        concat = np.full(int(self.lengths.sum() + len(multi)), SEPARATOR, dtype=np.int64)
+        for st, w in zip(starts.tolist(), multi, strict=True):
+            concat[st : st + len(w)] = w
+        lat = build_lattice(concat, words, n_literals)  # edges sorted by end: grouped by owner word
+        owner = np.searchsorted(starts, lat.start, side="right") - 1
+        keep = lat.word != owner + n_literals  # not the word itself
+        # by owner, then end, then the shortest match first (ties go to the shortest last part)
+        order = np.lexsort(((lat.end - lat.start)[keep], lat.end[keep], owner[keep]))
+        self.owner = owner[keep][order]
+        self.start = (lat.start - starts[owner])[keep][order]
+        self.end = (lat.end - starts[owner])[keep][order]
+        self.word = lat.word[keep][order]
+        self.ptr = np.searchsorted(self.owner, np.arange(len(multi) + 1)).astype(np.int64)
+
+    def spell(self, alive: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bits of the cheapest spelling of every live word in other live words (``bits`` per word,
+        inf when dead), and how often each word is used by those spellings."""
+        return _spell_all(self.n_literals, self.ptr, self.start, self.end, self.word, self.lengths, alive, bits)
 
 
-def _spell(n: int, matches: list[tuple[int, int, int]], alive: np.ndarray, bits: np.ndarray, pos: np.ndarray
-           ) -> tuple[float, list[int]]:
-    """Cheapest spelling (bits, word ids used) of an ``n``-token word from its live sub-word matches."""
-    best = [math.inf] * (n + 1)
-    back: list[tuple[int, int]] = [(-1, -1)] * (n + 1)
-    best[0] = 0.0
-    for s, e, u in matches:
-        if alive[u]:
-            v = best[s] + bits[pos[u]]
-            if v < best[e]:
-                best[e], back[e] = v, (s, u)
-    parts = []
-    e = n
-    while e > 0 and back[e][0] >= 0:
-        s, u = back[e]
-        parts.append(u)
-        e = s
-    return float(best[n]), parts
-
-
-def _best_spelling_bits(
-    word: tuple[int, ...], index: dict[tuple[int, ...], int], lengths: list[int], logp: np.ndarray, exclude: int
-) -> float:
-    """Bits of the best segmentation of ``word`` into other (so shorter) words of the dictionary."""
-    return _best_spelling(word, index, lengths, logp, exclude)[0]
+@numba.njit(cache=True)
+def _spell_all(n_literals, ptr, start, end, word, lengths, alive, bits):  # pragma: no cover - compiled
+    n_words = len(alive)
+    alt = np.zeros(n_words)
+    refs = np.zeros(n_words)
+    for i in range(len(lengths)):
+        w = n_literals + i
+        if not alive[w]:
+            continue
+        n = lengths[i]
+        best = np.full(n + 1, np.inf)
+        back_start = np.full(n + 1, -1)
+        back_word = np.full(n + 1, -1)
+        best[0] = 0.0
+        for k in range(ptr[i], ptr[i + 1]):
+            u = word[k]
+            if alive[u]:
+                v = best[start[k]] + bits[u]
+                if v < best[end[k]]:
+                    best[end[k]] = v
+                    back_start[end[k]] = start[k]
+                    back_word[end[k]] = u
+        alt[w] = best[n]
+        e = n
+        while e > 0 and back_start[e] >= 0:
+            refs[back_word[e]] += 1
+            e = back_start[e]
+    return alt, refs
 
 
 def _best_spelling(
