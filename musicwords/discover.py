@@ -53,8 +53,13 @@ class DiscoverResult:
 
 
 def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
-             progress: Callable[[str], None] | None = None) -> DiscoverResult:
-    """Learn one dictionary over ``pieces`` and reconstruct each of them with it."""
+             progress: Callable[[str], None] | None = None,
+             learn: Callable[[TokenStreams, Alphabet], Dictionary] | None = None) -> DiscoverResult:
+    """Learn one dictionary over ``pieces`` and reconstruct each of them with it.
+
+    ``learn`` replaces stage 1 (EM under MDL) with another dictionary builder, so that baselines
+    run through the same voices, tokens, reconstruction and reporting.
+    """
     cfg = config or DiscoverConfig()
     if not pieces:
         raise ValueError("no pieces given")
@@ -64,7 +69,10 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
     if tokens.n_tokens == 0:
         names = ", ".join(n.piece_id for n in pieces[:5])
         raise NotesError(f"{names}: too few notes to find patterns (every voice has fewer than two notes)")
-    dictionary = learn_dictionary(tokens, alphabet, cfg.em, progress=progress)
+    if learn is None:
+        dictionary = learn_dictionary(tokens, alphabet, cfg.em, progress=progress)
+    else:
+        dictionary = learn(tokens, alphabet)
     occurrences = find_occurrences(dictionary, tokens, pieces)
     found = patterns(dictionary, occurrences, pieces, top=cfg.top_patterns, min_notes=cfg.min_pattern_notes,
                      extend=cfg.extend, min_share=cfg.min_share, coverage=cfg.coverage)

@@ -193,7 +193,8 @@ def learn_dictionary(
         alphabet=alphabet, words=[(t,) for t in range(A)], logp=np.log(np.maximum(freq, 0.5) / freq.sum()),
         counts=freq, n_literals=A, base_bits=base_bits, n_tokens=len(real),
     )
-    _evaluate(d, tokens)
+    lattice = build_lattice(tokens, d.words, A)  # the lattice of the accepted dictionary
+    _evaluate(d, lattice)
     d.history.append(d.code_length)
     d.rounds.append({"round": 0, "words": 0, "bits": d.code_length, "accepted": 1.0, "seconds": 0.0})
 
@@ -207,16 +208,17 @@ def learn_dictionary(
         if len(d.history) == 1:
             cands = _ngram_candidates(tokens, cfg, known)
         else:
-            cands = _merge_candidates(d, tokens, cfg, known)
+            cands = _merge_candidates(d, lattice, cfg, known)
         cands = cands[:batch] if batch else cands
         if not cands:
             break
         trial = _with_words(d, cands)
+        trial_lattice = build_lattice(tokens, trial.words, A)
         # 2-3. E-step and M-step
-        _em(trial, tokens, cfg, cfg.em_iterations)
+        _em(trial, trial_lattice, cfg, cfg.em_iterations)
         # 4. prune, worst first, re-estimating in between
-        _prune(trial, tokens, cfg)
-        _evaluate(trial, tokens)
+        trial_lattice = _prune(trial, trial_lattice, cfg)
+        _evaluate(trial, trial_lattice)
         # 5. accept only if the total code length fell
         accepted = trial.code_length < d.code_length * (1.0 - cfg.tol)
         info = {
@@ -235,7 +237,7 @@ def learn_dictionary(
             continue  # the same kind of round again with the better-scored half
         rejected = 0
         trial.rounds, trial.history = d.rounds, d.history
-        d = trial
+        d, lattice = trial, trial_lattice
         d.history.append(d.code_length)
     return d
 
@@ -257,8 +259,8 @@ def _with_words(d: Dictionary, new: list[tuple[tuple[int, ...], int]]) -> Dictio
     )
 
 
-def _em(d: Dictionary, tokens: np.ndarray, cfg: EMConfig, iterations: int, lattice: Lattice | None = None) -> None:
-    lattice = lattice or build_lattice(tokens, d.words, d.n_literals)
+def _em(d: Dictionary, lattice: Lattice, cfg: EMConfig, iterations: int) -> None:
+    """EM iterations on a lattice built for ``d.words``."""
     for _ in range(iterations):
         counts, _log_z = forward_backward(lattice, d.logp)  # E-step
         d.counts = counts
@@ -270,15 +272,15 @@ def _em(d: Dictionary, tokens: np.ndarray, cfg: EMConfig, iterations: int, latti
         d.logp = np.log(np.maximum(weights, 1e-300)) - np.log(weights.sum())
 
 
-def _evaluate(d: Dictionary, tokens: np.ndarray) -> None:
-    lattice = build_lattice(tokens, d.words, d.n_literals)
+def _evaluate(d: Dictionary, lattice: Lattice) -> None:
+    """Counts and both parts of the code length of ``d`` (``lattice`` built for ``d.words``)."""
     counts, log_z = forward_backward(lattice, d.logp)
     d.counts = counts
     d.data_bits = -log_z / LN2
     d.dict_bits = float(d.word_costs().sum())
 
 
-def _prune(d: Dictionary, tokens: np.ndarray, cfg: EMConfig) -> None:
+def _prune(d: Dictionary, lattice: Lattice, cfg: EMConfig) -> Lattice:
     """Drop multi-token words that do not pay for their dictionary entry, worst first.
 
     A word's saving is ``(c_w + r_w) * (bits of its best spelling without it - bits as one
@@ -287,6 +289,7 @@ def _prune(d: Dictionary, tokens: np.ndarray, cfg: EMConfig) -> None:
     the non-paying words goes in one pass, then EM
     re-estimates: a word whose uses were shared with near-duplicates (the motif plus one note
     of context) gets them back once the duplicates are gone, instead of being pruned with them.
+    ``lattice`` is built for ``d.words``; the lattice of the pruned dictionary is returned.
     """
     param = 0.5 * math.log2(max(d.n_tokens, 2))
     A = d.n_literals
@@ -294,7 +297,7 @@ def _prune(d: Dictionary, tokens: np.ndarray, cfg: EMConfig) -> None:
     spellings = _Spellings(words0, A)
     lengths0 = np.array([_gamma_bits(len(w)) for w in words0])
     alive = np.ones(len(words0), dtype=bool)
-    lattice0 = build_lattice(tokens, words0, A)
+    lattice0 = lattice
     while len(d.words) > A:
         current = np.flatnonzero(alive)  # d.words == [words0[i] for i in current]
         pos = np.full(len(words0), -1)
@@ -308,7 +311,7 @@ def _prune(d: Dictionary, tokens: np.ndarray, cfg: EMConfig) -> None:
         gains = (d.counts[pos[multi]] + refs[multi]) * (alt[multi] - bits[pos[multi]]) - costs
         bad = np.flatnonzero(gains <= 0)
         if len(bad) == 0:
-            return
+            break
         n_drop = max(1, math.ceil(len(bad) * cfg.prune_fraction))
         alive[multi[bad[np.argsort(gains[bad], kind="stable")[:n_drop]]]] = False
         keep = pos[np.flatnonzero(alive)]
@@ -318,7 +321,9 @@ def _prune(d: Dictionary, tokens: np.ndarray, cfg: EMConfig) -> None:
         d.counts = d.counts[keep]
         new_id = np.full(len(words0), -1)
         new_id[alive] = np.arange(int(alive.sum()))
-        _em(d, tokens, cfg, 2, lattice=lattice0.restricted(new_id))
+        lattice = lattice0.restricted(new_id)
+        _em(d, lattice, cfg, 2)
+    return lattice
 
 
 class _Spellings:
@@ -443,7 +448,7 @@ def _ngram_candidates(tokens: np.ndarray, cfg: EMConfig, known: set[tuple[int, .
 
 
 def _merge_candidates(
-    d: Dictionary, tokens: np.ndarray, cfg: EMConfig, known: set[tuple[int, ...]]
+    d: Dictionary, lattice: Lattice, cfg: EMConfig, known: set[tuple[int, ...]]
 ) -> list[tuple[tuple[int, ...], int]]:
     """Runs of 2 or more consecutive words of the best segmentation that recur, as new words.
 
@@ -451,7 +456,6 @@ def _merge_candidates(
     (not only pairs) lets MDL take it in one step, which pairwise merges cannot when each
     single merge costs more than it saves.
     """
-    lattice = build_lattice(tokens, d.words, d.n_literals)
     path, _ = viterbi(lattice, d.logp)
     words = lattice.word[path]
     starts, ends = lattice.start[path], lattice.end[path]

@@ -33,9 +33,7 @@ from musicwords.discover import DiscoverConfig, discover
 from musicwords.em import Dictionary
 from musicwords.io import read_note_csv
 from musicwords.notes import Notes
-from musicwords.reconstruct import find_occurrences, patterns
-from musicwords.tokens import SEPARATOR, Alphabet, tokenize
-from musicwords.voices import separate_voices
+from musicwords.tokens import SEPARATOR, Alphabet, TokenStreams
 
 __all__ = ["ANNOTATORS", "box_iou", "evaluate_jkupdd", "evaluate_piece", "load_jkupdd", "pattern_points"]
 
@@ -125,19 +123,15 @@ def evaluate_piece(reference: list[list[Points]], estimated: list[list[Points]])
 
 def find_patterns(notes: Notes, method: str, config: DiscoverConfig | None = None) -> list[Any]:
     """Patterns of one piece by ``method`` (``words``, ``bpe`` or ``ngram``)."""
-    cfg = config or DiscoverConfig()
-    if method == "words":
-        return discover([notes], cfg).patterns
-    if method not in ("bpe", "ngram"):
+    if method not in ("words", "bpe", "ngram"):
         raise ValueError(f"method must be 'words', 'bpe' or 'ngram', got {method!r}")
-    streams = separate_voices(notes, method=cfg.voices, max_voices=cfg.max_voices)
-    alphabet = Alphabet(config=cfg.tokens)
-    tokens = tokenize([(notes, streams)], alphabet)
-    words = _bpe_words(tokens.tokens, merges=200) if method == "bpe" else _ngram_words(tokens.tokens, n=7)
-    d = _counting_dictionary(tokens.tokens, alphabet, words)
-    occ = find_occurrences(d, tokens, [notes])
-    return patterns(d, occ, [notes], top=cfg.top_patterns, min_notes=cfg.min_pattern_notes, extend=cfg.extend,
-                    min_share=cfg.min_share, coverage=cfg.coverage)
+    learn = None
+    if method != "words":
+        def learn(tokens: TokenStreams, alphabet: Alphabet) -> Dictionary:
+            t = tokens.tokens
+            words = _bpe_words(t, merges=200) if method == "bpe" else _ngram_words(t, n=7)
+            return _counting_dictionary(t, alphabet, words)
+    return discover([notes], config, learn=learn).patterns
 
 
 def evaluate_jkupdd(root: str | Path, *, method: str = "words", config: DiscoverConfig | None = None) -> dict[str, Any]:

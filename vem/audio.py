@@ -23,10 +23,11 @@ Examples
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
+
+from vem.media import open_media
 
 __all__ = ["SAMPLE_RATE", "AudioAnalysis", "AudioError", "analyze_audio", "load_audio"]
 
@@ -60,11 +61,7 @@ def load_audio(source: str | bytes, *, max_duration_s: float = 3600.0) -> np.nda
     """
     import av  # noqa: PLC0415
 
-    try:
-        container = av.open(io.BytesIO(source) if isinstance(source, bytes) else source, mode="r")
-    except (av.error.FFmpegError, OSError, ValueError) as e:
-        raise AudioError(f"cannot open the file: {e}") from e
-    with container:
+    with open_media(source, AudioError) as container:
         if not container.streams.audio:
             raise AudioError("no audio track")
         stream = container.streams.audio[0]

@@ -150,43 +150,40 @@ def cut_beat_hit(transitions: object, beats: object, *, tolerance: float = TIGHT
 def cut_beat_align(transitions: object, beats: object, *, sigma: float = SIGMA_S) -> float:
     """Mean over transitions of ``exp(-d^2 / 2 sigma^2)``, ``d`` the distance to the nearest beat (s)."""
     pair = _pair(transitions, beats, ("transitions", "beats"))
-    if pair is None:
-        return 0.0
-    cuts, b = pair
-    d = _nearest_distance(cuts, b)
+    return 0.0 if pair is None else _gaussian_alignment(*pair, sigma)
+
+
+def _gaussian_alignment(points: np.ndarray, events: np.ndarray, sigma: float) -> float:
+    """Mean over ``points`` of ``exp(-d^2 / 2 sigma^2)``, ``d`` the distance to the nearest event."""
+    d = _nearest_distance(points, events)
     return float(np.mean(np.exp(-(d**2) / (2 * sigma**2))))
 
 
 def bas(music_beats: object, visual_beats: object, *, sigma: float = SIGMA_S) -> float:
     """Bailando's Beat Align Score: mean over music beats of ``exp(-d^2 / 2 sigma^2)`` to the nearest visual beat."""
     pair = _pair(music_beats, visual_beats, ("music_beats", "visual_beats"))
+    return 0.0 if pair is None else _gaussian_alignment(*pair, sigma)
+
+
+def _occupied_bins(reference: object, estimate: object, bin_s: float) -> tuple[set[int], set[int]] | None:
+    """The ``bin_s``-second bins holding at least one event, for each list (None if one is empty)."""
+    pair = _pair(reference, estimate, ("reference_beats", "estimated_beats"))
     if pair is None:
-        return 0.0
-    mb, vb = pair
-    d = _nearest_distance(mb, vb)
-    return float(np.mean(np.exp(-(d**2) / (2 * sigma**2))))
-
-
-def _bins(events: np.ndarray, bin_s: float) -> set[int]:
-    return set(np.floor(events / bin_s).astype(int).tolist())
+        return None
+    ref, est = (set(np.floor(x / bin_s).astype(int).tolist()) for x in pair)
+    return ref, est
 
 
 def bhs(reference_beats: object, estimated_beats: object, *, bin_s: float = 1.0) -> float:
     """Beat hit score: share of the reference's 1 s bins holding a beat that the estimate also fills."""
-    pair = _pair(reference_beats, estimated_beats, ("reference_beats", "estimated_beats"))
-    if pair is None:
-        return 0.0
-    ref, est = (_bins(x, bin_s) for x in pair)
-    return len(ref & est) / len(ref)
+    bins = _occupied_bins(reference_beats, estimated_beats, bin_s)
+    return 0.0 if bins is None else len(bins[0] & bins[1]) / len(bins[0])
 
 
 def bcs(reference_beats: object, estimated_beats: object, *, bin_s: float = 1.0) -> float:
     """Beat coverage score: share of the estimate's 1 s bins holding a beat that the reference also fills."""
-    pair = _pair(reference_beats, estimated_beats, ("reference_beats", "estimated_beats"))
-    if pair is None:
-        return 0.0
-    ref, est = (_bins(x, bin_s) for x in pair)
-    return len(ref & est) / len(est)
+    bins = _occupied_bins(reference_beats, estimated_beats, bin_s)
+    return 0.0 if bins is None else len(bins[0] & bins[1]) / len(bins[1])
 
 
 def semantic_score(video_embedding: object, music_embedding: object) -> float:

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vem.media import open_media
+
 __all__ = ["ParseConfig", "Storyboard", "VideoError", "light_embedding", "parse_frames", "parse_video", "read_frames"]
 
 
@@ -85,16 +87,10 @@ class Storyboard:
 
 def read_frames(source: str | bytes, config: ParseConfig | None = None) -> tuple[np.ndarray, float]:
     """Analysis frames ``(n, h, w, 3)`` uint8 RGB at ``config.fps``, and the duration in seconds."""
-    import io  # noqa: PLC0415
-
     import av  # noqa: PLC0415
 
     cfg = config or ParseConfig()
-    try:
-        container = av.open(io.BytesIO(source) if isinstance(source, bytes) else source, mode="r")
-    except (av.error.FFmpegError, OSError, ValueError) as e:
-        raise VideoError(f"cannot open the file: {e}") from e
-    with container:
+    with open_media(source, VideoError) as container:
         if not container.streams.video:
             raise VideoError("no video track")
         stream = container.streams.video[0]
