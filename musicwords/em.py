@@ -39,6 +39,16 @@ The loop (each round):
 So the code length never rises across accepted rounds, and :attr:`Dictionary.history` records
 it after every accepted step.
 
+Where the E-step runs
+---------------------
+The streams are cut into *blocks* of whole streams (about ``block_tokens`` tokens each, see
+:func:`split_blocks`). Every pass over the corpus (lattice building, forward-backward,
+Viterbi) runs block by block behind the :class:`EStep` interface and returns one result per
+block; the driver adds them up in block order and runs candidates, M-step and pruning. The
+default :class:`LocalEStep` holds every block in this process; ``jobs/words.py`` gives each of
+several Ray actors a contiguous range of blocks. The blocks and the order of the sums are the
+same either way, so a sharded run gives exactly the numbers of a single process.
+
 Examples
 --------
 >>> import numpy as np
@@ -60,8 +70,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numba
 import numpy as np
@@ -70,7 +81,7 @@ from scipy.special import digamma
 from musicwords.lattice import Lattice, build_lattice, forward_backward, viterbi
 from musicwords.tokens import SEPARATOR, Alphabet, TokenStreams
 
-__all__ = ["Dictionary", "EMConfig", "learn_dictionary"]
+__all__ = ["Dictionary", "EMConfig", "EStep", "LocalEStep", "learn_dictionary", "split_blocks"]
 
 LN2 = math.log(2.0)
 
@@ -90,6 +101,7 @@ class EMConfig:
     tol: float = 1e-3  # a round must shorten the code by more than this share (0.1 %): convergence
     prune_fraction: float = 0.5  # share of the non-paying words dropped per pruning pass
     patience: int = 2  # stop after this many rounds in a row fail to shorten the code
+    block_tokens: int = 1 << 15  # E-step block size (tokens, whole streams): the unit of sharding; results add up in block order
 
     def __post_init__(self) -> None:
         if self.min_count < 2:
@@ -98,6 +110,8 @@ class EMConfig:
             raise ValueError(f"prior must be > 0, got {self.prior}")
         if self.max_ngram < 2 or self.max_word_tokens < self.max_ngram:
             raise ValueError("need 2 <= max_ngram <= max_word_tokens")
+        if self.block_tokens < 1:
+            raise ValueError(f"block_tokens must be >= 1, got {self.block_tokens}")
 
     @classmethod
     def debug(cls) -> EMConfig:
@@ -158,12 +172,89 @@ def _gamma_bits(n: int) -> float:
     return float(2 * math.floor(math.log2(n)) + 1)
 
 
+class EStep(Protocol):
+    """Where the passes over the corpus run: one result per block, in block order.
+
+    A lattice (all matches of a dictionary's words in the blocks) is kept under an integer
+    ``key`` chosen by the caller, so that the accepted and the trial dictionary can be held at
+    once. :class:`LocalEStep` is the single-process implementation; ``jobs.words`` shards the
+    blocks across Ray actors behind the same methods.
+    """
+
+    def build(self, key: int, words: Sequence[tuple[int, ...]], n_literals: int) -> None:
+        """Build the lattice of ``words`` (ids below ``n_literals`` are the literals) in every block."""
+
+    def restrict(self, key: int, source: int, new_id: np.ndarray) -> None:
+        """The lattice of lattice ``source`` without the words whose ``new_id`` is negative."""
+
+    def expected_counts(self, key: int, logp: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """Per block: expected word counts over all segmentations, and the log-probability (nats)."""
+
+    def best_words(self, key: int, logp: np.ndarray) -> list[np.ndarray]:
+        """Per block: the words of the most probable segmentation, ``SEPARATOR`` between streams."""
+
+    def release(self, key: int) -> None:
+        """Forget lattice ``key``."""
+
+
+def split_blocks(tokens: np.ndarray, block_tokens: int) -> list[np.ndarray]:
+    """Cut a concatenated token array (every stream ends with ``SEPARATOR``) into blocks of whole
+    streams, each closed as soon as it holds ``block_tokens`` entries or more.
+
+    Examples
+    --------
+    >>> [b.tolist() for b in split_blocks(np.array([3, 4, -1, 5, -1, 6, 7, -1]), 3)]
+    [[3, 4, -1], [5, -1, 6, 7, -1]]
+    """
+    ends = np.flatnonzero(tokens == SEPARATOR) + 1
+    if len(ends) == 0 or ends[-1] != len(tokens):
+        ends = np.append(ends, len(tokens))
+    blocks = []
+    lo = 0
+    for e in ends.tolist():
+        if e - lo >= block_tokens or e == len(tokens):
+            blocks.append(tokens[lo:e])
+            lo = e
+    return [b for b in blocks if len(b)]
+
+
+class LocalEStep:
+    """The E-step over blocks held in this process (see :class:`EStep`)."""
+
+    def __init__(self, blocks: Sequence[np.ndarray]) -> None:
+        self.blocks = [np.asarray(b, dtype=np.int64) for b in blocks]
+        self.lattices: dict[int, list[Lattice]] = {}
+
+    def build(self, key: int, words: Sequence[tuple[int, ...]], n_literals: int) -> None:
+        self.lattices[key] = [build_lattice(b, words, n_literals) for b in self.blocks]
+
+    def restrict(self, key: int, source: int, new_id: np.ndarray) -> None:
+        self.lattices[key] = [lat.restricted(new_id) for lat in self.lattices[source]]
+
+    def expected_counts(self, key: int, logp: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        return [forward_backward(lat, logp) for lat in self.lattices[key]]
+
+    def best_words(self, key: int, logp: np.ndarray) -> list[np.ndarray]:
+        out = []
+        for lat in self.lattices[key]:
+            path, _ = viterbi(lat, logp)
+            words = lat.word[path]
+            # a separator wherever the path crosses from one stream to the next
+            breaks = np.flatnonzero(lat.end[path][:-1] != lat.start[path][1:]) + 1
+            out.append(np.insert(words, breaks, SEPARATOR))
+        return out
+
+    def release(self, key: int) -> None:
+        self.lattices.pop(key, None)
+
+
 def learn_dictionary(
     streams: TokenStreams,
     alphabet: Alphabet,
     config: EMConfig | None = None,
     *,
     progress: Callable[[str], None] | None = None,
+    estep: Callable[[list[np.ndarray]], EStep] | None = None,
 ) -> Dictionary:
     """Learn a dictionary of music-words for ``streams`` (see the module docstring).
 
@@ -175,6 +266,10 @@ def learn_dictionary(
     config : EMConfig, optional
     progress : callable, optional
         Called with a one-line status after each round.
+    estep : callable, optional
+        Given the blocks of the corpus (:func:`split_blocks`), returns the :class:`EStep` that
+        runs the passes over them; :class:`LocalEStep` (this process) by default. The result
+        does not depend on it.
 
     Returns
     -------
@@ -193,8 +288,12 @@ def learn_dictionary(
         alphabet=alphabet, words=[(t,) for t in range(A)], logp=np.log(np.maximum(freq, 0.5) / freq.sum()),
         counts=freq, n_literals=A, base_bits=base_bits, n_tokens=len(real),
     )
-    lattice = build_lattice(tokens, d.words, A)  # the lattice of the accepted dictionary
-    _evaluate(d, lattice)
+    blocks = split_blocks(tokens, cfg.block_tokens)
+    backend = (estep or LocalEStep)(blocks)
+    keys = iter(range(1 << 62))
+    lattice = next(keys)  # key of the lattice of the accepted dictionary
+    backend.build(lattice, d.words, A)
+    _evaluate(d, backend, lattice)
     d.history.append(d.code_length)
     d.rounds.append({"round": 0, "words": 0, "bits": d.code_length, "accepted": 1.0, "seconds": 0.0})
 
@@ -208,17 +307,18 @@ def learn_dictionary(
         if len(d.history) == 1:
             cands = _ngram_candidates(tokens, cfg, known)
         else:
-            cands = _merge_candidates(d, lattice, cfg, known)
+            cands = _merge_candidates(d, _word_sequence(backend.best_words(lattice, d.logp)), cfg, known)
         cands = cands[:batch] if batch else cands
         if not cands:
             break
         trial = _with_words(d, cands)
-        trial_lattice = build_lattice(tokens, trial.words, A)
+        trial_lattice = next(keys)
+        backend.build(trial_lattice, trial.words, A)
         # 2-3. E-step and M-step
-        _em(trial, trial_lattice, cfg, cfg.em_iterations)
+        _em(trial, backend, trial_lattice, cfg, cfg.em_iterations)
         # 4. prune, worst first, re-estimating in between
-        trial_lattice = _prune(trial, trial_lattice, cfg)
-        _evaluate(trial, trial_lattice)
+        trial_lattice = _prune(trial, backend, trial_lattice, cfg, keys)
+        _evaluate(trial, backend, trial_lattice)
         # 5. accept only if the total code length fell
         accepted = trial.code_length < d.code_length * (1.0 - cfg.tol)
         info = {
@@ -230,6 +330,7 @@ def learn_dictionary(
             progress(f"round {r}: {len(cands)} candidates, {len(trial.words) - A} words, "
                      f"{trial.code_length:,.0f} bits ({'accepted' if accepted else 'rejected'})")
         if not accepted:
+            backend.release(trial_lattice)
             rejected += 1
             if rejected >= cfg.patience:
                 break
@@ -237,8 +338,10 @@ def learn_dictionary(
             continue  # the same kind of round again with the better-scored half
         rejected = 0
         trial.rounds, trial.history = d.rounds, d.history
+        backend.release(lattice)
         d, lattice = trial, trial_lattice
         d.history.append(d.code_length)
+    backend.release(lattice)
     return d
 
 
@@ -259,10 +362,29 @@ def _with_words(d: Dictionary, new: list[tuple[tuple[int, ...], int]]) -> Dictio
     )
 
 
-def _em(d: Dictionary, lattice: Lattice, cfg: EMConfig, iterations: int) -> None:
+def _expect(backend: EStep, lattice: int, logp: np.ndarray) -> tuple[np.ndarray, float]:
+    """E-step: expected counts and log-probability of all streams, summed over blocks in block order."""
+    parts = backend.expected_counts(lattice, logp)
+    counts = parts[0][0].copy()
+    log_z = parts[0][1]
+    for c, z in parts[1:]:
+        counts += c
+        log_z += z
+    return counts, float(log_z)
+
+
+def _word_sequence(parts: list[np.ndarray]) -> np.ndarray:
+    """The blocks' best word sequences joined, with a separator between blocks."""
+    out = [parts[0]]
+    for seq in parts[1:]:
+        out += [np.array([SEPARATOR], dtype=seq.dtype), seq]
+    return np.concatenate(out)
+
+
+def _em(d: Dictionary, backend: EStep, lattice: int, cfg: EMConfig, iterations: int) -> None:
     """EM iterations on a lattice built for ``d.words``."""
     for _ in range(iterations):
-        counts, _log_z = forward_backward(lattice, d.logp)  # E-step
+        counts, _log_z = _expect(backend, lattice, d.logp)  # E-step
         d.counts = counts
         # M-step (variational Bayes): a sparse prior on words, a Laplace prior on the literals so
         # that every token stays cheap enough to spell what the words do not cover.
@@ -272,15 +394,15 @@ def _em(d: Dictionary, lattice: Lattice, cfg: EMConfig, iterations: int) -> None
         d.logp = np.log(np.maximum(weights, 1e-300)) - np.log(weights.sum())
 
 
-def _evaluate(d: Dictionary, lattice: Lattice) -> None:
+def _evaluate(d: Dictionary, backend: EStep, lattice: int) -> None:
     """Counts and both parts of the code length of ``d`` (``lattice`` built for ``d.words``)."""
-    counts, log_z = forward_backward(lattice, d.logp)
+    counts, log_z = _expect(backend, lattice, d.logp)
     d.counts = counts
     d.data_bits = -log_z / LN2
     d.dict_bits = float(d.word_costs().sum())
 
 
-def _prune(d: Dictionary, lattice: Lattice, cfg: EMConfig) -> Lattice:
+def _prune(d: Dictionary, backend: EStep, lattice: int, cfg: EMConfig, keys: Iterator[int]) -> int:
     """Drop multi-token words that do not pay for their dictionary entry, worst first.
 
     A word's saving is ``(c_w + r_w) * (bits of its best spelling without it - bits as one
@@ -289,7 +411,8 @@ def _prune(d: Dictionary, lattice: Lattice, cfg: EMConfig) -> Lattice:
     the non-paying words goes in one pass, then EM
     re-estimates: a word whose uses were shared with near-duplicates (the motif plus one note
     of context) gets them back once the duplicates are gone, instead of being pruned with them.
-    ``lattice`` is built for ``d.words``; the lattice of the pruned dictionary is returned.
+    ``lattice`` is built for ``d.words``; the key of the lattice of the pruned dictionary is
+    returned (the others are released).
     """
     param = 0.5 * math.log2(max(d.n_tokens, 2))
     A = d.n_literals
@@ -321,8 +444,14 @@ def _prune(d: Dictionary, lattice: Lattice, cfg: EMConfig) -> Lattice:
         d.counts = d.counts[keep]
         new_id = np.full(len(words0), -1)
         new_id[alive] = np.arange(int(alive.sum()))
-        lattice = lattice0.restricted(new_id)
-        _em(d, lattice, cfg, 2)
+        restricted = next(keys)
+        backend.restrict(restricted, lattice0, new_id)
+        if lattice != lattice0:
+            backend.release(lattice)
+        lattice = restricted
+        _em(d, backend, lattice, cfg, 2)
+    if lattice != lattice0:
+        backend.release(lattice0)
     return lattice
 
 
@@ -448,20 +577,15 @@ def _ngram_candidates(tokens: np.ndarray, cfg: EMConfig, known: set[tuple[int, .
 
 
 def _merge_candidates(
-    d: Dictionary, lattice: Lattice, cfg: EMConfig, known: set[tuple[int, ...]]
+    d: Dictionary, seq: np.ndarray, cfg: EMConfig, known: set[tuple[int, ...]]
 ) -> list[tuple[tuple[int, ...], int]]:
-    """Runs of 2 or more consecutive words of the best segmentation that recur, as new words.
+    """Runs of 2 or more consecutive words of the best segmentation ``seq`` (word ids, with
+    ``SEPARATOR`` between streams) that recur, as new words.
 
     A repeated section is a long run of words that recurs as a whole; proposing whole runs
     (not only pairs) lets MDL take it in one step, which pairwise merges cannot when each
     single merge costs more than it saves.
     """
-    path, _ = viterbi(lattice, d.logp)
-    words = lattice.word[path]
-    starts, ends = lattice.start[path], lattice.end[path]
-    # the word sequence, with a separator wherever the path crosses from one stream to the next
-    breaks = np.flatnonzero(ends[:-1] != starts[1:]) + 1
-    seq = np.insert(words, breaks, SEPARATOR)
     is_sep = seq < 0
     token_len = np.where(is_sep, 0, np.array([len(d.words[w]) for w in np.maximum(seq, 0)]))
     len_prefix = np.concatenate([[0], np.cumsum(token_len)])
