@@ -11,4 +11,5 @@ Nothing runs at import time.
 JOBS = {
     "sample": "jobs.sample",
     "score": "jobs.score",
+    "words": "jobs.words",
 }

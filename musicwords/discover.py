@@ -54,16 +54,22 @@ class DiscoverResult:
 
 def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
              progress: Callable[[str], None] | None = None,
-             learn: Callable[[TokenStreams, Alphabet], Dictionary] | None = None) -> DiscoverResult:
+             learn: Callable[[TokenStreams, Alphabet], Dictionary] | None = None,
+             streams: list[Streams] | None = None) -> DiscoverResult:
     """Learn one dictionary over ``pieces`` and reconstruct each of them with it.
 
     ``learn`` replaces stage 1 (EM under MDL) with another dictionary builder, so that baselines
-    run through the same voices, tokens, reconstruction and reporting.
+    run through the same voices, tokens, reconstruction and reporting (and a job can run the
+    E-step elsewhere). ``streams``, one per piece, are voices separated beforehand (with the
+    settings of ``config``); by default they are separated here.
     """
     cfg = config or DiscoverConfig()
     if not pieces:
         raise ValueError("no pieces given")
-    streams = [separate_voices(n, method=cfg.voices, max_voices=cfg.max_voices) for n in pieces]
+    if streams is None:
+        streams = [separate_voices(n, method=cfg.voices, max_voices=cfg.max_voices) for n in pieces]
+    elif len(streams) != len(pieces):
+        raise ValueError(f"streams: got {len(streams)} for {len(pieces)} pieces; give one Streams per piece")
     alphabet = Alphabet(config=cfg.tokens)
     tokens = tokenize(list(zip(pieces, streams, strict=True)), alphabet)
     if tokens.n_tokens == 0:

@@ -11,7 +11,11 @@
   ratio, the compression ratio;
 - :func:`words_midi`: a piece written back to MIDI with each reported word on its own track (a
   note in several words goes to the word that saves most), the rest on a last track;
-- :func:`plot_piano_roll` and :func:`plot_words`: PNGs (matplotlib, no display needed).
+- :func:`plot_piano_roll` and :func:`plot_words`: PNGs (matplotlib, no display needed);
+- for corpus reports: :func:`words_table` (every multi-token word of the dictionary, with the
+  notes of its first occurrence), :func:`usage_table` (occurrences per piece and word),
+  :func:`note_coverage` (share of each piece's notes inside occurrences of given words),
+  :func:`pattern_midi` (one word as a MIDI file) and :func:`plot_history` (code length per round).
 """
 
 from __future__ import annotations
@@ -24,8 +28,12 @@ from musicwords.discover import DiscoverResult
 from musicwords.lattice import build_lattice, viterbi
 from musicwords.midi import notes_to_midi_bytes, playable_notes
 from musicwords.notes import Notes
+from musicwords.reconstruct import Occurrence
 
-__all__ = ["dictionary_table", "occurrences_table", "piece_table", "plot_piano_roll", "plot_words", "words_midi"]
+__all__ = [
+    "dictionary_table", "note_coverage", "occurrences_table", "pattern_midi", "piece_table", "plot_history",
+    "plot_piano_roll", "plot_words", "usage_table", "words_midi", "words_table",
+]
 
 LN2 = float(np.log(2.0))
 
@@ -179,6 +187,102 @@ def plot_words(result: DiscoverResult, path: str, *, top: int = 12) -> None:
         ax.set_title(f"word {p.word}: {len(idx)} notes, {len(p.occurrences)}x", fontsize=9)
         ax.tick_params(labelsize=7)
     fig.suptitle("top words (pitch relative to the first note, time in beats)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def words_table(result: DiscoverResult) -> Any:
+    """Every multi-token word of the dictionary: ``word_id``, ``tokens``, ``n_notes``, the ``onset``
+    (beats), ``interval`` (semitones) and ``duration`` (beats) of its first occurrence in the
+    best segmentation (empty when it is not used there), ``count`` (occurrences there, parts of
+    longer words included), ``expected_count`` (EM), ``prob`` and ``bits``."""
+    import pyarrow as pa  # noqa: PLC0415
+
+    d = result.dictionary
+    first: dict[int, Occurrence] = {}
+    count: dict[int, int] = {}
+    for o in result.occurrences:
+        count[o.word] = count.get(o.word, 0) + 1
+        first.setdefault(o.word, o)
+    rows = []
+    for w in range(d.n_literals, len(d.words)):
+        occ = first.get(w)
+        onset: list[float] = []
+        interval: list[int] = []
+        duration: list[float] = []
+        if occ is not None:
+            n, idx = result.pieces[occ.piece], occ.notes
+            onset = (n.onset[idx] - n.onset[idx[0]]).round(4).tolist()
+            interval = (n.pitch[idx].astype(int) - int(n.pitch[idx[0]])).tolist()
+            duration = n.duration[idx].round(4).tolist()
+        rows.append({
+            "word_id": w, "tokens": d.describe(w), "n_notes": len(d.words[w]) + 1, "onset": onset, "interval": interval,
+            "duration": duration, "count": count.get(w, 0), "expected_count": float(d.counts[w]),
+            "prob": float(np.exp(d.logp[w])), "bits": float(-d.logp[w] / LN2),
+        })
+    return pa.Table.from_pylist(rows, schema=pa.schema([
+        ("word_id", pa.int64()), ("tokens", pa.string()), ("n_notes", pa.int64()), ("onset", pa.list_(pa.float64())),
+        ("interval", pa.list_(pa.int64())), ("duration", pa.list_(pa.float64())), ("count", pa.int64()),
+        ("expected_count", pa.float64()), ("prob", pa.float64()), ("bits", pa.float64()),
+    ]))
+
+
+def usage_table(result: DiscoverResult) -> Any:
+    """Occurrences of every multi-token word per piece (best segmentation, parts of longer words
+    included): ``piece_id``, ``word_id``, ``count``."""
+    import pyarrow as pa  # noqa: PLC0415
+
+    counts: dict[tuple[int, int], int] = {}
+    for occ in result.occurrences:
+        counts[(occ.piece, occ.word)] = counts.get((occ.piece, occ.word), 0) + 1
+    rows = [{"piece_id": result.pieces[p].piece_id, "word_id": w, "count": c} for (p, w), c in sorted(counts.items())]
+    schema = pa.schema([("piece_id", pa.string()), ("word_id", pa.int64()), ("count", pa.int64())])
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def note_coverage(result: DiscoverResult, words: list[int] | None = None) -> np.ndarray:
+    """(n_pieces,) share of each piece's notes inside an occurrence of a reported pattern (of
+    ``words`` only, when given)."""
+    keep = None if words is None else set(words)
+    covered = [np.zeros(len(n), dtype=bool) for n in result.pieces]
+    for p in result.patterns:
+        if keep is not None and p.word not in keep:
+            continue
+        for piece, idx in p.occurrences:
+            covered[piece][idx] = True
+    return np.array([c.mean() if len(c) else 0.0 for c in covered])
+
+
+def pattern_midi(onset: Any, interval: Any, duration: Any, *, base_pitch: int = 60, tempo_bpm: float = 100.0,
+                 name: str = "word") -> bytes:
+    """One word as a Standard MIDI File: its notes (onsets and durations in beats, pitches in
+    semitones from the first note) on one track, the first note at ``base_pitch``."""
+    pitch = base_pitch + np.asarray(interval, dtype=int)
+    notes = Notes.from_arrays(name, onset=np.asarray(onset, dtype=float), pitch=np.clip(pitch, 0, 127),
+                              duration=np.maximum(np.asarray(duration, dtype=float), 1e-3), tempo_bpm=tempo_bpm,
+                              voice_names=(name,), title=name)
+    return notes_to_midi_bytes(playable_notes(notes))
+
+
+def plot_history(rounds: list[dict[str, float]], path: str, *, title: str = "") -> None:
+    """Code length (bits) of every EM round tried, accepted rounds joined by a line."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, ax = plt.subplots(figsize=(6, 2.6), dpi=100)
+    acc = [(r["round"], r["bits"]) for r in rounds if r.get("accepted", 1.0) > 0]
+    rej = [(r["round"], r["bits"]) for r in rounds if r.get("accepted", 1.0) == 0]
+    if acc:
+        ax.plot(*zip(*acc, strict=True), "o-", color="#4477aa", label="accepted")
+    if rej:
+        ax.plot(*zip(*rej, strict=True), "x", color="#cc6677", label="rejected")
+    ax.set_xlabel("round")
+    ax.set_ylabel("code length (bits)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
