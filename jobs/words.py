@@ -658,7 +658,9 @@ def _log_group(summary: dict[str, Any], output: str) -> None:
 
     from jobs.tracking import safe_params  # noqa: PLC0415
 
-    with mlflow.start_run(run_name=f"group {summary['group']}", nested=True,
+    parent = mlflow.active_run()
+    experiment = parent.info.experiment_id if parent else None  # the job's experiment, not the default one
+    with mlflow.start_run(run_name=f"group {summary['group']}", nested=True, experiment_id=experiment,
                           tags={"job": "words", "group": summary["group"], "status": summary["status"]}):
         params = {"group": summary["group"], "n_pieces": summary["n_pieces"], "sharded": summary.get("sharded", False)}
         params.update(summary.get("config") or {})
@@ -667,7 +669,8 @@ def _log_group(summary: dict[str, Any], output: str) -> None:
             mlflow.log_metric("code_length_bits", bits, step=step)
         for r in summary.get("rounds", []):
             mlflow.log_metric("round_bits", r["bits"], step=int(r["round"]))
-        keys = ("n_notes", "n_tokens", "n_words", "n_reported", "base_bits", "code_length_bits", "dictionary_bits",
+        # (code_length_bits: its last step above is the final figure)
+        keys = ("n_notes", "n_tokens", "n_words", "n_reported", "base_bits", "dictionary_bits",
                 "data_bits", "compression_ratio", "coverage_top", "coverage_all", "seconds")
         mlflow.log_metrics({k: float(summary[k]) for k in keys if summary.get(k) is not None})
         if summary["status"] != "ok":
@@ -700,7 +703,7 @@ def _write_groups_table(url: str, summaries: list[dict[str, Any]]) -> None:
 
 
 STATISTIC = ("weighted log-odds ratio with an informative Dirichlet prior (Monroe, Colaresi & Quinn 2008) of the group "
-             "against all other groups, the prior being the corpus word shares scaled to 1,000 pseudo-occurrences; "
+             "against all other groups, the prior being each word's count in the whole corpus; "
              "shown: z > 1.96, highest first")
 
 

@@ -6,7 +6,8 @@ same vocabulary: ``counts[g][w]`` = occurrences of word ``w`` in the pieces of g
 Distinctive words: the weighted log-odds ratio with an informative Dirichlet prior (Monroe,
 Colaresi & Quinn 2008, "Fightin' words", section 3.5). For group ``i`` against the rest of
 the corpus ``j``, with ``y`` the counts, ``n`` the totals and the prior ``a_w = a0 * y_w / n``
-(the whole corpus's word shares, ``a0`` pseudo-occurrences in all)::
+(the whole corpus's word shares; by default ``a0 = n``, so ``a_w`` is the word's corpus count:
+the corpus is the informative prior)::
 
     d_w   = log((y_iw + a_w) / (n_i + a0 - y_iw - a_w)) - log((y_jw + a_w) / (n_j + a0 - y_jw - a_w))
     var_w ~ 1 / (y_iw + a_w) + 1 / (y_jw + a_w)
@@ -67,7 +68,7 @@ def log_odds_z(y_i: np.ndarray, y_j: np.ndarray, prior: np.ndarray) -> np.ndarra
 
 
 def distinctive_words(
-    counts: Mapping[str, Mapping[Hashable, int]], group: str, *, prior_total: float = 1000.0, top: int | None = None
+    counts: Mapping[str, Mapping[Hashable, int]], group: str, *, prior_total: float | None = None, top: int | None = None
 ) -> list[dict[str, Any]]:
     """Words of ``group`` ranked by their log-odds z-score against all other groups, highest first.
 
@@ -77,8 +78,9 @@ def distinctive_words(
         ``counts[g][w]``: occurrences of word ``w`` in group ``g`` (one shared vocabulary).
     group : str
         The group to describe; it must be in ``counts``.
-    prior_total : float
-        ``a0``, the pseudo-occurrences of the prior, spread over words by their corpus shares.
+    prior_total : float, optional
+        ``a0``, the pseudo-occurrences of the prior, spread over words by their corpus shares;
+        by default the number of word occurrences in the corpus (``a_w`` = corpus count of ``w``).
     top : int, optional
         At most this many rows.
 
@@ -100,7 +102,8 @@ def distinctive_words(
         for w, v in counts[c].items():
             y[g, index[w]] += v
     total = y.sum(axis=0)
-    prior = prior_total * total / max(total.sum(), 1.0)
+    a0 = total.sum() if prior_total is None else prior_total
+    prior = a0 * total / max(total.sum(), 1.0)
     prior = np.maximum(prior, 1e-9)
     gi = names.index(group)
     y_i = y[gi]

@@ -232,8 +232,10 @@ def test_mlflow_nested_run_per_group(local_run: dict[str, Any]) -> None:
     assert sorted(c.data.tags["group"] for c in children) == ["alpha", "beta", "whole corpus"]
     client = runs["client"]
     for child in children:
-        history = client.get_metric_history(child.info.run_id, "code_length_bits")
+        history = sorted(client.get_metric_history(child.info.run_id, "code_length_bits"), key=lambda m: m.step)
         assert len(history) >= 2 and [m.step for m in history] == list(range(len(history)))
+        assert [m.value for m in history] == sorted((m.value for m in history), reverse=True)
+        assert child.data.metrics["code_length_bits"] == history[-1].value < child.data.metrics["base_bits"]
         assert child.data.metrics["compression_ratio"] > 1.0
         assert child.data.params["preset"] == "debug"
         names = {a.path for a in client.list_artifacts(child.info.run_id)}
