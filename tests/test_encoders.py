@@ -11,19 +11,12 @@ from vem.encoders import EncoderError, load_image_encoder
 from vem.storyboard import ParseConfig, parse_video
 from vem.synthetic import SyntheticAdConfig, encode_mp4, plan_ad
 
+from .tiny_models import save_tiny_clip_vision
+
 
 @pytest.fixture(scope="module")
 def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
-
-    torch.manual_seed(0)
-    config = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                              image_size=32, patch_size=8, projection_dim=16)
-    folder = tmp_path_factory.mktemp("tiny-clip")
-    CLIPVisionModelWithProjection(config).save_pretrained(folder)
-    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
-    return folder
+    return save_tiny_clip_vision(tmp_path_factory.mktemp("tiny-clip"))
 
 
 def test_clip_encoder_embeds_storyboard_frames(tiny_clip: Path, tmp_path: Path) -> None:

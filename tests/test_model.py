@@ -1,0 +1,263 @@
+"""The VeM model: storyboard mask, adapter, save/load, any length, seams, pretrained parts, learning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vem.conditioning import video_conditions, window_batch
+from vem.mel import GriffinLim
+from vem.pipeline import ModelError, VeMPipeline
+from vem.presets import preset
+from vem.sgcatt import SGCrossAttention, attention_bias, storyboard_mask
+from vem.stitch import overlap_add, window_starts
+from vem.storyboard import Storyboard
+from vem.training import diffusion_loss, trainable_parameters
+
+from .tiny_models import save_tiny_audioldm, save_tiny_clap_text, save_tiny_clip_vision
+
+
+def storyboard(duration: float, cuts: list[float], dim: int = 30, seed: int = 0) -> Storyboard:
+    """A storyboard with shots between ``cuts`` and random frame embeddings of size ``dim``."""
+    rng = np.random.default_rng(seed)
+    fps = 16.0
+    n = int(round(duration * fps))
+    starts = np.array([0.0, *cuts])
+    durations = np.diff(np.append(starts, duration))
+    indicator = np.zeros(n)
+    indicator[(np.array(cuts, dtype=float) * fps).astype(int)] = 1.0
+    return Storyboard(
+        fps=fps, duration_s=duration, transitions=np.array(cuts, dtype=float), transition_kinds=["hard"] * len(cuts),
+        transition_strengths=np.ones(len(cuts)), shot_starts=starts, shot_durations=durations,
+        keyframe_times=starts + durations / 2, transition_indicator=indicator, motion_energy=rng.random(n),
+        embeddings=rng.random((n, dim)).astype(np.float32),
+    )
+
+
+def as_if_trained(pipe: VeMPipeline) -> VeMPipeline:
+    """Give the zero-initialised layers (adaLN gates, output) random values, as training would;
+    the adapters stay at zero (they are trained last). A fresh denoiser outputs exactly 0, which
+    would make every "does X change the output" check vacuous."""
+    gen = torch.Generator().manual_seed(123)
+    with torch.no_grad():
+        for name, p in pipe.denoiser.named_parameters():
+            if not name.startswith("adapters.") and float(p.abs().max()) == 0.0:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
+    return pipe
+
+
+@pytest.fixture(scope="module")
+def debug_pipe() -> VeMPipeline:
+    return as_if_trained(VeMPipeline.build("debug", seed=0))
+
+
+# ---- SG-CAtt ------------------------------------------------------------------------------------
+def _attend(mode: str, shot_tokens: torch.Tensor) -> torch.Tensor:
+    torch.manual_seed(0)
+    layer = SGCrossAttention(16, 2)
+    frames = torch.randn(1, 40, 16)
+    times = (torch.arange(40)[None] + 0.5) / 10.0  # 4 s at 10 frames/s
+    starts, durations = torch.tensor([[0.0, 1.0, 2.5]]), torch.tensor([[1.0, 1.5, 1.5]])
+    mask = storyboard_mask(times, starts, durations, torch.ones(1, 3, dtype=torch.bool), n_global=2)
+    tokens = torch.cat([torch.randn(1, 2, 16), shot_tokens], dim=1)
+    bias = attention_bias(mask, torch.ones(1, 5, dtype=torch.bool), mode, strength=4.0)
+    with torch.no_grad():
+        return layer(frames, tokens, bias)[0]
+
+
+@pytest.mark.parametrize("mode", ["hard", "soft", "off"])
+def test_storyboard_mask_confines_a_shot_to_its_frames(mode: str) -> None:
+    torch.manual_seed(1)
+    shots = torch.randn(1, 3, 16)
+    changed = shots.clone()
+    changed[0, 1] = torch.randn(16) * 3  # shot 1 covers 1.0 .. 2.5 s = frames 10..24
+    moved = (_attend(mode, shots) - _attend(mode, changed)).abs().amax(dim=1)
+    inside = torch.zeros(40, dtype=torch.bool)
+    inside[10:25] = True
+    assert bool((moved[inside] > 1e-4).all())  # the shot's own frames hear it
+    if mode == "hard":
+        assert float(moved[~inside].max()) == 0.0  # no other frame does
+    else:  # soft: others hear it, less; off: everyone hears it
+        assert bool((moved[~inside] > 1e-6).all())
+        if mode == "soft":
+            assert float(moved[~inside].mean()) < float(moved[inside].mean())
+
+
+def test_padding_shots_are_never_attended() -> None:
+    valid = torch.tensor([[True, True, True, False]])
+    mask = torch.ones(1, 3, 4, dtype=torch.bool)
+    bias = attention_bias(mask, valid, "off", 0.0)
+    assert bool(torch.isfinite(bias[..., :3]).all()) and float(bias[..., 3].max()) < -1e30
+
+
+def test_window_conditions_keep_the_overlapping_shots_relative_to_the_window() -> None:
+    vc = video_conditions(storyboard(20.0, [4.0, 9.0, 15.0]))
+    c = window_batch([vc, vc], [0.0, 8.0], 4.0, text_dim=0)
+    assert c.shot_valid.sum(dim=1).tolist() == [1, 2]  # 0..4 s: shot 0; 8..12 s: shots 1 and 2
+    assert c.shot_index[1, :2].tolist() == [1, 2]
+    assert torch.allclose(c.shot_starts[1, :2], torch.tensor([-4.0, 1.0]))
+
+
+# ---- TB-As --------------------------------------------------------------------------------------
+def test_adapter_is_a_no_op_at_initialisation_and_not_after_training(debug_pipe: VeMPipeline) -> None:
+    sb = storyboard(3.0, [1.0, 2.0])
+    on = debug_pipe(sb, steps=3, seed=5, adapter_strength=1.0)
+    off = debug_pipe(sb, steps=3, seed=5, adapter_strength=0.0)
+    assert np.array_equal(on, off)
+    trained = as_if_trained(VeMPipeline.build("debug", seed=0))
+    with torch.no_grad():
+        for p in trained.denoiser.adapters.parameters():
+            p.normal_(0, 0.1)
+    assert not np.array_equal(trained(sb, steps=3, seed=5, adapter_strength=1.0),
+                              trained(sb, steps=3, seed=5, adapter_strength=0.0))
+
+
+# ---- lengths, save / load -----------------------------------------------------------------------
+def test_save_load_round_trip_is_bit_identical(debug_pipe: VeMPipeline, tmp_path: Path) -> None:
+    sb = storyboard(5.0, [1.5, 3.0])
+    before = debug_pipe(sb, steps=4, seed=11, guidance_scale=2.0)
+    loaded = VeMPipeline.from_pretrained(debug_pipe.save_pretrained(tmp_path / "model"))
+    after = loaded(sb, steps=4, seed=11, guidance_scale=2.0)
+    assert np.array_equal(before, after)
+    assert not np.array_equal(before, loaded(sb, steps=4, seed=12, guidance_scale=2.0))  # the seed matters
+
+
+@pytest.mark.parametrize("duration", [5.0, 37.3, 180.0])
+def test_output_lasts_exactly_the_video(debug_pipe: VeMPipeline, duration: float) -> None:
+    cuts = list(np.arange(2.3, duration, 3.1))
+    fast = VeMPipeline(debug_pipe.config, debug_pipe.vae, GriffinLim(debug_pipe.config.mel, iterations=2))
+    fast.load_state_dict(debug_pipe.state_dict())  # the same model; a 2-iteration vocoder keeps 3 minutes quick
+    wav = fast(storyboard(duration, cuts), steps=2, seed=0, guidance_scale=1.0)
+    assert wav.dtype == np.float32
+    assert len(wav) == round(duration * fast.config.mel.sample_rate)
+    assert np.isfinite(wav).all() and np.abs(wav).max() <= 0.99 and np.abs(wav).max() > 0
+
+
+def test_a_folder_without_safetensors_weights_is_refused(debug_pipe: VeMPipeline, tmp_path: Path) -> None:
+    folder = debug_pipe.save_pretrained(tmp_path / "m")
+    (folder / "model.safetensors").unlink()
+    (folder / "model.bin").write_bytes(b"\x80\x04K\x01.")  # a pickle posing as weights
+    with pytest.raises(ModelError, match="safetensors"):
+        VeMPipeline.from_pretrained(folder)
+    (folder / "model.safetensors").write_bytes(b"\x80\x04K\x01.")
+    with pytest.raises(ModelError, match="not a readable safetensors"):
+        VeMPipeline.from_pretrained(folder)
+    with pytest.raises(ModelError, match="not a saved VeM pipeline"):
+        VeMPipeline.from_pretrained(tmp_path)
+
+
+# ---- stitching ----------------------------------------------------------------------------------
+N_FFT, HOP = 512, 128
+
+
+def _flux(x: np.ndarray) -> np.ndarray:
+    """Spectral flux per STFT frame (sum of positive magnitude increases)."""
+    frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[::HOP] * np.hanning(N_FFT)
+    mag = np.abs(np.fft.rfft(frames, axis=1))
+    return np.concatenate([[0.0], np.maximum(np.diff(mag, axis=0), 0).sum(axis=1)])
+
+
+def _flux_at(flux: np.ndarray, sample: int) -> float:
+    """Mean flux of the frames whose analysis window holds ``sample`` (a click raises them all)."""
+    return float(flux[max(0, (sample - N_FFT) // HOP + 1) : sample // HOP + 1].mean())
+
+
+def test_windows_of_a_continuous_tone_stitch_without_clicks() -> None:
+    sr, seconds = 16000, 30.0
+    rng = np.random.default_rng(0)
+    t = np.arange(int(sr * seconds)) / sr
+    loudness = 0.5 + 0.1 * np.sin(2 * np.pi * 0.7 * t)
+    noise = 0.003 * rng.standard_normal(len(t))
+    window, overlap = 5 * sr, sr // 2
+    starts = window_starts(len(t), window, overlap)
+    assert len(starts) >= 6 and starts[-1] + window == len(t)
+    # each window renders the tone on its own, as independently generated windows would: its own
+    # phase and a slightly different loudness
+    chunks = [torch.from_numpy((loudness * rng.uniform(0.9, 1.1) * np.sin(2 * np.pi * 440 * t + rng.uniform(-np.pi, np.pi))
+                                + noise)[s : s + window]) for s in starts]
+    stitched = overlap_add(chunks, starts, len(t)).numpy()
+    flux = _flux(stitched)
+    for join in (s + overlap // 2 for s in starts[1:]):
+        assert _flux_at(flux, join) <= np.percentile(flux, 99), f"click at {join / sr:.2f} s"
+    # the check can fail: butting the windows together without the fades clicks at every join
+    ends = [*starts[1:], len(t)]
+    butted = np.concatenate([c.numpy()[: e - s] for c, s, e in zip(chunks, starts, ends, strict=True)])
+    flux = _flux(butted)
+    assert all(_flux_at(flux, join) > np.percentile(flux, 99) for join in starts[1:])
+
+
+def test_overlap_add_rejects_gaps() -> None:
+    with pytest.raises(ValueError, match="gaps"):
+        overlap_add([torch.ones(4), torch.ones(4)], [0, 6], 10)
+
+
+# ---- pretrained parts ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def pretrained_parts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("pretrained")
+    return {"audio": save_tiny_audioldm(root / "audioldm", n_mels=32), "text": save_tiny_clap_text(root / "clap"),
+            "image": save_tiny_clip_vision(root / "clip")}
+
+
+def test_pretrained_parts_load_through_the_users_path(pretrained_parts: dict[str, Path], catalog: Path,
+                                                      tmp_path: Path, s3_server: str, bucket: str) -> None:
+    import s3fs
+
+    pipe = as_if_trained(VeMPipeline.build("debug", audio_dir=pretrained_parts["audio"],
+                                           text_encoder_dir=pretrained_parts["text"],
+                                           image_encoder_dir=pretrained_parts["image"]))
+    cfg = pipe.config
+    assert (cfg.mel.n_mels, cfg.mel.hop, cfg.latent_channels, cfg.vae_factor) == (32, 160, 8, 4)  # from the checkpoints
+    assert (cfg.text_dim, cfg.visual_dim) == (12, 16)
+    video = sorted((catalog / "videos").glob("*.mp4"))[0]
+    sb = pipe.storyboard(str(video))
+    assert sb.embeddings.shape[1] == 16  # parsed with the CLIP encoder
+    kw = {"steps": 2, "seed": 3, "caption": "a happy bright city ad", "tags": ["fast", "drums"]}
+    wav = pipe(sb, **kw)
+    assert len(wav) == round(sb.duration_s * 16000)
+    assert not np.array_equal(wav, pipe(sb, **{**kw, "caption": "a sad dark sea ad"}))  # the text is heard
+    # save, put the folder in object storage, load it back from s3://
+    local = pipe.save_pretrained(tmp_path / "vem")
+    fs = s3fs.S3FileSystem()
+    fs.put(str(local) + "/", f"{bucket}/models/vem/", recursive=True)
+    loaded = VeMPipeline.from_pretrained(f"s3://{bucket}/models/vem")
+    assert np.array_equal(wav, loaded(sb, **kw))
+    with pytest.raises(ModelError, match="need a model with a text encoder|text encoder"):
+        VeMPipeline.build("debug")(storyboard(2.0, []), caption="no text model")
+
+
+# ---- learning -----------------------------------------------------------------------------------
+def test_debug_model_overfits_one_batch() -> None:
+    torch.manual_seed(0)
+    pipe = VeMPipeline.build(preset("debug"), seed=0).train()
+    sb = storyboard(4.0, [1.0, 2.5])
+    vc = video_conditions(sb)
+    gen = torch.Generator().manual_seed(0)
+    t = np.arange(4 * 16000) / 16000
+    wav = torch.from_numpy(np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).float()[None]
+    with torch.no_grad():
+        latents = pipe.audio_to_latents(wav)
+    cond = window_batch([vc], [0.0], 4.0, 0)
+    # one fixed batch: the same clean latent, noise and noise level every step
+    noise = torch.randn(latents.shape, generator=gen)
+    steps = torch.tensor([500])
+    drop = torch.zeros(1, dtype=torch.bool)
+    opt = torch.optim.AdamW(list(trainable_parameters(pipe, "diffusion")), lr=3e-3)
+    losses = []
+    for _ in range(200):
+        loss = diffusion_loss(pipe, latents, cond, None, noise=noise, timesteps=steps, drop=drop)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] <= 0.1 * losses[0], f"loss {losses[0]:.4f} -> {losses[-1]:.4f}"
+
+
+def test_presets_are_ordered_by_size() -> None:
+    counts = {name: sum(VeMPipeline.build(name).num_parameters().values()) for name in ("debug", "small")}
+    assert counts["debug"] < counts["small"]
+    with pytest.raises(ValueError, match="unknown preset"):
+        preset("huge")

@@ -1,0 +1,336 @@
+"""VeMPipeline: a storyboard (or a video) in, a soundtrack of exactly the video's duration out.
+
+Parts (each its own module): the music latent space (:mod:`vem.mel` + a ``diffusers``
+``AutoencoderKL``), the conditions (:mod:`vem.conditioning`), TB-As (:mod:`vem.tbas`), the
+denoiser with SG-CAtt (:mod:`vem.denoiser`), the sampler (``diffusers``
+``DPMSolverMultistepScheduler``, DPM-Solver++) with classifier-free guidance, and any length through
+overlapping windows blended at every step (:mod:`vem.stitch`).
+
+A saved pipeline is a folder: ``vem_config.json``, ``model.safetensors`` (conditioner, aligner,
+denoiser), ``vae/`` (diffusers), and when used ``vocoder/`` (HiFi-GAN), ``text_encoder/`` and
+``image_encoder/`` (transformers). Every weight is read from safetensors; nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from vem.conditioning import ConditionBatch, Conditioner, VideoConditions, video_conditions, window_batch
+from vem.denoiser import Denoiser
+from vem.encoders import EncoderError, load_image_encoder, load_text_encoder, local_dir
+from vem.mel import GriffinLim, HifiGan, LogMel, Vocoder
+from vem.presets import VeMConfig, preset
+from vem.sgcatt import attention_bias, storyboard_mask
+from vem.stitch import overlap_add, window_starts
+from vem.storyboard import ParseConfig, Storyboard, parse_video
+from vem.tbas import Aligner, resample
+
+__all__ = ["VeMPipeline", "ModelError", "build_vae", "noise_scheduler"]
+
+CONFIG_NAME = "vem_config.json"
+WEIGHTS_NAME = "model.safetensors"
+FORMAT_VERSION = 1
+PEAK = 0.99  # louder output is scaled down to this peak
+DECODE_CHUNK = 256  # latent frames per VAE decoder call (bounded memory for any length)
+
+
+class ModelError(ValueError):
+    """A model folder is missing, incomplete or unsafe, or a request does not fit the model."""
+
+
+def build_vae(cfg: VeMConfig) -> Any:
+    """A fresh ``AutoencoderKL`` over the (frames x mels) log-mel image, one channel."""
+    from diffusers import AutoencoderKL  # noqa: PLC0415
+
+    n = len(cfg.vae_channels)
+    return AutoencoderKL(
+        in_channels=1, out_channels=1, latent_channels=cfg.latent_channels,
+        down_block_types=("DownEncoderBlock2D",) * n, up_block_types=("UpDecoderBlock2D",) * n,
+        block_out_channels=tuple(cfg.vae_channels), layers_per_block=1, norm_num_groups=min(8, cfg.vae_channels[0]),
+        mid_block_add_attention=False,  # attention over every (frame, mel) cell costs O(length²): not for minutes of audio
+    )
+
+
+def noise_scheduler(cfg: VeMConfig, kind: str = "ddpm") -> Any:
+    """The training noise schedule (AudioLDM's betas) or, for ``kind="dpm"``, its DPM-Solver++ sampler."""
+    from diffusers import DDPMScheduler, DPMSolverMultistepScheduler  # noqa: PLC0415
+
+    betas: dict[str, Any] = {"num_train_timesteps": cfg.train_timesteps, "beta_schedule": "scaled_linear",
+                             "beta_start": 0.0015, "beta_end": 0.0195, "prediction_type": cfg.prediction_type}
+    if kind == "ddpm":
+        return DDPMScheduler(**betas, clip_sample=False)
+    return DPMSolverMultistepScheduler(**betas, algorithm_type="dpmsolver++", solver_order=2)
+
+
+class VeMPipeline(nn.Module):
+    def __init__(self, config: VeMConfig, vae: Any, vocoder: Vocoder | None = None, *,
+                 text_encoder_dir: Path | None = None, image_encoder_dir: Path | None = None):
+        super().__init__()
+        self.config = config
+        self.vae = vae
+        self.vocoder: Vocoder = vocoder if vocoder is not None else GriffinLim(config.mel)
+        self.logmel = LogMel(config.mel)
+        self.conditioner = Conditioner(config)
+        self.aligner = Aligner(3 + config.visual_dim, config.aligner_hidden, config.aligner_layers)
+        self.denoiser = Denoiser(config)
+        self.text_encoder_dir, self.image_encoder_dir = text_encoder_dir, image_encoder_dir
+        self.text_encoder: Callable[[list[str]], np.ndarray] | None = (
+            load_text_encoder(text_encoder_dir) if text_encoder_dir else None)
+        self.image_encoder: Callable[[np.ndarray], np.ndarray] | None = (
+            load_image_encoder(image_encoder_dir) if image_encoder_dir else None)
+        self.eval()
+
+    # ---- construction -------------------------------------------------------------------------
+    @classmethod
+    def build(cls, config: VeMConfig | str = "small", *, audio_dir: str | Path | None = None,
+              text_encoder_dir: str | Path | None = None, image_encoder_dir: str | Path | None = None,
+              seed: int = 0) -> VeMPipeline:
+        """A new pipeline with random weights, optionally around pretrained parts.
+
+        ``audio_dir``: an AudioLDM-style folder with ``vae/`` (diffusers ``AutoencoderKL``) and
+        ``vocoder/`` (``SpeechT5HifiGan``); the mel settings and latent size then follow those
+        checkpoints. ``text_encoder_dir`` / ``image_encoder_dir``: CLAP or CLIP text, CLIP or
+        SigLIP vision (local or s3); the condition sizes follow them.
+        """
+        cfg = preset(config) if isinstance(config, str) else config
+        torch.manual_seed(seed)
+        vocoder = None
+        if audio_dir is not None:
+            vae, vocoder = _load_audio_parts(local_dir(audio_dir))
+            channels = tuple(vae.config.block_out_channels)
+            cfg = replace(cfg, mel=vocoder.mel, vae_channels=channels, latent_channels=int(vae.config.latent_channels),
+                          latent_scale=float(vae.config.scaling_factor), latent_shift=0.0)
+        else:
+            vae = build_vae(cfg)
+        text_dir = local_dir(text_encoder_dir) if text_encoder_dir else None
+        image_dir = local_dir(image_encoder_dir) if image_encoder_dir else None
+        if text_dir is not None:
+            cfg = replace(cfg, text_dim=int(load_text_encoder(text_dir)(["music"]).shape[1]))
+        if image_dir is not None:
+            cfg = replace(cfg, visual_dim=int(load_image_encoder(image_dir)(np.zeros((1, 32, 32, 3), np.uint8)).shape[1]))
+        torch.manual_seed(seed)
+        return cls(cfg, vae, vocoder, text_encoder_dir=text_dir, image_encoder_dir=image_dir)
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write the pipeline to a local folder (safetensors + JSON)."""
+        from safetensors.torch import save_file  # noqa: PLC0415
+
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        state = {f"{name}.{k}": v.detach().contiguous().cpu() for name in ("conditioner", "aligner", "denoiser")
+                 for k, v in getattr(self, name).state_dict().items()}
+        save_file(state, str(out / WEIGHTS_NAME))
+        self.vae.save_pretrained(out / "vae", safe_serialization=True)
+        if isinstance(self.vocoder, HifiGan):
+            self.vocoder.model.save_pretrained(out / "vocoder", safe_serialization=True)
+        for name, src in (("text_encoder", self.text_encoder_dir), ("image_encoder", self.image_encoder_dir)):
+            if src is not None and Path(src).resolve() != (out / name).resolve():
+                shutil.copytree(src, out / name, dirs_exist_ok=True)
+        meta = {"format_version": FORMAT_VERSION, "vocoder": "hifigan" if isinstance(self.vocoder, HifiGan) else "griffin-lim",
+                "text_encoder": self.text_encoder_dir is not None, "image_encoder": self.image_encoder_dir is not None,
+                "config": self.config.to_dict()}
+        (out / CONFIG_NAME).write_text(json.dumps(meta, indent=2))
+        return out
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> VeMPipeline:
+        """Load a folder written by :meth:`save_pretrained` (local path or s3:// URL)."""
+        from safetensors.torch import load_file  # noqa: PLC0415
+
+        try:
+            folder = local_dir(path)
+        except EncoderError as e:
+            raise ModelError(str(e)) from e
+        meta_file = folder / CONFIG_NAME
+        if not meta_file.is_file():
+            raise ModelError(f"{path}: no {CONFIG_NAME}; not a saved VeM pipeline")
+        if not (folder / WEIGHTS_NAME).is_file():
+            raise ModelError(f"{path}: no {WEIGHTS_NAME} (weights load only from safetensors)")
+        meta = json.loads(meta_file.read_text())
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ModelError(f"{path}: format version {meta.get('format_version')}, this code reads {FORMAT_VERSION}")
+        cfg = VeMConfig.from_dict(meta["config"])
+        if meta.get("vocoder") == "hifigan":
+            vae, vocoder = _load_audio_parts(folder)
+        else:
+            vae, vocoder = _load_vae(folder / "vae"), None
+        pipe = cls(cfg, vae, vocoder, text_encoder_dir=folder / "text_encoder" if meta.get("text_encoder") else None,
+                   image_encoder_dir=folder / "image_encoder" if meta.get("image_encoder") else None)
+        try:
+            state = load_file(str(folder / WEIGHTS_NAME))
+        except Exception as e:  # safetensors raises its own error types for a corrupt or foreign file
+            raise ModelError(f"{path}: {WEIGHTS_NAME} is not a readable safetensors file: {e}") from e
+        for name in ("conditioner", "aligner", "denoiser"):
+            part = {k[len(name) + 1 :]: v for k, v in state.items() if k.startswith(name + ".")}
+            try:
+                getattr(pipe, name).load_state_dict(part, strict=True)
+            except RuntimeError as e:
+                raise ModelError(f"{path}: the {name} weights do not fit the config: {e}") from e
+        return pipe.eval()
+
+    # ---- the latent space ---------------------------------------------------------------------
+    def mel_to_latents(self, logmel: torch.Tensor, *, sample: bool = False,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """``log-mel (B, T, n_mels) -> latents (B, T / f, F)``, scaled for diffusion; T is padded to a multiple of f."""
+        f = self.config.vae_factor
+        pad = (-logmel.shape[1]) % f
+        x = nn.functional.pad(logmel, (0, 0, 0, pad), value=math.log(1e-5)) if pad else logmel
+        dist = self.vae.encode(x[:, None]).latent_dist
+        z = dist.sample(generator) if sample else dist.mode()
+        z = (z - self.config.latent_shift) * self.config.latent_scale
+        b, c, t, m = z.shape
+        return z.permute(0, 2, 1, 3).reshape(b, t, c * m)
+
+    def latents_to_mel(self, z: torch.Tensor) -> torch.Tensor:
+        """``latents (B, L, F) -> log-mel (B, L * f, n_mels)``, decoded in overlapping chunks."""
+        cfg = self.config
+        b, n, _ = z.shape
+        img = (z.reshape(b, n, cfg.latent_channels, -1).permute(0, 2, 1, 3) / cfg.latent_scale) + cfg.latent_shift
+        overlap = 16
+        starts = window_starts(n, DECODE_CHUNK, overlap)
+        chunks = [self.vae.decode(img[:, :, s : s + DECODE_CHUNK]).sample[:, 0] for s in starts]
+        f = cfg.vae_factor
+        return overlap_add(chunks, [s * f for s in starts], n * f, dim=1)
+
+    def audio_to_latents(self, wav: torch.Tensor, **kw: Any) -> torch.Tensor:
+        """``waveform (B, samples) at mel.sample_rate -> latents (B, L, F)``."""
+        return self.mel_to_latents(self.logmel(wav), **kw)
+
+    # ---- conditions ---------------------------------------------------------------------------
+    def storyboard(self, video: str | bytes, parse: ParseConfig | None = None) -> Storyboard:
+        """Parse a video with this model's visual encoder (the built-in one unless an image encoder is loaded)."""
+        cfg = replace(parse or ParseConfig(), fps=self.config.fps, embedding="light")
+        return parse_video(video, cfg, encoder=self.image_encoder)
+
+    def conditions(self, sb: Storyboard, *, caption: str | None = None, tags: Sequence[str] | None = None,
+                   shot_texts: Sequence[str] | None = None, bpm: float | None = None) -> VideoConditions:
+        try:
+            vc = video_conditions(sb, text_encoder=self.text_encoder, caption=caption, tags=tags, shot_texts=shot_texts,
+                                  bpm=bpm)
+        except ValueError as e:
+            raise ModelError(str(e)) from e
+        if vc.global_visual.shape[0] != self.config.visual_dim:
+            raise ModelError(f"the storyboard's visual embedding has {vc.global_visual.shape[0]} dimensions; this model "
+                             f"was built for {self.config.visual_dim} (parse the video with the model's encoder)")
+        return vc
+
+    def window_inputs(self, c: ConditionBatch, n_frames: int, mask_mode: str | None = None,
+                      drop: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens and the SG-CAtt bias for windows of ``n_frames`` latent frames."""
+        cfg = self.config
+        tokens, valid = self.conditioner(c, drop)
+        times = ((torch.arange(n_frames, device=tokens.device) + 0.5) / cfg.latent_rate).expand(tokens.shape[0], -1)
+        mask = storyboard_mask(times, c.shot_starts, c.shot_durations, c.shot_valid, self.conditioner.n_global)
+        return tokens, attention_bias(mask, valid, mask_mode or cfg.mask_mode, cfg.mask_strength)
+
+    def aligner_features(self, frame_features: np.ndarray | torch.Tensor, n_latent: int) -> torch.Tensor:
+        """TB-As features of a whole video at the latent rate: ``(1, hidden, n_latent)``."""
+        x = torch.as_tensor(np.asarray(frame_features, np.float32))[None]
+        if x.shape[1] == 0:
+            return torch.zeros(1, self.config.aligner_hidden, n_latent)
+        features, _ = self.aligner(x)
+        return resample(features, n_latent)
+
+    # ---- generation ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def __call__(self, video: Storyboard | str | bytes, *, seed: int = 0, steps: int = 25, guidance_scale: float = 3.0,
+                 mask_mode: str | None = None, adapter_strength: float = 1.0, bpm: float | None = None,
+                 caption: str | None = None, tags: Sequence[str] | None = None, shot_texts: Sequence[str] | None = None,
+                 max_batch: int = 16, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """A soundtrack: float32 mono at ``config.mel.sample_rate``, exactly the video's duration.
+
+        ``video``: a :class:`~vem.storyboard.Storyboard` or a video (path or bytes), parsed here.
+        ``guidance_scale`` 1 turns classifier-free guidance off; ``mask_mode`` overrides the
+        configured storyboard mask; ``adapter_strength`` 0 switches TB-As off; ``bpm`` asks for a
+        tempo; ``caption``, ``tags`` and ``shot_texts`` need a model with a text encoder.
+        """
+        if steps < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
+        sb = video if isinstance(video, Storyboard) else self.storyboard(video)
+        if not sb.duration_s > 0:
+            raise ModelError(f"the video has no duration ({sb.duration_s} s)")
+        cfg = self.config
+        vc = self.conditions(sb, caption=caption, tags=tags, shot_texts=shot_texts, bpm=bpm)
+        n_samples = round(sb.duration_s * cfg.mel.sample_rate)
+        total = max(1, math.ceil(n_samples / cfg.mel.hop / cfg.vae_factor))
+        window = max(1, round(cfg.window_s * cfg.latent_rate))
+        overlap = min(round(cfg.overlap_s * cfg.latent_rate), window - 1)
+        starts = window_starts(total, window, overlap)
+        width = min(window, total)
+        c = window_batch([vc] * len(starts), [s / cfg.latent_rate for s in starts], width / cfg.latent_rate, cfg.text_dim)
+        guided = guidance_scale != 1.0
+        tokens, bias = self.window_inputs(c, width, mask_mode)
+        if guided:
+            null_tokens, null_bias = self.window_inputs(c, width, mask_mode, drop=torch.ones(len(starts), dtype=torch.bool))
+        align = self.aligner_features(vc.frame_features, total)[0]
+        align_w = torch.stack([align[:, s : s + width] for s in starts])
+        gen = torch.Generator().manual_seed(seed)
+        sched = noise_scheduler(cfg, "dpm")
+        sched.set_timesteps(steps)
+        z = torch.randn((1, total, cfg.latent_features), generator=gen) * sched.init_noise_sigma
+        for i, t in enumerate(sched.timesteps):
+            outs = []
+            for lo in range(0, len(starts), max_batch):
+                idx = slice(lo, lo + max_batch)
+                zin = torch.stack([z[0, s : s + width] for s in starts[idx]])
+                zin = sched.scale_model_input(zin, t)
+                pred = self.denoiser(zin, t, tokens[idx], bias[idx], align_w[idx], adapter_strength)
+                if guided:
+                    uncond = self.denoiser(zin, t, null_tokens[idx], null_bias[idx], align_w[idx], adapter_strength)
+                    pred = uncond + guidance_scale * (pred - uncond)
+                outs.extend(pred)
+            full = overlap_add(outs, starts, total, dim=0)
+            z = sched.step(full[None], t, z).prev_sample
+            if progress is not None:
+                progress(i + 1, steps)
+        mel = self.latents_to_mel(z)
+        wav = self.vocoder(mel)[0]
+        wav = nn.functional.pad(wav, (0, max(0, n_samples - wav.shape[0])))[:n_samples].float()
+        peak = float(wav.abs().max())
+        return (wav * (PEAK / peak) if peak > PEAK else wav).numpy()  # never clips when written as PCM
+
+    def num_parameters(self) -> dict[str, int]:
+        parts = {"vae": self.vae, "conditioner": self.conditioner, "aligner": self.aligner, "denoiser": self.denoiser}
+        if isinstance(self.vocoder, HifiGan):
+            parts["vocoder"] = self.vocoder
+        return {k: sum(p.numel() for p in m.parameters()) for k, m in parts.items()}
+
+
+def _load_vae(folder: Path) -> Any:
+    from diffusers import AutoencoderKL  # noqa: PLC0415
+
+    if not folder.is_dir() or not list(folder.glob("*.safetensors")):
+        raise ModelError(f"{folder}: no VAE with safetensors weights")
+    try:
+        return AutoencoderKL.from_pretrained(folder, use_safetensors=True).eval()
+    except (OSError, ValueError, KeyError) as e:
+        raise ModelError(f"{folder}: cannot load the VAE: {e}") from e
+
+
+def _load_audio_parts(folder: Path) -> tuple[Any, HifiGan]:
+    """An AudioLDM-style folder: ``vae/`` and ``vocoder/`` (SpeechT5HifiGan)."""
+    from transformers import SpeechT5HifiGan  # noqa: PLC0415
+
+    vae = _load_vae(folder / "vae")
+    voc = folder / "vocoder"
+    if not voc.is_dir() or not list(voc.glob("*.safetensors")):
+        raise ModelError(f"{voc}: no vocoder with safetensors weights")
+    try:
+        vocoder = HifiGan(SpeechT5HifiGan.from_pretrained(voc, use_safetensors=True).eval())
+    except (OSError, ValueError, KeyError) as e:
+        raise ModelError(f"{voc}: cannot load the HiFi-GAN vocoder: {e}") from e
+    if int(vae.config.in_channels) != 1:
+        raise ModelError(f"{folder / 'vae'}: a mel VAE has one input channel, this one has {vae.config.in_channels}")
+    return vae, vocoder
+
+

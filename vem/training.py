@@ -1,0 +1,90 @@
+"""The losses of VeM's three training phases (the Ray Train job drives them; nothing here knows Ray).
+
+1. :func:`vae_loss` (the music latent space) and :func:`aligner_loss` (TB-As aligner);
+2. :func:`diffusion_loss` with global + storyboard conditions (adapter off);
+3. :func:`diffusion_loss` again with ``adapter_strength=1`` and only the adapters trainable
+   (:func:`trainable_parameters` picks each phase's parameters).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from vem.conditioning import ConditionBatch
+from vem.pipeline import VeMPipeline, noise_scheduler
+
+__all__ = ["vae_loss", "aligner_loss", "diffusion_loss", "trainable_parameters", "PHASES"]
+
+PHASES = ("vae", "aligner", "diffusion", "adapter")
+
+
+def vae_loss(pipe: VeMPipeline, logmel: torch.Tensor, kl_weight: float = 1e-4,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+    """L1 reconstruction of the log-mel + ``kl_weight`` x KL to N(0, I) (per element)."""
+    f = pipe.config.vae_factor
+    x = logmel[:, : logmel.shape[1] - logmel.shape[1] % f, None].transpose(1, 2)  # (B, 1, T, M)
+    dist = pipe.vae.encode(x).latent_dist
+    recon = pipe.vae.decode(dist.sample(generator)).sample
+    return nn.functional.l1_loss(recon, x) + kl_weight * dist.kl().mean() / dist.mean[0].numel()
+
+
+def aligner_loss(pipe: VeMPipeline, frame_features: torch.Tensor, targets: torch.Tensor,
+                 pos_weight: float = 10.0) -> torch.Tensor:
+    """BCE of the aligner's per-frame logits against transition ∩ beat targets (B, n_frames).
+
+    Positives are rare (a few frames in a hundred), hence ``pos_weight``.
+    """
+    _, logits = pipe.aligner(frame_features)
+    return nn.functional.binary_cross_entropy_with_logits(
+        logits, targets.float(), pos_weight=torch.tensor(pos_weight, device=logits.device))
+
+
+def diffusion_loss(pipe: VeMPipeline, latents: torch.Tensor, cond: ConditionBatch, frame_features: torch.Tensor | None,
+                   *, adapter_strength: float = 0.0, noise: torch.Tensor | None = None,
+                   timesteps: torch.Tensor | None = None, drop: torch.Tensor | None = None,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """DDPM loss (MSE against ε or v, as configured) on windows of latents ``(B, L, F)``.
+
+    ``cond`` holds the windows' conditions (:func:`vem.conditioning.window_batch`);
+    ``frame_features`` (B, n_frames, F) the aligner's input over the same windows. Conditions are
+    dropped with probability ``config.cond_dropout`` (classifier-free guidance) unless ``drop`` is
+    given; ``noise`` and ``timesteps`` may be fixed (tests), else drawn.
+    """
+    cfg = pipe.config
+    b, n, _ = latents.shape
+    sched = noise_scheduler(cfg)
+    if noise is None:
+        noise = torch.randn(latents.shape, generator=generator).to(latents.device)
+    if timesteps is None:
+        timesteps = torch.randint(0, cfg.train_timesteps, (b,), generator=generator).to(latents.device)
+    if drop is None:
+        drop = (torch.rand(b, generator=generator) < cfg.cond_dropout).to(latents.device)
+    noisy = sched.add_noise(latents, noise, timesteps)
+    target = noise if cfg.prediction_type == "epsilon" else sched.get_velocity(latents, noise, timesteps)
+    tokens, bias = pipe.window_inputs(cond, n, drop=drop)
+    align = None
+    if frame_features is not None and adapter_strength:
+        features, _ = pipe.aligner(frame_features)
+        align = nn.functional.interpolate(features, size=n, mode="linear", align_corners=False)
+    pred = pipe.denoiser(noisy, timesteps, tokens, bias, align, adapter_strength)
+    return nn.functional.mse_loss(pred, target)
+
+
+def trainable_parameters(pipe: VeMPipeline, phase: str) -> Iterator[nn.Parameter]:
+    """The parameters a phase trains (everything else stays frozen)."""
+    if phase == "vae":
+        yield from pipe.vae.parameters()
+    elif phase == "aligner":
+        yield from pipe.aligner.parameters()
+    elif phase == "diffusion":
+        yield from pipe.conditioner.parameters()
+        for name, p in pipe.denoiser.named_parameters():
+            if not name.startswith("adapters."):
+                yield p
+    elif phase == "adapter":
+        yield from pipe.denoiser.adapters.parameters()
+    else:
+        raise ValueError(f"unknown phase {phase!r}; choose one of {', '.join(PHASES)}")
