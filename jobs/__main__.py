@@ -44,11 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
             help="folder of the local MLflow store (mlflow.db, mlartifacts) unless MLFLOW_TRACKING_URI is set "
             "(default: %(default)s)",
         )
+        common.add_argument(
+            "--max-error-rate", type=float, default=0.05, metavar="RATE",
+            help="exit with status 1 (and mark the MLflow run failed) when more than this share of the inputs "
+            "processed gave error rows; the rows are written either way (default: %(default)s)",
+        )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jobs.runtime import JobError, quiet_logs, start_ray, stop_ray  # noqa: PLC0415
+    from jobs.runtime import ErrorRateExceeded, JobError, check_error_rate, quiet_logs, start_ray, stop_ray  # noqa: PLC0415
     from jobs.storage import StorageError  # noqa: PLC0415
 
     parser = build_parser()
@@ -58,9 +63,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.num_cpus is not None and args.num_cpus < 1:
         parser.error(f"--num-cpus must be at least 1, got {args.num_cpus}")
+    if not 0.0 <= args.max_error_rate <= 1.0:
+        parser.error(f"--max-error-rate must be between 0 and 1, got {args.max_error_rate}")
     quiet_logs()
     module = _module(args.job)
     started = False
+    failure: ErrorRateExceeded | None = None
     try:
         module.check(args)
         from jobs.tracking import job_run, tracking_uri, ui_command  # noqa: PLC0415
@@ -72,18 +80,25 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.time()
             summary = module.run(args)
             _log_summary(summary, time.time() - t0)
+            check_error_rate(summary, args.max_error_rate)  # raising here marks the MLflow run FAILED
     except (JobError, StorageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except ErrorRateExceeded as e:
+        failure = e
     finally:
         stop_ray(started)
-    print(f"\n{args.job}: done in {summary.get('seconds', round(time.time() - t0, 1))} s", file=sys.stderr)
+    state = "failed" if failure else "done"
+    print(f"\n{args.job}: {state} in {summary.get('seconds', round(time.time() - t0, 1))} s", file=sys.stderr)
     for key, url in (summary.get("outputs") or {}).items():
         if url:
             print(f"  {key:<14} {url}")
     uri = tracking_uri(args.workdir)
     print(f"  {'mlflow run':<14} {run.info.run_id} (experiment jobs/{args.job}) in {uri}")
     print(f"  {'mlflow ui':<14} {ui_command(uri)}")
+    if failure:
+        print(f"error: {failure}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -16,11 +16,48 @@ from typing import Any
 
 from jobs.storage import worker_env
 
-__all__ = ["JobError", "quiet_logs", "ray_results", "start_ray", "stop_ray"]
+__all__ = ["ErrorRateExceeded", "JobError", "check_error_rate", "error_rate", "quiet_logs", "ray_results", "start_ray",
+           "stop_ray"]
 
 
 class JobError(RuntimeError):
     """A mistake in how a job was called (bad option, unreachable output): shown without a traceback."""
+
+
+class ErrorRateExceeded(RuntimeError):
+    """More inputs failed than ``--max-error-rate`` allows; the outputs (error rows included) are written."""
+
+
+def error_rate(summary: dict[str, Any]) -> tuple[int, int] | None:
+    """``(errors, processed)`` of a job's summary, or ``None`` when the job does not count errors.
+
+    The convention every job's summary follows: ``errors`` is the number of inputs of this run
+    that gave an error row, and ``processed`` the number of inputs this run handled (rows
+    written, error rows included). Inputs skipped because they were done already are in
+    neither. A summary without ``processed`` falls back to ``inputs`` minus ``skipped``.
+    """
+    if not isinstance(summary.get("errors"), int):
+        return None
+    processed = summary.get("processed")
+    if not isinstance(processed, int):
+        if not isinstance(summary.get("inputs"), int):
+            return None
+        processed = int(summary["inputs"]) - int(summary.get("skipped") or 0)
+    return int(summary["errors"]), processed
+
+
+def check_error_rate(summary: dict[str, Any], max_rate: float) -> None:
+    """Raise :class:`ErrorRateExceeded` when the share of failed inputs is above ``max_rate``."""
+    counts = error_rate(summary)
+    if counts is None or counts[1] <= 0:
+        return
+    errors, processed = counts
+    rate = errors / processed
+    if rate > max_rate:
+        raise ErrorRateExceeded(
+            f"{errors} of {processed} inputs failed: error rate {rate:.3f} is above --max-error-rate {max_rate:g} "
+            "(the error rows say why; rerun with a higher --max-error-rate to accept them)"
+        )
 
 
 def quiet_logs() -> None:
@@ -52,7 +89,7 @@ def start_ray(*, address: str | None = None, num_cpus: int | None = None) -> boo
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or None
-    runtime_env: dict[str, Any] = {"env_vars": worker_env()}
+    runtime_env: dict[str, Any] = {"env_vars": _driver_env_vars()}
     try:
         if address:
             ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING)
@@ -66,6 +103,23 @@ def start_ray(*, address: str | None = None, num_cpus: int | None = None) -> boo
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = True
     return True
+
+
+def _driver_env_vars() -> dict[str, str]:
+    """:func:`jobs.storage.worker_env`, less the variables a Ray Job's own runtime_env already sets.
+
+    A job submitted with ``ray job submit --runtime-env-json '{"env_vars": {...}}'`` runs its
+    driver with that runtime_env; Ray refuses a ``ray.init(runtime_env=...)`` that sets one of the
+    same keys again, so only the ones the job's runtime_env lacks are added.
+    """
+    import json  # noqa: PLC0415
+
+    env = worker_env()
+    injected = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")  # set by Ray for a job's driver (ray._private.runtime_env)
+    if injected:
+        job_env = (json.loads(injected).get("runtime_env") or {}).get("env_vars") or {}
+        env = {k: v for k, v in env.items() if k not in job_env}
+    return env
 
 
 def stop_ray(started: bool) -> None:

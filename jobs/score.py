@@ -3,7 +3,9 @@
 Reads videos under a prefix (or the ``id``/``uri`` rows of a Parquet manifest), scores them in
 parallel in a Ray Data actor pool (each actor parses video and audio, see vem.scoring), and
 writes one row per input to ``<output>/scores/part-*.parquet`` (written atomically every
-``--flush`` rows, so a crash keeps what was finished). A rerun skips the ids already written.
+``--flush`` rows, so a crash keeps what was finished). A rerun skips the ids already written;
+``--incremental`` also scores again the inputs whose content changed (see jobs.incremental: every
+row has the input's ``version``, and when an id has several rows the one of the latest part counts).
 The MLflow run gets the means of the metrics, the counts and a histogram of the tight sync
 metrics. ``--explain ID`` draws one video's timeline instead.
 """
@@ -13,11 +15,11 @@ from __future__ import annotations
 import argparse
 import os
 import posixpath
+import sys
 import time
-import uuid
 from typing import Any
 
-from jobs import storage
+from jobs import incremental, storage
 from jobs.runtime import JobError
 
 DESCRIPTION = "score a catalog of videos: transitions, beats, tempo, and how well cuts land on beats"
@@ -25,6 +27,7 @@ EXAMPLES = """examples:
   python -m jobs score --input work/sample/videos --output work/scores
   python -m jobs score --input s3://ads/catalog.parquet --output s3://ads/scores --workers 16
   python -m jobs score --input work/sample/videos --output work/scores --explain ad00003
+  python -m jobs score --input s3://ads/incoming --output s3://ads/scores --incremental   # nightly: new and changed only
 """
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".m4v", ".avi")
 
@@ -36,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=None, help="scoring actors (default: CPUs - 1, at least 1)")
     parser.add_argument("--flush", type=int, default=500, help="rows per output part file (default: %(default)s)")
     parser.add_argument("--explain", default=None, metavar="ID", help="draw the timeline of one video as a PNG and stop")
+    incremental.add_arguments(parser)
 
 
 def check(args: argparse.Namespace) -> None:
@@ -53,28 +57,26 @@ def check(args: argparse.Namespace) -> None:
         raise JobError(str(e)) from e
 
 
-def list_inputs(url: str) -> list[dict[str, str]]:
-    """``[{id, uri}]`` of a manifest or of the videos under a prefix (ids: paths without suffix)."""
+def list_inputs(url: str) -> list[dict[str, str | None]]:
+    """``[{id, uri, version}]`` of a manifest or of the videos under a prefix (ids: paths without suffix).
+
+    ``version`` is the content version of the file (jobs.incremental), ``None`` if it cannot be seen.
+    """
     if url.lower().endswith(".parquet"):
         rows = storage.read_table(url).select(["id", "uri"]).to_pylist()
-        return [{"id": str(r["id"]), "uri": str(r["uri"])} for r in rows]
+        versions = incremental.versions_of(str(r["uri"]) for r in rows)
+        return [{"id": str(r["id"]), "uri": str(r["uri"]), "version": versions[str(r["uri"])]} for r in rows]
     base = url.rstrip("/")
-    out = []
-    for uri in storage.list_files(base, suffixes=VIDEO_SUFFIXES):
+    out: list[dict[str, str | None]] = []
+    for uri, version in incremental.list_versions(base, suffixes=VIDEO_SUFFIXES).items():
         rel = uri[len(base) :].lstrip("/") if uri.startswith(base) else posixpath.basename(uri)
-        out.append({"id": os.path.splitext(rel)[0], "uri": uri})
+        out.append({"id": os.path.splitext(rel)[0], "uri": uri, "version": version})
     return out
 
 
-def done_ids(output: str) -> set[str]:
-    """Ids already in ``<output>/scores``."""
-    folder = storage.join(output, "scores")
-    if not storage.exists(folder):
-        return set()
-    ids: set[str] = set()
-    for part in storage.list_files(folder, suffixes=(".parquet",)):
-        ids.update(storage.read_table(part).column("id").to_pylist())
-    return ids
+def read_scores(output: str) -> Any:
+    """The current score rows under ``<output>/scores`` (one per id, the newest), as an Arrow table or None."""
+    return incremental.read_latest(storage.join(output, "scores"))
 
 
 class Scorer:
@@ -110,22 +112,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     inputs = list_inputs(args.input)
     if not inputs:
         raise JobError(f"--input {storage.redact_url(args.input)}: no videos ({', '.join(VIDEO_SUFFIXES)})")
-    seen = done_ids(args.output)
-    todo = [r for r in inputs if r["id"] not in seen]
-    if args.limit is not None:
-        todo = todo[: args.limit]
+    work = incremental.plan(inputs, incremental.done_versions(storage.join(args.output, "scores")),
+                            incremental=args.incremental, limit=args.limit)
+    todo = work.todo
+    version = {r["id"]: r["version"] for r in todo}
     started = time.time()
     rows: list[dict[str, Any]] = []
     parts: list[str] = []
     if todo:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         workers = args.workers or max(1, cpus - 1)
-        ds = ray.data.from_items(todo, override_num_blocks=min(len(todo), 4 * workers))
+        items = [{"id": r["id"], "uri": r["uri"]} for r in todo]
+        ds = ray.data.from_items(items, override_num_blocks=min(len(todo), 4 * workers))
         # One row per input comes back; actors take a whole CPU each, and reads are light.
         scored = ds.map_batches(Scorer, batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1)
         pending: list[dict[str, Any]] = []
         for item in scored.iter_rows():
-            pending.append(item["row"])
+            pending.append({**item["row"], "version": version.get(item["row"]["id"])})
             if len(pending) >= args.flush:
                 parts.append(_write_part(args.output, pending))
                 rows.extend(pending)
@@ -135,12 +138,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             rows.extend(pending)
         missing = {r["id"] for r in todo} - {r["id"] for r in rows}
         if missing:  # never lose an input silently
-            lost = [_lost_row(r) for r in todo if r["id"] in missing]
+            lost = [{**_lost_row(r), "version": r["version"]} for r in todo if r["id"] in missing]
             parts.append(_write_part(args.output, lost))
             rows.extend(lost)
     summary = _summarise(rows)
-    summary.update(inputs=len(inputs), skipped=sum(r["id"] in seen for r in inputs), seconds=round(time.time() - started, 2),
+    summary.update(inputs=len(inputs), processed=len(rows), **work.counts(), seconds=round(time.time() - started, 2),
                    outputs={"scores": storage.join(args.output, "scores")})
+    print(f"score: {work.describe(errors=summary['errors'])}", file=sys.stderr)
     if rows:
         _log_histogram(rows)
     return summary
@@ -149,15 +153,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def _write_part(output: str, rows: list[dict[str, Any]]) -> str:
     import pyarrow as pa  # noqa: PLC0415
 
-    url = storage.join(output, "scores", f"part-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet")
+    url = incremental.part_url(storage.join(output, "scores"))
     storage.write_table(url, pa.Table.from_pylist(rows, schema=_schema()))
     return url
 
 
-def _lost_row(item: dict[str, str]) -> dict[str, Any]:
+def _lost_row(item: dict[str, Any]) -> dict[str, Any]:
     from vem.scoring import error_row  # noqa: PLC0415
 
-    return error_row(item["id"], item["uri"], "no result came back from the scoring workers")
+    return error_row(str(item["id"]), str(item["uri"]), "no result came back from the scoring workers")
 
 
 def _schema() -> Any:
@@ -172,7 +176,7 @@ def _schema() -> Any:
         ("transition_kinds", pa.list_(pa.string())), ("beats", floats), ("downbeats", floats),
     ]
     fields += [(k, pa.float64()) for k in METRIC_COLUMNS]
-    fields += [("semantic_note", pa.string()), ("seconds", pa.float64())]
+    fields += [("semantic_note", pa.string()), ("seconds", pa.float64()), ("version", pa.string())]
     return pa.schema(fields)
 
 
@@ -213,5 +217,5 @@ def _explain(args: argparse.Namespace) -> dict[str, Any]:
     if not match:
         raise JobError(f"--explain {args.explain}: no such id under {storage.redact_url(args.input)}")
     url = storage.join(args.output, "explain", f"{args.explain.replace('/', '__')}.png")
-    storage.write_bytes(url, timeline_png(storage.read_bytes(match[0]["uri"]), title=args.explain))
+    storage.write_bytes(url, timeline_png(storage.read_bytes(str(match[0]["uri"])), title=args.explain))
     return {"explained": 1, "outputs": {"timeline": url}}
