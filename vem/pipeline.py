@@ -235,9 +235,9 @@ class VeMPipeline(nn.Module):
 
     def aligner_features(self, frame_features: np.ndarray | torch.Tensor, n_latent: int) -> torch.Tensor:
         """TB-As features of a whole video at the latent rate: ``(1, hidden, n_latent)``."""
-        x = torch.as_tensor(np.asarray(frame_features, np.float32))[None]
+        x = torch.as_tensor(np.asarray(frame_features, np.float32))[None].to(self.device)
         if x.shape[1] == 0:
-            return torch.zeros(1, self.config.aligner_hidden, n_latent)
+            return torch.zeros(1, self.config.aligner_hidden, n_latent, device=self.device)
         features, _ = self.aligner(x)
         return resample(features, n_latent)
 
@@ -246,13 +246,16 @@ class VeMPipeline(nn.Module):
     def __call__(self, video: Storyboard | str | bytes, *, seed: int = 0, steps: int = 25, guidance_scale: float = 3.0,
                  mask_mode: str | None = None, adapter_strength: float = 1.0, bpm: float | None = None,
                  caption: str | None = None, tags: Sequence[str] | None = None, shot_texts: Sequence[str] | None = None,
-                 max_batch: int = 16, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+                 max_batch: int = 8, bf16: bool = False, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """A soundtrack: float32 mono at ``config.mel.sample_rate``, exactly the video's duration.
 
         ``video``: a :class:`~vem.storyboard.Storyboard` or a video (path or bytes), parsed here.
         ``guidance_scale`` 1 turns classifier-free guidance off; ``mask_mode`` overrides the
         configured storyboard mask; ``adapter_strength`` 0 switches TB-As off; ``bpm`` asks for a
-        tempo; ``caption``, ``tags`` and ``shot_texts`` need a model with a text encoder.
+        tempo; ``caption``, ``tags`` and ``shot_texts`` need a model with a text encoder. Runs on
+        the device the pipeline was moved to (``pipe.to("cuda")``); ``bf16`` autocasts the
+        denoiser and the VAE decoder there. The noise is drawn on the CPU, so a seed gives the same
+        music on any device (up to floating point).
         """
         if steps < 1:
             raise ValueError(f"steps must be at least 1, got {steps}")
@@ -267,37 +270,51 @@ class VeMPipeline(nn.Module):
         overlap = min(round(cfg.overlap_s * cfg.latent_rate), window - 1)
         starts = window_starts(total, window, overlap)
         width = min(window, total)
-        c = window_batch([vc] * len(starts), [s / cfg.latent_rate for s in starts], width / cfg.latent_rate, cfg.text_dim)
+        device = self.device
+        c = window_batch([vc] * len(starts), [s / cfg.latent_rate for s in starts], width / cfg.latent_rate,
+                         cfg.text_dim).to(device)
         guided = guidance_scale != 1.0
         tokens, bias = self.window_inputs(c, width, mask_mode)
         if guided:
-            null_tokens, null_bias = self.window_inputs(c, width, mask_mode, drop=torch.ones(len(starts), dtype=torch.bool))
+            null_tokens, null_bias = self.window_inputs(c, width, mask_mode,
+                                                        drop=torch.ones(len(starts), dtype=torch.bool, device=device))
         align = self.aligner_features(vc.frame_features, total)[0]
         align_w = torch.stack([align[:, s : s + width] for s in starts])
         gen = torch.Generator().manual_seed(seed)
         sched = noise_scheduler(cfg, "dpm")
-        sched.set_timesteps(steps)
-        z = torch.randn((1, total, cfg.latent_features), generator=gen) * sched.init_noise_sigma
+        sched.set_timesteps(steps, device=device)
+        z = (torch.randn((1, total, cfg.latent_features), generator=gen) * sched.init_noise_sigma).to(device)
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
         for i, t in enumerate(sched.timesteps):
             outs = []
             for lo in range(0, len(starts), max_batch):
                 idx = slice(lo, lo + max_batch)
                 zin = torch.stack([z[0, s : s + width] for s in starts[idx]])
                 zin = sched.scale_model_input(zin, t)
-                pred = self.denoiser(zin, t, tokens[idx], bias[idx], align_w[idx], adapter_strength)
-                if guided:
-                    uncond = self.denoiser(zin, t, null_tokens[idx], null_bias[idx], align_w[idx], adapter_strength)
-                    pred = uncond + guidance_scale * (pred - uncond)
+                with autocast:  # with guidance, the conditioned and the null pass run as one batch
+                    if guided:
+                        both = self.denoiser(torch.cat([zin, zin]), t, torch.cat([tokens[idx], null_tokens[idx]]),
+                                             torch.cat([bias[idx], null_bias[idx]]), torch.cat([align_w[idx], align_w[idx]]),
+                                             adapter_strength).float()
+                        pred, uncond = both.chunk(2)
+                        pred = uncond + guidance_scale * (pred - uncond)
+                    else:
+                        pred = self.denoiser(zin, t, tokens[idx], bias[idx], align_w[idx], adapter_strength).float()
                 outs.extend(pred)
             full = overlap_add(outs, starts, total, dim=0)
             z = sched.step(full[None], t, z).prev_sample
             if progress is not None:
                 progress(i + 1, steps)
-        mel = self.latents_to_mel(z)
-        wav = self.vocoder(mel)[0]
+        with autocast:
+            mel = self.latents_to_mel(z).float()
+        wav = self.vocoder(mel)[0].cpu()
         wav = nn.functional.pad(wav, (0, max(0, n_samples - wav.shape[0])))[:n_samples].float()
         peak = float(wav.abs().max())
         return (wav * (PEAK / peak) if peak > PEAK else wav).numpy()  # never clips when written as PCM
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.denoiser.parameters()).device
 
     def num_parameters(self) -> dict[str, int]:
         parts = {"vae": self.vae, "conditioner": self.conditioner, "aligner": self.aligner, "denoiser": self.denoiser}

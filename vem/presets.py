@@ -2,7 +2,7 @@
 
 - ``debug``: tests; builds and samples in well under a second.
 - ``small``: trains on 2 CPU cores in minutes and generates faster than real time there.
-- ``base``: GPU scale, close to the paper's denoiser width (AudioLDM 2's latent: 8 channels, 4x).
+- ``base``: GPU scale: a denoiser of about the paper's size (AudioLDM 2's ~350 M), its latent (8 channels, 4x).
 
 Parameter counts: ``python -m vem presets``.
 """
@@ -106,7 +106,7 @@ PRESETS: dict[str, VeMConfig] = {
     ),
     "small": VeMConfig(preset="small"),
     "base": VeMConfig(
-        preset="base", vae_channels=(128, 256, 512), latent_channels=8, d_model=512, n_layers=12, n_heads=8,
+        preset="base", vae_channels=(128, 256, 512), latent_channels=8, d_model=1024, n_layers=16, n_heads=16,
         aligner_hidden=256, aligner_layers=8,
     ),
 }
