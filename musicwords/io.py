@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -162,7 +163,11 @@ def read_note_csv(
 def read_score(
     path: str | Path, *, data: bytes | None = None, piece_id: str | None = None, max_notes: int = MAX_NOTES
 ) -> Notes:
-    """MusicXML, kern or abc through ``music21``: one voice per part, ties merged, onsets in beats."""
+    """MusicXML, kern or abc through ``music21``: one voice per part, ties merged, onsets in beats.
+
+    An abc book holding many tunes gives its first tune; only that tune is parsed (music21 would
+    otherwise parse the whole book, a minute for the larger Essen books, to keep one tune).
+    """
     from music21 import converter  # noqa: PLC0415
 
     from musicwords.corpus import score_to_notes  # noqa: PLC0415
@@ -173,7 +178,12 @@ def read_score(
         with tempfile.TemporaryDirectory() as tmp:
             source = Path(tmp) / f"score{path.suffix.lower()}"
             source.write_bytes(raw)
-            parsed = converter.parse(source, format=_MUSIC21_FORMATS[path.suffix.lower()])
+            options: dict[str, Any] = {}
+            if path.suffix.lower() == ".abc":
+                numbers = re.findall(rb"^X:\s*(\d+)", raw, flags=re.M)
+                if len(numbers) > 1:
+                    options["number"] = int(numbers[0])
+            parsed = converter.parse(source, format=_MUSIC21_FORMATS[path.suffix.lower()], **options)
     except Exception as e:  # music21 raises many exception types
         raise NotesError(f"{path}: music21 cannot parse it: {e}") from e
     notes = score_to_notes(parsed, piece_id=piece_id or path.stem, source=str(path))
