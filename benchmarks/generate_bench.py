@@ -88,7 +88,8 @@ def main() -> None:
     assert len(wav) == round(args.seconds * pipe.config.mel.sample_rate)
     result = {
         "preset": args.preset, "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
-        "threads": torch.get_num_threads(), "bf16": args.bf16, "parameters_m": round(sum(pipe.num_parameters().values()) / 1e6, 2),
+        "threads": torch.get_num_threads(), "bf16": args.bf16,
+        "parameters_m": round(sum(pipe.num_parameters().values()) / 1e6, 2),
         "audio_s": args.seconds, "steps": args.steps, "guidance": args.guidance, "generate_s": round(seconds, 2),
         "rtf": round(seconds / args.seconds, 3),
         **{f"{k}_s": round(v, 2) for k, v in timings.items() if not k.endswith("_start")},

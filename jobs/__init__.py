@@ -11,5 +11,8 @@ Nothing runs at import time.
 JOBS = {
     "sample": "jobs.sample",
     "score": "jobs.score",
+    "preprocess": "jobs.preprocess",
+    "train": "jobs.train",
+    "generate": "jobs.generate",
     "words": "jobs.words",
 }

@@ -137,3 +137,24 @@ def analyze_audio(y: np.ndarray, *, sr: int = SAMPLE_RATE, fps: float = ANALYSIS
     env_grid = env_grid / (env_grid.max() or 1.0)
     return AudioAnalysis(sr=sr, duration_s=duration, tempo_bpm=tempo_bpm, beats=beats, downbeats=downbeats,
                          onset_envelope=env_grid.astype(np.float32), fps=fps)
+
+
+# Krumhansl-Kessler key profiles (probe-tone ratings), C major / C minor
+_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+def estimate_key(y: np.ndarray, *, sr: int = SAMPLE_RATE) -> tuple[str, str, float]:
+    """(tonic, ``"major"``/``"minor"``, correlation) of a recording: the mean chroma correlated with
+    the 24 rotated Krumhansl-Kessler profiles (Krumhansl 1990), the best one wins."""
+    import librosa  # noqa: PLC0415
+
+    chroma = librosa.feature.chroma_stft(y=np.asarray(y, np.float32), sr=sr, hop_length=HOP * 4).mean(axis=1)
+    best = ("C", "major", -2.0)
+    for mode, profile in (("major", _MAJOR), ("minor", _MINOR)):
+        for k in range(12):
+            r = float(np.corrcoef(chroma, np.roll(profile, k))[0, 1]) if chroma.std() > 0 else 0.0
+            if r > best[2]:
+                best = (PITCH_CLASSES[k], mode, r)
+    return best

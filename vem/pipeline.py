@@ -329,7 +329,7 @@ def _load_vae(folder: Path) -> Any:
     if not folder.is_dir() or not list(folder.glob("*.safetensors")):
         raise ModelError(f"{folder}: no VAE with safetensors weights")
     try:
-        return AutoencoderKL.from_pretrained(folder, use_safetensors=True).eval()
+        return AutoencoderKL.from_pretrained(folder, use_safetensors=True, low_cpu_mem_usage=False).eval()
     except (OSError, ValueError, KeyError) as e:
         raise ModelError(f"{folder}: cannot load the VAE: {e}") from e
 

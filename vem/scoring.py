@@ -38,6 +38,15 @@ def error_row(id: str, uri: str, error: str) -> dict[str, Any]:
     return row
 
 
+def rhythm_metrics(cuts: np.ndarray, beats: np.ndarray) -> dict[str, float]:
+    """The video-vs-music rhythm metrics of one soundtrack (both event lists non-empty)."""
+    return {
+        "tbiou": metrics.tbiou(cuts, beats), "tbiou_tight": metrics.tbiou_tight(cuts, beats),
+        "cut_beat_hit": metrics.cut_beat_hit(cuts, beats), "cut_beat_align": metrics.cut_beat_align(cuts, beats),
+        "bas": metrics.bas(beats, cuts), "bhs": metrics.bhs(cuts, beats), "bcs": metrics.bcs(cuts, beats),
+    }
+
+
 def score_video(
     id: str, uri: str, data: bytes, *, config: ParseConfig | None = None,
     encoder: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -64,11 +73,7 @@ def score_video(
         row.update(tempo_bpm=audio.tempo_bpm, beats=[round(float(b), 4) for b in beats],
                    downbeats=[round(float(b), 4) for b in audio.downbeats])
         if len(cuts) and len(beats):
-            row.update(
-                tbiou=metrics.tbiou(cuts, beats), tbiou_tight=metrics.tbiou_tight(cuts, beats),
-                cut_beat_hit=metrics.cut_beat_hit(cuts, beats), cut_beat_align=metrics.cut_beat_align(cuts, beats),
-                bas=metrics.bas(beats, cuts), bhs=metrics.bhs(cuts, beats), bcs=metrics.bcs(cuts, beats),
-            )
+            row.update(rhythm_metrics(cuts, beats))
         elif not len(cuts):
             row["warning"] = "a single shot: no transitions to align with beats"
         else:

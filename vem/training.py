@@ -8,15 +8,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
-from vem.conditioning import ConditionBatch
+from vem.conditioning import ConditionBatch, VideoConditions, video_conditions, window_batch
+from vem.examples import Example
 from vem.pipeline import VeMPipeline, noise_scheduler
 
-__all__ = ["vae_loss", "aligner_loss", "diffusion_loss", "trainable_parameters", "PHASES"]
+__all__ = ["vae_loss", "aligner_loss", "diffusion_loss", "trainable_parameters", "crop_batch", "TrainBatch", "PHASES"]
 
 PHASES = ("vae", "aligner", "diffusion", "adapter")
 
@@ -88,3 +91,47 @@ def trainable_parameters(pipe: VeMPipeline, phase: str) -> Iterator[nn.Parameter
         yield from pipe.denoiser.adapters.parameters()
     else:
         raise ValueError(f"unknown phase {phase!r}; choose one of {', '.join(PHASES)}")
+
+
+@dataclass
+class TrainBatch:
+    """Random crops of a few examples, aligned across the mel, the frames and the conditions."""
+
+    logmel: torch.Tensor  # (B, T, n_mels), T a multiple of the VAE factor
+    frames: torch.Tensor  # (B, n, 3 + Dv) aligner input at fps
+    tb_target: torch.Tensor  # (B, n)
+    cond: ConditionBatch
+    starts_s: list[float]
+
+
+def crop_batch(pipe: VeMPipeline, examples: Sequence[Example], crop_s: float, rng: np.random.Generator,
+               conditions: Sequence[VideoConditions] | None = None) -> TrainBatch:
+    """Crops of ``min(crop_s, shortest clip)`` seconds starting on latent-frame boundaries."""
+    cfg = pipe.config
+    f = cfg.vae_factor
+    latent_s = 1.0 / cfg.latent_rate
+    shortest = min(min(len(e.logmel) // f, int(e.storyboard.duration_s / latent_s)) for e in examples)
+    n_latent = max(1, min(int(round(crop_s / latent_s)), shortest))
+    length_s = n_latent * latent_s
+    n_frames = max(1, int(round(length_s * cfg.fps)))
+    mels, frames, tbs, starts = [], [], [], []
+    vcs = list(conditions) if conditions is not None else [video_conditions(e.storyboard) for e in examples]
+    for e, vc in zip(examples, vcs, strict=True):
+        max_start = min(len(e.logmel) // f, int(e.storyboard.duration_s / latent_s)) - n_latent
+        j = int(rng.integers(0, max_start + 1)) if max_start > 0 else 0
+        t0 = j * latent_s
+        mels.append(e.logmel[j * f : (j + n_latent) * f])
+        k = int(round(t0 * cfg.fps))
+        ff = vc.frame_features[k : k + n_frames]
+        tb = e.tb_target[k : k + n_frames].astype(np.float32)
+        if len(ff) < n_frames:  # the frame track can be a frame short of the audio
+            ff = np.concatenate([ff, np.repeat(ff[-1:], n_frames - len(ff), axis=0)])
+            tb = np.concatenate([tb, np.zeros(n_frames - len(tb), np.float32)])
+        frames.append(ff)
+        tbs.append(tb)
+        starts.append(t0)
+    return TrainBatch(
+        logmel=torch.from_numpy(np.stack(mels)).float(), frames=torch.from_numpy(np.stack(frames)).float(),
+        tb_target=torch.from_numpy(np.stack(tbs)), cond=window_batch(vcs, starts, length_s, cfg.text_dim),
+        starts_s=starts,
+    )

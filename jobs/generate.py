@@ -1,0 +1,191 @@
+"""``python -m jobs generate``: a soundtrack for every video of a catalog, muxed, and scored.
+
+An actor pool (Ray Data ``map_batches`` with a callable class, ``--gpus-per-worker`` GPUs each)
+loads the pipeline once per actor, from a folder (local or s3) or an MLflow model
+(``models:/NAME/VERSION``). Per video: its storyboard → a soundtrack of exactly its duration →
+``<output>/audio/<id>.wav`` and ``<output>/videos/<id>.mp4`` (the picture stream copied, not
+re-encoded) → a score row of the muxed video (vem.scoring: transitions vs the new beats). One row
+per input in ``<output>/generated/part-*.parquet``; a video that cannot be read gets an error
+row; a rerun skips the ids done (``--incremental``: also redoes changed inputs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from jobs import incremental, storage
+from jobs.rows import map_rows
+from jobs.runtime import JobError
+
+DESCRIPTION = "write a soundtrack for every video with a trained VeM model, mux it, and score the result"
+EXAMPLES = """examples:
+  python -m jobs generate --input work/sample/videos --model models/vem-small --output work/generated
+  python -m jobs generate --input s3://ads/new --model models:/vem-base/3 --output s3://ads/soundtracks \\
+      --workers 8 --gpus-per-worker 1 --steps 25 --guidance 3
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True, help="a folder/prefix of videos, or a Parquet manifest with id and uri")
+    parser.add_argument("--model", required=True, help="a saved pipeline folder (local or s3://) or models:/NAME/VERSION")
+    parser.add_argument("--output", required=True, help="output folder: audio/, videos/ and generated/part-*.parquet")
+    parser.add_argument("--limit", type=int, default=None, help="generate for at most this many new videos")
+    parser.add_argument("--workers", type=int, default=None, help="generation actors (default: CPUs - 1, or GPUs)")
+    parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per actor (default: %(default)s = CPU)")
+    parser.add_argument("--flush", type=int, default=50, help="rows per output part file (default: %(default)s)")
+    controls = parser.add_argument_group("controls")
+    controls.add_argument("--seed", type=int, default=0, help="noise seed; the same seed gives the same music")
+    controls.add_argument("--steps", type=int, default=25, help="sampler steps (DPM-Solver++; default: %(default)s)")
+    controls.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale (1 = off)")
+    controls.add_argument("--mask-mode", choices=["hard", "soft", "off"], default=None,
+                          help="storyboard mask of SG-CAtt (default: the model's)")
+    controls.add_argument("--adapter-strength", type=float, default=1.0, help="TB-As strength (0 = off; default: 1)")
+    controls.add_argument("--bpm", type=float, default=None, help="ask for this tempo (default: the model decides)")
+    incremental.add_arguments(parser)
+
+
+def check(args: argparse.Namespace) -> None:
+    for name in ("limit", "workers", "steps", "flush"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise JobError(f"--{name} must be at least 1, got {value}")
+    if args.gpus_per_worker < 0:
+        raise JobError("--gpus-per-worker must not be negative")
+    try:
+        if not storage.exists(args.input):
+            raise JobError(f"--input {storage.redact_url(args.input)}: not found")
+        if not args.model.startswith("models:/") and not storage.exists(storage.join(args.model, "vem_config.json")):
+            raise JobError(f"--model {storage.redact_url(args.model)}: not a saved VeM pipeline (no vem_config.json)")
+        storage.check_writable(args.output)
+    except storage.StorageError as e:
+        raise JobError(str(e)) from e
+
+
+def resolve_model(model: str, into: Path) -> str:
+    """A folder the pipeline loads from: ``models:/`` URIs are downloaded from MLflow."""
+    if not model.startswith("models:/"):
+        return model
+    import mlflow  # noqa: PLC0415
+
+    try:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=model.rstrip("/") + "/artifacts/pipeline", dst_path=str(into))
+    except Exception as e:  # MLflow raises its own exception types for unknown models and versions
+        raise JobError(f"--model {model}: cannot be loaded from MLflow ({type(e).__name__}: {e})") from e
+    return local
+
+
+class Generator:
+    """Ray Data actor: the pipeline, loaded once; one video → soundtrack, muxed video, score row."""
+
+    def __init__(self, model: str, output: str, controls: dict[str, Any], tracking_uri: str | None = None) -> None:
+        import torch  # noqa: PLC0415
+
+        from vem.pipeline import VeMPipeline  # noqa: PLC0415
+
+        if tracking_uri:
+            import mlflow  # noqa: PLC0415
+
+            mlflow.set_tracking_uri(tracking_uri)
+        self.tmp = tempfile.TemporaryDirectory()
+        self.pipe = VeMPipeline.from_pretrained(resolve_model(model, Path(self.tmp.name)))
+        if torch.cuda.is_available():
+            self.pipe = self.pipe.to("cuda")
+        self.output, self.controls, self.model = output, controls, model
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        rows = []
+        for id_, uri in zip(batch["id"], batch["uri"], strict=True):
+            try:
+                rows.append(self.one(str(id_), str(uri)))
+            except Exception as e:  # one bad video must not lose the others; say what happened
+                rows.append(error_row(str(id_), str(uri), f"{type(e).__name__}: {e}"))
+        return {"row": rows}
+
+    def one(self, id_: str, uri: str) -> dict[str, Any]:
+        from vem.media import mux_soundtrack  # noqa: PLC0415
+        from vem.scoring import score_video  # noqa: PLC0415
+        from vem.storyboard import ParseConfig  # noqa: PLC0415
+        from vem.validation import wav_bytes  # noqa: PLC0415
+
+        t0 = time.time()
+        try:
+            data = storage.read_bytes(uri)
+        except storage.StorageError as e:
+            return error_row(id_, uri, f"read: {e}")
+        sb = self.pipe.storyboard(data)
+        wav = self.pipe(sb, **self.controls)
+        sr = self.pipe.config.mel.sample_rate
+        name = safe_name(id_)
+        audio_url = storage.join(self.output, "audio", f"{name}.wav")
+        video_url = storage.join(self.output, "videos", f"{name}.mp4")
+        muxed = mux_soundtrack(data, wav, sr)
+        storage.write_bytes(audio_url, wav_bytes(wav, sr))
+        storage.write_bytes(video_url, muxed)
+        score = score_video(id_, video_url, muxed, config=ParseConfig(embedding="none"))
+        score.pop("seconds", None)
+        return {**score, "source_uri": uri, "audio_uri": audio_url, "video_uri": video_url, "model": self.model,
+                "seed": self.controls["seed"], "audio_s": round(len(wav) / sr, 4), "seconds": round(time.time() - t0, 3)}
+
+
+def safe_name(id_: str) -> str:
+    """A file name from an id that cannot leave its folder (no separators, no '..')."""
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in id_.replace("/", "__"))
+    return name.lstrip(".") or "_"
+
+
+def error_row(id_: str, uri: str, reason: str) -> dict[str, Any]:
+    from vem.scoring import error_row as score_error  # noqa: PLC0415
+
+    row = score_error(id_, uri, reason)
+    row.update(source_uri=uri, uri=uri)
+    return row
+
+
+def schema() -> Any:
+    import pyarrow as pa  # noqa: PLC0415
+
+    from jobs.score import _schema  # noqa: PLC0415
+
+    base = _schema()
+    extra = [("source_uri", pa.string()), ("audio_uri", pa.string()), ("video_uri", pa.string()), ("model", pa.string()),
+             ("seed", pa.int64()), ("audio_s", pa.float64())]
+    return pa.schema([f for f in base if f.name != "version"] + [pa.field(n, t) for n, t in extra] + [base.field("version")])
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import mlflow  # noqa: PLC0415
+    import ray  # noqa: PLC0415
+
+    from jobs.score import VIDEO_SUFFIXES, _summarise, list_inputs  # noqa: PLC0415
+
+    started = time.time()
+    with tempfile.TemporaryDirectory() as tmp:  # fail early, before any actor starts, on an unknown models:/ URI
+        resolve_model(args.model, Path(tmp))
+    inputs = list_inputs(args.input)
+    if not inputs:
+        raise JobError(f"--input {storage.redact_url(args.input)}: no videos ({', '.join(VIDEO_SUFFIXES)})")
+    folder = storage.join(args.output, "generated")
+    work = incremental.plan(inputs, incremental.done_versions(folder), incremental=args.incremental, limit=args.limit)
+    if args.gpus_per_worker:
+        workers = args.workers or max(1, int(ray.cluster_resources().get("GPU", 0) / args.gpus_per_worker))
+    else:
+        workers = args.workers or max(1, int(ray.cluster_resources().get("CPU", 1)) - 1)
+    controls = {"seed": args.seed, "steps": args.steps, "guidance_scale": args.guidance, "mask_mode": args.mask_mode,
+                "adapter_strength": args.adapter_strength, "bpm": args.bpm}
+    rows = map_rows(work.todo, Generator, folder=folder, schema=schema(), flush=args.flush, workers=workers,
+                    num_cpus=0 if args.gpus_per_worker else 1, num_gpus=args.gpus_per_worker,
+                    lost_row=lambda r, why: error_row(r["id"], r["uri"], why),
+                    worker_kwargs={"model": args.model, "output": args.output, "controls": controls,
+                                   "tracking_uri": mlflow.get_tracking_uri() if args.model.startswith("models:/") else None})
+    summary = _summarise(rows)
+    summary.update(inputs=len(inputs), processed=len(rows), **work.counts(), seconds=round(time.time() - started, 2),
+                   videos_per_minute=round(len(rows) / max(time.time() - started, 1e-6) * 60, 2),
+                   outputs={"generated": folder, "videos": storage.join(args.output, "videos"),
+                            "audio": storage.join(args.output, "audio")})
+    print(f"generate: {work.describe(errors=summary['errors'])}", file=sys.stderr)
+    return summary

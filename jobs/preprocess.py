@@ -1,0 +1,153 @@
+"""``python -m jobs preprocess``: paired clips (video + its soundtrack) → VeM training examples.
+
+Per clip, in a Ray Data actor pool: the storyboard and frame features (vem.storyboard, the
+built-in visual embedding), the soundtrack's log-mel (vem.mel) and beats (vem.audio), and the
+beat and transition ∩ beat targets at 16 fps (vem.examples). One row per input to
+``<output>/examples/part-*.parquet``; a clip without an audio track, or one that cannot be
+decoded, gets an error row. A rerun skips the ids already written (``--incremental``: also the
+changed ones are redone). Caption and tags come from a Parquet manifest's ``caption`` / ``tags``
+columns when it has them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from jobs import incremental, storage
+from jobs.rows import map_rows
+from jobs.runtime import JobError
+
+DESCRIPTION = "turn paired clips (videos with their music) into VeM training examples"
+EXAMPLES = """examples:
+  python -m jobs preprocess --input work/sample/videos --output work/examples
+  python -m jobs preprocess --input s3://ads/paired.parquet --output s3://ads/examples --workers 32
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True, help="a folder/prefix of videos with soundtracks, or a Parquet manifest "
+                        "(id, uri, optional caption and tags)")
+    parser.add_argument("--output", required=True, help="output folder: examples/part-*.parquet go there")
+    parser.add_argument("--limit", type=int, default=None, help="process at most this many new clips")
+    parser.add_argument("--workers", type=int, default=None, help="actors (default: CPUs - 1, at least 1)")
+    parser.add_argument("--flush", type=int, default=200, help="rows per output part file (default: %(default)s)")
+    incremental.add_arguments(parser)
+
+
+def check(args: argparse.Namespace) -> None:
+    for name in ("limit", "workers", "flush"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise JobError(f"--{name} must be at least 1, got {value}")
+    try:
+        if not storage.exists(args.input):
+            raise JobError(f"--input {storage.redact_url(args.input)}: not found")
+        storage.check_writable(args.output)
+    except storage.StorageError as e:
+        raise JobError(str(e)) from e
+
+
+def examples_folder(output: str) -> str:
+    return storage.join(output, "examples")
+
+
+class Preprocessor:
+    """Ray Data actor: one clip → one training-example row (or an error row)."""
+
+    def __init__(self, texts: dict[str, dict[str, Any]] | None = None) -> None:
+        from vem.mel import LogMel, MelConfig  # noqa: PLC0415
+        from vem.storyboard import ParseConfig  # noqa: PLC0415
+
+        self.parse = ParseConfig(embedding="light")
+        self.logmel = LogMel(MelConfig())
+        self.texts = texts or {}
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        rows = []
+        for id_, uri in zip(batch["id"], batch["uri"], strict=True):
+            try:
+                rows.append(self.one(str(id_), str(uri)))
+            except Exception as e:  # one bad clip must not lose the others; say what happened
+                rows.append(error_row(str(id_), str(uri), f"{type(e).__name__}: {e}"))
+        return {"row": rows}
+
+    def one(self, id_: str, uri: str) -> dict[str, Any]:
+        import numpy as np  # noqa: PLC0415
+        import torch  # noqa: PLC0415
+
+        from vem.audio import analyze_audio, load_audio  # noqa: PLC0415
+        from vem.examples import make_example  # noqa: PLC0415
+        from vem.storyboard import parse_video  # noqa: PLC0415
+
+        t0 = time.time()
+        try:
+            data = storage.read_bytes(uri)
+        except storage.StorageError as e:
+            return error_row(id_, uri, f"read: {e}")
+        sb = parse_video(data, self.parse)
+        audio = load_audio(data)
+        if len(audio) == 0 or not np.any(audio):
+            return error_row(id_, uri, "no soundtrack: the file has no audio track or only silence")
+        analysis = analyze_audio(audio)
+        with torch.no_grad():
+            mel = self.logmel(torch.from_numpy(audio.astype(np.float32))[None])[0].numpy()
+        extra = self.texts.get(id_, {})
+        row = make_example(id_, sb, mel, np.asarray(analysis.beats), float(analysis.tempo_bpm or 0.0),
+                           caption=extra.get("caption"), tags=extra.get("tags"))
+        return {**row, "uri": uri, "status": "ok", "error": None, "seconds": round(time.time() - t0, 3)}
+
+
+def error_row(id_: str, uri: str, reason: str) -> dict[str, Any]:
+    return {"id": id_, "uri": uri, "status": "error", "error": reason}
+
+
+def schema() -> Any:
+    import pyarrow as pa  # noqa: PLC0415
+
+    floats, ints = pa.list_(pa.float64()), pa.list_(pa.int64())
+    fields = [("id", pa.string()), ("uri", pa.string()), ("status", pa.string()), ("error", pa.string()),
+              ("duration_s", pa.float64()), ("fps", pa.float64()), ("n_frames", pa.int64()), ("shot_starts", floats),
+              ("shot_durations", floats), ("transitions", floats), ("transition_kinds", pa.list_(pa.string())),
+              ("beats", floats), ("tempo_bpm", pa.float64()), ("caption", pa.string()), ("tags", pa.list_(pa.string())),
+              ("n_tb", pa.int64())]
+    for name in ("transition_indicator", "motion_energy", "embeddings", "logmel", "beat_target", "tb_target"):
+        fields += [(name, pa.binary()), (name + "_shape", ints)]
+    fields += [("seconds", pa.float64()), ("version", pa.string())]
+    return pa.schema(fields)
+
+
+def _texts(url: str) -> dict[str, dict[str, Any]]:
+    if not url.lower().endswith(".parquet"):
+        return {}
+    table = storage.read_table(url)
+    cols = [c for c in ("caption", "tags") if c in table.column_names]
+    if not cols:
+        return {}
+    return {str(r["id"]): {c: r[c] for c in cols} for r in table.select(["id", *cols]).to_pylist()}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import ray  # noqa: PLC0415
+
+    from jobs.score import VIDEO_SUFFIXES, list_inputs  # noqa: PLC0415
+
+    started = time.time()
+    inputs = list_inputs(args.input)
+    if not inputs:
+        raise JobError(f"--input {storage.redact_url(args.input)}: no videos ({', '.join(VIDEO_SUFFIXES)})")
+    folder = examples_folder(args.output)
+    work = incremental.plan(inputs, incremental.done_versions(folder), incremental=args.incremental, limit=args.limit)
+    workers = args.workers or max(1, int(ray.cluster_resources().get("CPU", 1)) - 1)
+    rows = map_rows(work.todo, Preprocessor, folder=folder, schema=schema(), flush=args.flush, workers=workers,
+                    lost_row=lambda r, why: error_row(r["id"], r["uri"], why),
+                    worker_kwargs={"texts": _texts(args.input)})
+    ok = [r for r in rows if r["status"] == "ok"]
+    summary = {"inputs": len(inputs), "processed": len(rows), "ok": len(ok), "errors": len(rows) - len(ok),
+               **work.counts(), "transition_beat_frames": sum(int(r["n_tb"]) for r in ok),
+               "hours": round(sum(float(r["duration_s"]) for r in ok) / 3600, 4), "seconds": round(time.time() - started, 2),
+               "outputs": {"examples": folder}}
+    print(f"preprocess: {work.describe(errors=summary['errors'])}", file=sys.stderr)
+    return summary

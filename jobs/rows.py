@@ -1,0 +1,61 @@
+"""One row per input through a Ray Data actor pool, written in parts as it comes.
+
+The shape shared by the jobs that turn many files into rows (preprocess, generate): the driver
+plans what to do (jobs.incremental), an actor pool processes one input per call (``batch_size=1``:
+inputs are large and slow, and a failure then costs one row), and rows are appended to
+``<folder>/part-*.parquet`` every ``flush`` rows, atomically, so a crash keeps what was finished
+and the rerun skips it. An input that never comes back (a dead worker) gets an error row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from jobs import incremental, storage
+
+__all__ = ["map_rows"]
+
+
+def map_rows(todo: list[dict[str, Any]], worker: type, *, folder: str, schema: Any, flush: int, workers: int,
+             lost_row: Callable[[dict[str, Any], str], dict[str, Any]], num_cpus: float = 1.0, num_gpus: float = 0.0,
+             worker_kwargs: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Process ``todo`` (dicts with ``id``, ``uri``, ``version``) with ``worker`` actors.
+
+    ``worker(**worker_kwargs)`` is built once per actor; it maps ``{"id": [...], "uri": [...]}``
+    to ``{"row": [row, ...]}``, one row per input, never raising for one bad input. Every row
+    written gets the input's ``version``; inputs without a result get ``lost_row(input, reason)``.
+    Returns the rows written.
+    """
+    import pyarrow as pa  # noqa: PLC0415
+    import ray  # noqa: PLC0415
+
+    if not todo:
+        return []
+    version = {r["id"]: r.get("version") for r in todo}
+    items = [{"id": r["id"], "uri": r["uri"]} for r in todo]
+    ds = ray.data.from_items(items, override_num_blocks=min(len(items), 4 * workers))
+    mapped = ds.map_batches(worker, fn_constructor_kwargs=worker_kwargs or {}, batch_size=1,
+                            compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=num_cpus, num_gpus=num_gpus)
+    rows: list[dict[str, Any]] = []
+    pending: list[dict[str, Any]] = []
+
+    def write(batch: list[dict[str, Any]]) -> None:
+        storage.write_table(incremental.part_url(folder), pa.Table.from_pylist(batch, schema=schema))
+        rows.extend(batch)
+
+    reason = "no result came back from the workers"
+    try:
+        for item in mapped.iter_rows():
+            pending.append({**item["row"], "version": version.get(item["row"]["id"])})
+            if len(pending) >= flush:
+                write(pending)
+                pending = []
+    except Exception as e:  # the pool failed beyond Ray's retries: keep what finished, say why for the rest
+        reason = f"the worker pool failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    if pending:
+        write(pending)
+    missing = set(version) - {r["id"] for r in rows}
+    if missing:  # never lose an input silently
+        write([{**lost_row(r, reason), "version": r.get("version")} for r in todo if r["id"] in missing])
+    return rows
