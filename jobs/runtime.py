@@ -105,12 +105,18 @@ def start_ray(*, address: str | None = None, num_cpus: int | None = None) -> boo
     return True
 
 
-def _driver_env_vars() -> dict[str, str]:
-    """:func:`jobs.storage.worker_env`, less the variables a Ray Job's own runtime_env already sets.
+#: Not copied into a Ray Job's runtime_env by the driver (it would show them on the Ray dashboard).
+_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
-    A job submitted with ``ray job submit --runtime-env-json '{"env_vars": {...}}'`` runs its
-    driver with that runtime_env; Ray refuses a ``ray.init(runtime_env=...)`` that sets one of the
-    same keys again, so only the ones the job's runtime_env lacks are added.
+
+def _driver_env_vars() -> dict[str, str]:
+    """:func:`jobs.storage.worker_env` for ``ray.init``; inside a Ray Job, only what the job lacks.
+
+    A job submitted with ``ray job submit --runtime-env-json '{"env_vars": {...}}'`` (or a KubeRay
+    RayJob's ``runtimeEnvYAML``) runs its driver and workers with that runtime_env, and Ray refuses
+    a ``ray.init(runtime_env=...)`` that sets one of the same keys again: only the variables the
+    job's runtime_env lacks are added, and never credentials (on a cluster, workers get those from
+    their own environment: a Kubernetes Secret, an instance role, or the job's runtime_env).
     """
     import json  # noqa: PLC0415
 
@@ -118,7 +124,7 @@ def _driver_env_vars() -> dict[str, str]:
     injected = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")  # set by Ray for a job's driver (ray._private.runtime_env)
     if injected:
         job_env = (json.loads(injected).get("runtime_env") or {}).get("env_vars") or {}
-        env = {k: v for k, v in env.items() if k not in job_env}
+        env = {k: v for k, v in env.items() if k not in job_env and k not in _CREDENTIALS}
     return env
 
 
