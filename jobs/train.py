@@ -66,11 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", type=int, default=5000, help="decoded examples kept in memory per worker")
     parser.add_argument("--register", default=None, help="MLflow registered model name (default: vem-<preset>)")
     parser.add_argument("--max-failures", type=int, default=2, help="worker failures Ray Train recovers from")
+    parser.add_argument("--log-every", type=int, default=10, help="steps between logged losses (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
 
 
 def check(args: argparse.Namespace) -> None:
-    for name in ("workers", "batch_size", "checkpoint_every", "val_clips"):
+    for name in ("workers", "batch_size", "checkpoint_every", "val_clips", "log_every"):
         if getattr(args, name) < 1:
             raise JobError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if args.steps is not None and args.steps < 1:
@@ -151,7 +152,10 @@ def _prune(folder: str, keep: int) -> None:
 
 # ---- the training function (runs in each Ray Train worker) ------------------------------------
 def train_loop(config: dict[str, Any]) -> None:  # noqa: C901, PLR0912, PLR0915
+    import logging  # noqa: PLC0415
+
     import numpy as np  # noqa: PLC0415
+    import ray.data  # noqa: PLC0415
     import ray.train  # noqa: PLC0415
     import torch  # noqa: PLC0415
     import torch.distributed as dist  # noqa: PLC0415
@@ -161,6 +165,8 @@ def train_loop(config: dict[str, Any]) -> None:  # noqa: C901, PLR0912, PLR0915
     from vem.presets import preset  # noqa: PLC0415
     from vem.training import aligner_loss, crop_batch, diffusion_loss, trainable_parameters, vae_loss  # noqa: PLC0415
 
+    logging.getLogger("ray.train").setLevel(logging.WARNING)  # one "Reporting training result" line per report
+    ray.data.DataContext.get_current().enable_progress_bars = False  # per-epoch bars of every worker's shard
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = ray.train.torch.get_device() if config["gpu"] else torch.device("cpu")
@@ -179,9 +185,6 @@ def train_loop(config: dict[str, Any]) -> None:  # noqa: C901, PLR0912, PLR0915
         state = json.loads((local / "trainer_state.json").read_text())
         if (local / "optimizer.pt").is_file():
             optimizer_state = torch.load(local / "optimizer.pt", weights_only=True, map_location="cpu")
-        if rank == 0:
-            print(f"train: resuming from {storage.redact_url(latest)} (phase {state['phase']}, step {state['step']})",
-                  file=sys.stderr)
     else:
         pipe = VeMPipeline.build(preset(config["preset"]), seed=config["seed"])
     pipe = pipe.to(device)
@@ -203,9 +206,9 @@ def train_loop(config: dict[str, Any]) -> None:  # noqa: C901, PLR0912, PLR0915
         return [cache[i] for i in rng.choice(len(cache), size=n, replace=len(cache) < n)]
 
     phases = config["phases"]
-    start_index = phases.index(state["phase"]) if state["phase"] in phases else len(phases)
+    start_index = phases.index(state["phase"]) if state["phase"] in phases else 0
     for phase in phases[start_index:]:
-        first_step = state["step"] if phase == state["phase"] else 0
+        first_step = state["step"] if phase == state["phase"] else 0  # a phase checkpointed at its end: step = its steps
         steps = config["steps"]
         if first_step >= steps:
             continue
@@ -261,11 +264,7 @@ def train_loop(config: dict[str, Any]) -> None:  # noqa: C901, PLR0912, PLR0915
                 logger.validate(pipe, phase, global_step)
                 pipe.train()
             if rank == 0 and ((step + 1) % config["checkpoint_every"] == 0 or done):
-                next_state = dict(state)
-                if done:  # the next phase starts at its step 0
-                    later = phases[phases.index(phase) + 1 :]
-                    next_state = {"phase": later[0] if later else "done", "step": 0, "global_step": global_step}
-                save_checkpoint(pipe, None if done else optimizer, next_state, output)
+                save_checkpoint(pipe, optimizer, state, output)
             if world > 1 and (step + 1) % config["checkpoint_every"] == 0:
                 dist.barrier()  # nobody runs ahead of a checkpoint being written
         if logger:
@@ -366,11 +365,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size": args.batch_size, "lr": args.lr or (2e-4 if args.preset == "base" else 1e-3),
         "crop_s": args.crop_s or cfg.window_s, "gpu": args.gpu, "checkpoint_every": args.checkpoint_every,
         "val_every": args.val_every, "val_clips": args.val_clips, "val_steps": 10, "cache": args.cache, "seed": args.seed,
-        "log_every": 10, "output": args.output, "tracking_uri": mlflow.get_tracking_uri(),
+        "log_every": args.log_every, "output": args.output, "tracking_uri": mlflow.get_tracking_uri(),
         "run_id": active.info.run_id if active else None,
     }
     mlflow.log_params({"train_clips": len(train), "val_clips_total": len(val), "steps_per_phase": config["steps"],
                        "phases": ",".join(phases), "lr": config["lr"], "crop_s": config["crop_s"]})
+    latest = latest_checkpoint(args.output)
+    resumed = json.loads(storage.read_bytes(storage.join(args.output, "checkpoints", "latest.json"))) if latest else None
+    if resumed:
+        print(f"train: resuming from {storage.redact_url(latest or '')}: phase {resumed['phase']}, step {resumed['step']}",
+              file=sys.stderr)
     datasets = {"train": ray.data.from_items(train)}
     if val:
         datasets["val"] = ray.data.from_items(val)
@@ -394,7 +398,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if result.error:
         raise JobError(f"training failed: {result.error}")
     model_url = storage.join(args.output, "model")
+    final = json.loads(storage.read_bytes(storage.join(args.output, "checkpoints", "latest.json")))
     summary: dict[str, Any] = {"train_clips": len(train), "val_clips": len(val), "phases": len(phases),
+                               "resumed_from_step": resumed["global_step"] if resumed else 0,
+                               "global_step": final["global_step"],
                                "seconds": round(time.time() - started, 1), "outputs": {"model": model_url}}
     summary.update({k: v for k, v in (result.metrics or {}).items() if isinstance(v, int | float)})
     name = args.register or f"vem-{args.preset}"

@@ -1,0 +1,138 @@
+"""preprocess → train (Ray Train, 2 workers, resume) → generate (actor pool, moto S3) → the MLflow model."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from jobs import storage
+from jobs.__main__ import main
+from vem.synthetic import SyntheticAdConfig, encode_mp4, plan_ad
+
+
+@pytest.fixture(scope="module")
+def clips(catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The catalog's 6 paired clips, one corrupt file and one video without a soundtrack."""
+    folder = tmp_path_factory.mktemp("clips")
+    for p in sorted((catalog / "videos").glob("*.mp4")):
+        shutil.copy(p, folder / p.name)
+    data = (folder / "ad00000.mp4").read_bytes()
+    (folder / "corrupt.mp4").write_bytes(data[: len(data) // 4])
+    encode_mp4(plan_ad(seed=5, index=0, config=SyntheticAdConfig.debug()), str(folder / "mute.mp4"), streams="video")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def examples(ray_cluster: None, workdir: str, clips: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("examples")
+    assert main(["preprocess", "--input", str(clips), "--output", str(out), "--workdir", workdir,
+                 "--max-error-rate", "1"]) == 0
+    return out
+
+
+def test_preprocess_gives_one_row_per_clip(examples: Path, clips: Path) -> None:
+    from vem.examples import read_example
+
+    rows = {r["id"]: r for r in pq.read_table(examples / "examples").to_pylist()}
+    assert sorted(rows) == sorted(p.stem for p in clips.glob("*.mp4"))  # rows out = rows in
+    assert rows["corrupt"]["status"] == "error" and "VideoError" in rows["corrupt"]["error"]
+    assert rows["mute"]["status"] == "error" and "audio" in rows["mute"]["error"]
+    ok = [r for r in rows.values() if r["status"] == "ok"]
+    assert len(ok) == 6
+    e = read_example(ok[0])
+    assert e.logmel.shape[1] == 64 and abs(len(e.logmel) / 100 - e.storyboard.duration_s) < 0.05
+    assert len(e.tb_target) == len(e.storyboard.transition_indicator)
+    assert sum(int(r["n_tb"]) for r in ok) > 0  # the catalog puts most cuts on beats
+    # a rerun skips every clip
+    assert main(["preprocess", "--input", str(clips), "--output", str(examples), "--workdir", str(examples / "w")]) == 0
+    assert len(pq.read_table(examples / "examples")) == len(rows)
+
+
+def _train(examples: Path, out: Path, workdir: str, steps: int, *extra: str) -> None:
+    argv = ["train", "--data", str(examples), "--output", str(out), "--preset", "debug", "--phase", "vae",
+            "--steps", str(steps), "--workers", "2", "--batch-size", "2", "--checkpoint-every", "5", "--log-every", "2",
+            "--holdout", "0.3", "--register", "vem-test", "--workdir", workdir, *extra]
+    assert main(argv) == 0
+
+
+@pytest.fixture(scope="module")
+def trained(examples: Path, workdir: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("trained")
+    _train(examples, out, workdir, 10)
+    return out
+
+
+def test_training_on_two_workers_learns_checkpoints_and_resumes(trained: Path, workdir: str, examples: Path) -> None:
+    import mlflow
+
+    latest = json.loads((trained / "checkpoints" / "latest.json").read_text())
+    assert latest["phase"] == "vae" and latest["step"] == 10
+    assert (trained / "checkpoints" / latest["name"] / "model.safetensors").is_file()
+    assert (trained / "model" / "vem_config.json").is_file()
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
+    run = client.search_runs([client.get_experiment_by_name("jobs/train").experiment_id], order_by=["start_time DESC"])[0]
+    losses = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "loss_vae"), key=lambda m: m.step)]
+    assert len(losses) == 5 and losses[-1] < losses[0]  # the VAE learns
+    # the same command with more steps continues from the checkpoint, not from step 0
+    _train(examples, trained, workdir, 14)
+    latest = json.loads((trained / "checkpoints" / "latest.json").read_text())
+    assert (latest["step"], latest["global_step"]) == (14, 14)
+    run = client.search_runs([run.info.experiment_id], order_by=["start_time DESC"])[0]
+    assert run.data.metrics["resumed_from_step"] == 10
+
+
+def test_registered_model_generates_what_the_pipeline_does(trained: Path, workdir: str, catalog: Path) -> None:
+    import mlflow
+    import pandas as pd
+
+    from vem.pipeline import VeMPipeline
+
+    mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlflow.db")
+    versions = mlflow.MlflowClient().search_model_versions("name='vem-test'")
+    model = mlflow.pyfunc.load_model(f"models:/vem-test/{max(int(v.version) for v in versions)}")
+    video = sorted((catalog / "videos").glob("*.mp4"))[1]
+    out = model.predict(pd.DataFrame([{"uri": str(video), "seed": 4, "steps": 3}]))
+    expected = VeMPipeline.from_pretrained(trained / "model")(video.read_bytes(), seed=4, steps=3)
+    assert np.array_equal(np.asarray(out["audio"][0], np.float32), expected)
+
+
+def test_generate_through_s3_one_row_per_video(ray_cluster: None, workdir: str, bucket: str, clips: Path,
+                                               tmp_path: Path) -> None:
+    import av
+
+    from vem.pipeline import VeMPipeline
+
+    names = ["ad00001.mp4", "ad00002.mp4", "corrupt.mp4"]
+    for name in names:
+        storage.write_bytes(f"s3://{bucket}/in/{name}", (clips / name).read_bytes())
+    folder = VeMPipeline.build("debug").save_pretrained(tmp_path / "model")
+    for p in folder.rglob("*"):
+        if p.is_file():
+            storage.write_bytes(f"s3://{bucket}/model/{p.relative_to(folder)}", p.read_bytes())
+    out = f"s3://{bucket}/out"
+    argv = ["generate", "--input", f"s3://{bucket}/in", "--model", f"s3://{bucket}/model", "--output", out,
+            "--steps", "2", "--workdir", workdir, "--max-error-rate", "1"]
+    assert main(argv) == 0
+    rows = {r["id"]: r for p in storage.list_files(f"{out}/generated", suffixes=(".parquet",))
+            for r in storage.read_table(p).to_pylist()}
+    assert sorted(rows) == ["ad00001", "ad00002", "corrupt"]  # rows out = rows in
+    assert rows["corrupt"]["status"] == "error" and rows["corrupt"]["error"]
+    for id_ in ("ad00001", "ad00002"):
+        r = rows[id_]
+        assert r["status"] == "ok", r["error"]
+        with av.open(io.BytesIO(storage.read_bytes(r["video_uri"]))) as c:
+            kinds = sorted(s.type for s in c.streams)
+            duration = c.duration / 1e6
+        with av.open(io.BytesIO((clips / f"{id_}.mp4").read_bytes())) as c:
+            source = c.duration / 1e6
+        assert kinds == ["audio", "video"] and abs(duration - source) < 0.1
+        assert r["audio_s"] == pytest.approx(r["duration_s"], abs=1e-3)
+    # a rerun skips the done ids
+    assert main(argv) == 0
+    assert len(storage.list_files(f"{out}/generated", suffixes=(".parquet",))) == 1
