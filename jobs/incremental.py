@@ -65,20 +65,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def content_version(info: dict[str, Any]) -> str:
-    """The version string of one file from its fsspec ``info`` dict (no read of the content)."""
+def content_version(info: dict[str, Any], *, local: bool = False) -> str:
+    """The version string of one file from its fsspec ``info`` dict (no read of the content).
+
+    ``local``: the file is on this machine's disk (its mtime is then read in nanoseconds).
+    """
     size = info.get("size")
     etag = info.get("ETag") or info.get("etag") or info.get("e_tag")
     if etag:
         return f"etag={str(etag).strip(chr(34))};size={size}"
-    name = info.get("name")
-    if name and os.path.isabs(str(name)) and os.path.exists(str(name)):  # a local file: nanoseconds from stat
-        st = os.stat(str(name))
+    if local:
+        st = os.stat(str(info["name"]))
         return f"mtime_ns={st.st_mtime_ns};size={st.st_size}"
     mtime = info.get("mtime") or info.get("LastModified") or info.get("last_modified") or info.get("created")
     if isinstance(mtime, dt.datetime):
         mtime = mtime.timestamp()
     return f"mtime={mtime};size={size}"
+
+
+def _is_local(fs: Any) -> bool:
+    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+    return bool({"file", "local"} & set(protocols))
 
 
 def list_versions(url: str, *, suffixes: tuple[str, ...] = ()) -> dict[str, str]:
@@ -99,7 +106,7 @@ def list_versions(url: str, *, suffixes: tuple[str, ...] = ()) -> dict[str, str]
             continue
         if lowered and not p.lower().endswith(lowered):
             continue
-        out[storage._to_url(fs, p)] = content_version(info)
+        out[storage._to_url(fs, p)] = content_version(info, local=_is_local(fs))
     return dict(sorted(out.items()))
 
 
@@ -110,7 +117,7 @@ def versions_of(urls: Iterable[str], *, threads: int = 16) -> dict[str, str | No
         try:
             fs, path = storage.filesystem(url)
             fs.invalidate_cache(path)
-            return content_version(fs.info(path))
+            return content_version(fs.info(path), local=_is_local(fs))
         except (OSError, storage.StorageError):
             return None  # the job's read of the file will give the error row
 

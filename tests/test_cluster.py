@@ -366,7 +366,7 @@ def ray_head() -> Iterator[tuple[str, str]]:
         ours = _processes_of(temp, proc.pid)
         proc.send_signal(signal.SIGTERM)  # ray start --block shuts down what it started
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
