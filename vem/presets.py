@@ -25,7 +25,7 @@ class VeMConfig:
     preset: str = "small"
     mel: MelConfig = field(default_factory=MelConfig)
     # music latent space (diffusers AutoencoderKL over the (frames x mels) log-mel image)
-    vae_channels: tuple[int, ...] = (32, 64, 64)  # one level per entry; time and mels shrink 2x per level after the first
+    vae_channels: tuple[int, ...] = (16, 32, 32)  # one level per entry; time and mels shrink 2x per level after the first
     latent_channels: int = 4
     latent_scale: float = 1.0  # latents are multiplied by this before diffusion (set from data: 1 / std)
     latent_shift: float = 0.0  # and this is subtracted first (set from data: the mean)

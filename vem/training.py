@@ -102,6 +102,8 @@ class TrainBatch:
     tb_target: torch.Tensor  # (B, n)
     cond: ConditionBatch
     starts_s: list[float]
+    latent_starts: list[int]  # first latent frame of each crop
+    n_latent: int  # latent frames per crop
 
 
 def crop_batch(pipe: VeMPipeline, examples: Sequence[Example], crop_s: float, rng: np.random.Generator,
@@ -114,7 +116,7 @@ def crop_batch(pipe: VeMPipeline, examples: Sequence[Example], crop_s: float, rn
     n_latent = max(1, min(int(round(crop_s / latent_s)), shortest))
     length_s = n_latent * latent_s
     n_frames = max(1, int(round(length_s * cfg.fps)))
-    mels, frames, tbs, starts = [], [], [], []
+    mels, frames, tbs, starts, firsts = [], [], [], [], []
     vcs = list(conditions) if conditions is not None else [video_conditions(e.storyboard) for e in examples]
     for e, vc in zip(examples, vcs, strict=True):
         max_start = min(len(e.logmel) // f, int(e.storyboard.duration_s / latent_s)) - n_latent
@@ -130,8 +132,9 @@ def crop_batch(pipe: VeMPipeline, examples: Sequence[Example], crop_s: float, rn
         frames.append(ff)
         tbs.append(tb)
         starts.append(t0)
+        firsts.append(j)
     return TrainBatch(
         logmel=torch.from_numpy(np.stack(mels)).float(), frames=torch.from_numpy(np.stack(frames)).float(),
         tb_target=torch.from_numpy(np.stack(tbs)), cond=window_batch(vcs, starts, length_s, cfg.text_dim),
-        starts_s=starts,
+        starts_s=starts, latent_starts=firsts, n_latent=n_latent,
     )
