@@ -157,7 +157,8 @@ def main() -> None:
     joins = [(s + overlap // 2) * samples_per_latent for s in window_starts(int(np.ceil(180 * pipe.config.latent_rate)),
                                                                             window, overlap)[1:]]
     at = [float(f[max(0, (j - 1024) // 256 + 1) : j // 256 + 1].mean()) for j in joins]
-    summary.update(long_seconds=round(len(y) / sr, 2), long_joins=len(joins), long_joins_within_p99=int(sum(a <= limit for a in at)))
+    summary.update(long_seconds=round(len(y) / sr, 2), long_joins=len(joins),
+                   long_joins_within_p99=int(sum(a <= limit for a in at)))
     (out / "long_180s.png").write_bytes(spectrogram_png(y[: 30 * sr], sr, "first 30 s of the 180 s soundtrack"))
     (out / "long_180s.wav").write_bytes(wav_bytes(y, sr))
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
