@@ -297,7 +297,7 @@ def learn_group(name: str, folder: str, rows: Sequence[dict[str, Any]], config: 
         pattern_midi,
         piece_table,
         plot_history,
-        plot_piano_roll,
+        plot_piece,
         usage_table,
         words_midi,
         words_table,
@@ -335,7 +335,7 @@ def learn_group(name: str, folder: str, rows: Sequence[dict[str, Any]], config: 
         if result.patterns:
             score = np.where(n_notes >= 8, cover_top, -1.0)
             i = int(np.argmax(score))
-            plot_piano_roll(result, os.path.join(tmp, "piece.png"), piece=i, top=top)
+            plot_piece(result, os.path.join(tmp, "piece.png"), piece=i, top=top)
             storage.write_bytes(storage.join(base, "piece.png"), _read(os.path.join(tmp, "piece.png")))
             storage.write_bytes(storage.join(base, "piece.words.mid"), words_midi(result, piece=i))
             ratio = per_piece.column("compression_ratio")[i].as_py()
@@ -531,7 +531,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     notes = sum(r["n_notes"] for r in ok)
     return {
         "inputs": len(inputs), "parsed": len(rows), "parse_errors": len(rows) - len(ok),
-        "parsed_now": len(new_rows), "notes": notes, "groups": len(names), "groups_ok": len(good),
+        "parsed_now": len(new_rows), "processed": len(new_rows), "errors": sum(r["status"] != "ok" for r in new_rows),
+        "notes": notes, "groups": len(names), "groups_ok": len(good),
         "groups_error": len(names) - len(good), "groups_reused": sum(bool(s.get("reused")) for s in summaries.values()),
         "groups_sharded": sum(bool(s.get("sharded")) and not s.get("reused") for s in summaries.values()),
         "workers": workers, "parse_seconds": round(parse_seconds, 2), "learn_seconds": round(learn_seconds, 2),
@@ -544,9 +545,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def _parse(todo: list[dict[str, str]], args: argparse.Namespace, workers: int, per_actor: float) -> list[dict[str, Any]]:
     import ray  # noqa: PLC0415
 
-    ds = ray.data.from_items(todo, override_num_blocks=min(len(todo), 4 * workers))
+    # small blocks and one file per call: one score can take a hundred times another (a string
+    # quartet in MusicXML against a folk tune), so big dispatch units leave a worker idle at the end
+    ds = ray.data.from_items(todo, override_num_blocks=min(len(todo), 64 * workers))
     parsed = ds.map_batches(
-        Parser, fn_constructor_kwargs={"voices": args.voices, "max_voices": args.max_voices}, batch_size=4,
+        Parser, fn_constructor_kwargs={"voices": args.voices, "max_voices": args.max_voices}, batch_size=1,
         compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=per_actor,
     )
     rows: list[dict[str, Any]] = []
@@ -592,12 +595,13 @@ def _learn_groups(todo: list[tuple[str, str]], by_group: dict[str, list[dict[str
         while running:
             ready, _ = ray.wait(list(running), num_returns=1)
             actor, name, fingerprint = running.pop(ready[0])
-            try:
-                yield ray.get(ready[0])
-            except ray.exceptions.RayError as e:
-                yield _group_error(name, folders[name], fingerprint, by_group[name], _reason(e))
             if queue:
-                submit(actor)
+                submit(actor)  # before the caller logs this result: the actor never waits on the driver
+            try:
+                summary = ray.get(ready[0])
+            except ray.exceptions.RayError as e:
+                summary = _group_error(name, folders[name], fingerprint, by_group[name], _reason(e))
+            yield summary
         for actor in pool:
             ray.kill(actor)
     for name, fingerprint in big:

@@ -144,7 +144,7 @@ def local_run(ray_cluster: None, tmp_path_factory: pytest.TempPathFactory) -> di
     workdir = str(tmp_path_factory.mktemp("mlflow"))
     t0 = time.time()
     summary = _run(["words", "--input", str(root), "--output", str(out), "--preset", "debug", "--workers", "2",
-                    "--shard-tokens", "1000", "--block-tokens", "300", "--top-words", "6"], workdir)
+                    "--shard-tokens", "1000", "--block-tokens", "300", "--top-words", "6", "--max-error-rate", "0.5"], workdir)
     return {"root": root, "out": out, "workdir": workdir, "expected": expected, "summary": summary,
             "seconds": time.time() - t0, "runs": _last_run(workdir)}
 
@@ -163,7 +163,8 @@ def test_one_parse_row_per_input(local_run: dict[str, Any]) -> None:
             assert r["n_notes"] == 0
     summary = local_run["summary"]
     assert summary["parsed"] == summary["inputs"] == len(expected)
-    assert summary["parse_errors"] == sum(v is not None for v in expected.values())
+    assert summary["parse_errors"] == summary["errors"] == sum(v is not None for v in expected.values())
+    assert summary["processed"] == len(expected)
 
 
 def test_every_group_has_its_outputs(local_run: dict[str, Any]) -> None:
@@ -272,7 +273,7 @@ def test_job_on_s3(ray_cluster: None, bucket: str, tmp_path: Path) -> None:
         if path.is_file():
             s3.put_object(Bucket=bucket, Key=f"in/{path.relative_to(root).as_posix()}", Body=path.read_bytes())
     summary = _run(["words", "--input", f"s3://{bucket}/in", "--output", f"s3://{bucket}/out", "--preset", "debug",
-                    "--workers", "1", "--top-words", "4"], str(tmp_path / "mlflow"))
+                    "--workers", "1", "--top-words", "4", "--max-error-rate", "0.5"], str(tmp_path / "mlflow"))
     assert summary["parsed"] == len(expected) and summary["groups_ok"] == 3
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="out/")["Contents"]}
     assert {"out/index.html", "out/groups.parquet", "out/groups/alpha/dictionary.parquet",
