@@ -14,5 +14,6 @@ JOBS = {
     "preprocess": "jobs.preprocess",
     "train": "jobs.train",
     "generate": "jobs.generate",
+    "report": "jobs.report",
     "words": "jobs.words",
 }
