@@ -444,26 +444,26 @@ class RayEStep:
 
 
 def balanced_ranges(sizes: Sequence[int], n: int) -> list[tuple[int, int]]:
-    """At most ``n`` contiguous, non-empty ranges of items whose sizes add up to about equal shares.
+    """At most ``n`` contiguous, non-empty ranges of items whose sizes add up to about equal shares
+    (each cut where the running total comes closest to ``k/n`` of the whole).
 
     Examples
     --------
     >>> balanced_ranges([5, 5, 5, 5, 1], 2)
     [(0, 2), (2, 5)]
+    >>> balanced_ranges([9, 1, 1, 1], 2)
+    [(0, 1), (1, 4)]
     """
-    total = float(sum(sizes))
-    n = max(1, min(n, len(sizes)))
-    out: list[tuple[int, int]] = []
-    lo, acc = 0, 0.0
-    for i, s in enumerate(sizes):
-        acc += s
-        remaining_items = len(sizes) - (i + 1)
-        remaining_ranges = n - len(out) - 1
-        if remaining_ranges > 0 and (acc >= total * (len(out) + 1) / n or remaining_items == remaining_ranges):
-            out.append((lo, i + 1))
-            lo = i + 1
-    out.append((lo, len(sizes)))
-    return [r for r in out if r[1] > r[0]]
+    m = len(sizes)
+    n = max(1, min(n, m))
+    prefix = np.concatenate([[0.0], np.cumsum(np.asarray(sizes, dtype=float))])
+    cuts = [0]
+    for k in range(1, n):
+        lo, hi = cuts[-1] + 1, m - (n - k)  # leave at least one item to each range still to come
+        j = lo + int(np.argmin(np.abs(prefix[lo : hi + 1] - prefix[-1] * k / n)))
+        cuts.append(j)
+    cuts.append(m)
+    return [(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
 
 
 # --------------------------------------------------------------------------------------------

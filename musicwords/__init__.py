@@ -7,7 +7,9 @@ MusicXML/kern/abc, note CSVs), :mod:`musicwords.midi` (writing MIDI), :mod:`musi
 dictionary under minimum code length), :mod:`musicwords.reconstruct` (stage 2: occurrences and
 patterns), :mod:`musicwords.discover` (both stages in one call), :mod:`musicwords.evaluate`
 (JKUPDD, mir_eval, box IoU, baselines), :mod:`musicwords.report` (tables, MIDI, plots),
-:mod:`musicwords.mirex` (the MIREX output format), :mod:`musicwords.synthetic` (planted motifs).
+:mod:`musicwords.mirex` (the MIREX output format), :mod:`musicwords.synthetic` (planted motifs),
+:mod:`musicwords.compare` (distinctive and shared words of composers), :mod:`musicwords.page` (the HTML
+corpus report).
 """
 
 __all__: list[str] = []

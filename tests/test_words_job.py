@@ -132,6 +132,19 @@ def test_blocks_are_whole_streams() -> None:
     assert len(split_blocks(tokens, 10**9)) == 1
 
 
+def test_shards_are_contiguous_and_balanced() -> None:
+    from jobs.words import balanced_ranges
+
+    sizes = [int(x) for x in np.random.default_rng(0).integers(100, 1000, 37)]
+    for n in (1, 2, 3, 8):
+        ranges = balanced_ranges(sizes, n)
+        assert len(ranges) == n and ranges[0][0] == 0 and ranges[-1][1] == len(sizes)
+        assert all(a < b for a, b in ranges) and all(r[1] == q[0] for r, q in zip(ranges, ranges[1:], strict=False))
+        loads = [sum(sizes[a:b]) for a, b in ranges]
+        assert max(loads) - min(loads) <= 2 * max(sizes)
+    assert balanced_ranges([5, 5], 4) == [(0, 1), (1, 2)]
+
+
 # --------------------------------------------------------------------------------------------
 # the job, locally
 
