@@ -25,8 +25,7 @@ test: lint
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)
-	$(BIN)/python -m jobs sample --out work/sample --videos 12 --pieces 8
-	$(BIN)/python -m jobs score --input work/sample/videos --output work/scores
+	$(BIN)/python -m jobs.demo --out work
 
 clean:
 	rm -rf work .pytest_cache .ruff_cache .mypy_cache

@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from jobs.runtime import ErrorRateExceeded, JobError, check_error_rate, quiet_logs, start_ray, stop_ray  # noqa: PLC0415
-    from jobs.storage import StorageError  # noqa: PLC0415
+    from jobs.storage import StorageError, scrub  # noqa: PLC0415
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             _log_summary(summary, time.time() - t0)
             check_error_rate(summary, args.max_error_rate)  # raising here marks the MLflow run FAILED
     except (JobError, StorageError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {scrub(e)}", file=sys.stderr)
         return 2
     except ErrorRateExceeded as e:
         failure = e

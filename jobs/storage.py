@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
+import re
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -81,6 +82,21 @@ def redact_url(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return parts._replace(netloc=host).geturl()
+
+
+SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
+_USERINFO = re.compile(r"(?<=//)[^/@\s\"']+@|[\w.%+-]+:[^@\s/\"']+@")  # a URL's user[:password]@, or one quoted bare
+
+
+def scrub(text: object) -> str:
+    """``text`` with credentials removed: any ``user:password@`` of a URL, and the values of the
+    AWS credential variables of this process (a library's error message may quote either)."""
+    out = _USERINFO.sub("<credentials>@", str(text))
+    for name in SECRET_ENV:
+        value = os.environ.get(name)
+        if value and len(value) >= 8:
+            out = out.replace(value, f"<{name}>")
+    return out
 
 
 def _scheme(url: str) -> str:
@@ -165,7 +181,7 @@ def _errors(url: str, action: str) -> Iterator[None]:
 
 
 def _cause(e: BaseException) -> str:
-    text = str(e) or type(e).__name__
+    text = scrub(str(e) or type(e).__name__)
     if "NoSuchBucket" in text or "bucket does not exist" in text.lower():
         return "the bucket does not exist"
     if "Could not connect" in text or "Connect timeout" in text or "EndpointConnectionError" in text:
