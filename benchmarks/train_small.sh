@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The committed models/vem-small weights: a 64-ad sample catalog (seed 1), preprocessed, and the
+# four training phases of the small preset on 2 CPU workers, one after another (each phase is a
+# rerun of the same job: it continues from the previous phase's checkpoint). Then the held-out
+# evidence (benchmarks/vem_evidence.py) on the ads the train job held out.
+#   benchmarks/train_small.sh [WORK_DIR]          (default: work/train-small; ~35 min on 2 cores)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+W=${1:-work/train-small}
+PY=.venv/bin/python
+$PY -m jobs sample --out "$W/catalog" --videos 64 --seed 1 --composers none --workdir "$W/mlflow"
+$PY -m jobs preprocess --input "$W/catalog/videos" --output "$W/data" --workdir "$W/mlflow"
+train() {
+  $PY -m jobs train --data "$W/data" --output "$W/model" --preset small --workers 2 --batch-size 8 \
+      --checkpoint-every 100 --log-every 20 --val-clips 4 --holdout 0.2 --register vem-small --workdir "$W/mlflow" "$@"
+}
+time train --phase vae --steps 150
+time train --phase aligner --steps 300
+time train --phase diffusion --steps 600
+time train --phase adapter --steps 200
+$PY benchmarks/vem_evidence.py --model "$W/model/model" --catalog "$W/catalog" --holdout 0.2 --out "$W/evidence"
+echo "weights: $W/model/model  (copy to models/vem-small to commit)"
