@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo lint setup clean
+.PHONY: test test-slow demo lint setup clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,9 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow
 
 demo: $(STAMP)
 	$(BIN)/python -m jobs.demo --out work

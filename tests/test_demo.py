@@ -16,6 +16,8 @@ from vem.pipeline import VeMPipeline
 
 from .test_words_job import _browser_eval, _chromium
 
+pytestmark = pytest.mark.slow  # the whole demo, twice the size of any other test: make test-slow
+
 
 @pytest.fixture(scope="module")
 def demo_run(ray_cluster: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:

@@ -56,37 +56,39 @@ def test_preprocess_gives_one_row_per_clip(examples: Path, clips: Path) -> None:
 
 def _train(examples: Path, out: Path, workdir: str, steps: int, *extra: str) -> None:
     argv = ["train", "--data", str(examples), "--output", str(out), "--preset", "debug", "--phase", "vae",
-            "--steps", str(steps), "--workers", "2", "--batch-size", "2", "--checkpoint-every", "5", "--log-every", "2",
-            "--holdout", "0.3", "--register", "vem-test", "--workdir", workdir, *extra]
+            "--steps", str(steps), "--workers", "2", "--batch-size", "2", "--checkpoint-every", "10", "--log-every", "10",
+            "--holdout", "0.3", "--register", "vem-test", "--lr", "0.01", "--workdir", workdir, *extra]
     assert main(argv) == 0
 
 
 @pytest.fixture(scope="module")
 def trained(examples: Path, workdir: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("trained")
-    _train(examples, out, workdir, 10)
+    _train(examples, out, workdir, 20)
     return out
 
 
+@pytest.mark.slow
 def test_training_on_two_workers_learns_checkpoints_and_resumes(trained: Path, workdir: str, examples: Path) -> None:
     import mlflow
 
     latest = json.loads((trained / "checkpoints" / "latest.json").read_text())
-    assert latest["phase"] == "vae" and latest["step"] == 10
+    assert latest["phase"] == "vae" and latest["step"] == 20
     assert (trained / "checkpoints" / latest["name"] / "model.safetensors").is_file()
     assert (trained / "model" / "vem_config.json").is_file()
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
     run = client.search_runs([client.get_experiment_by_name("jobs/train").experiment_id], order_by=["start_time DESC"])[0]
     losses = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "loss_vae"), key=lambda m: m.step)]
-    assert len(losses) == 5 and losses[-1] < losses[0]  # the VAE learns
+    assert len(losses) == 2 and losses[1] < 0.95 * losses[0]  # the VAE learns (mean loss of steps 1-10 vs 11-20)
     # the same command with more steps continues from the checkpoint, not from step 0
-    _train(examples, trained, workdir, 14)
+    _train(examples, trained, workdir, 24)
     latest = json.loads((trained / "checkpoints" / "latest.json").read_text())
-    assert (latest["step"], latest["global_step"]) == (14, 14)
+    assert (latest["step"], latest["global_step"]) == (24, 24)
     run = client.search_runs([run.info.experiment_id], order_by=["start_time DESC"])[0]
-    assert run.data.metrics["resumed_from_step"] == 10
+    assert run.data.metrics["resumed_from_step"] == 20
 
 
+@pytest.mark.slow
 def test_registered_model_generates_what_the_pipeline_does(trained: Path, workdir: str, catalog: Path) -> None:
     import mlflow
     import pandas as pd
