@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
             help="Ray cluster to join (e.g. ray://head:10001 or auto); default: RAY_ADDRESS, else start a local one",
         )
         common.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray cluster (default: all)")
+        common.add_argument("--dry-run", action="store_true",
+                            help="list what would be processed and where the outputs would go, then stop "
+                                 "(no Ray, no MLflow run, nothing written)")
         common.add_argument(
             "--workdir", default=os.environ.get("JOBS_WORKDIR", "work"),
             help="folder of the local MLflow store (mlflow.db, mlartifacts) unless MLFLOW_TRACKING_URI is set "
@@ -71,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     failure: ErrorRateExceeded | None = None
     try:
         module.check(args)
+        if args.dry_run:
+            print(json.dumps(module.dry_run(args), indent=2, default=str))
+            return 0
         from jobs.tracking import job_run, tracking_uri, ui_command  # noqa: PLC0415
 
         os.makedirs(args.workdir, exist_ok=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs import incremental, storage
-from jobs.rows import map_rows
+from jobs.rows import map_rows, preview
 from jobs.runtime import JobError
 
 DESCRIPTION = "write a soundtrack for every video with a trained VeM model, mux it, and score the result"
@@ -64,6 +64,16 @@ def check(args: argparse.Namespace) -> None:
         storage.check_writable(args.output)
     except storage.StorageError as e:
         raise JobError(str(e)) from e
+
+
+def dry_run(args: argparse.Namespace) -> dict[str, Any]:
+    from jobs.score import list_inputs  # noqa: PLC0415
+
+    out = preview(list_inputs(args.input), storage.join(args.output, "generated"), incremental_run=args.incremental,
+                  limit=args.limit, outputs={"generated": storage.join(args.output, "generated"),
+                                             "videos": storage.join(args.output, "videos"),
+                                             "audio": storage.join(args.output, "audio")})
+    return {**out, "model": args.model}
 
 
 def resolve_model(model: str, into: Path) -> str:

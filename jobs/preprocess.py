@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from jobs import incremental, storage
-from jobs.rows import map_rows
+from jobs.rows import map_rows, preview
 from jobs.runtime import JobError
 
 DESCRIPTION = "turn paired clips (videos with their music) into VeM training examples"
@@ -48,6 +48,14 @@ def check(args: argparse.Namespace) -> None:
         storage.check_writable(args.output)
     except storage.StorageError as e:
         raise JobError(str(e)) from e
+
+
+def dry_run(args: argparse.Namespace) -> dict[str, Any]:
+    from jobs.score import list_inputs  # noqa: PLC0415
+
+    folder = examples_folder(args.output)
+    return preview(list_inputs(args.input), folder, incremental_run=args.incremental, limit=args.limit,
+                   outputs={"examples": folder})
 
 
 def examples_folder(output: str) -> str:

@@ -47,6 +47,12 @@ def check(args: argparse.Namespace) -> None:
         raise JobError(str(e)) from e
 
 
+def dry_run(args: argparse.Namespace) -> dict[str, Any]:
+    table = incremental.read_latest(storage.join(args.generated, "generated"), columns=["id", "status"])
+    ok = sorted(r["id"] for r in (table.to_pylist() if table is not None else []) if r["status"] == "ok")
+    return {"would_show": ok[: args.videos], "outputs": {"report": storage.join(args.output, "index.html")}}
+
+
 def _timeline(uri: str, title: str, target: str) -> str:
     from vem.explain import timeline_png  # noqa: PLC0415
 

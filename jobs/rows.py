@@ -14,7 +14,9 @@ from typing import Any
 
 from jobs import incremental, storage
 
-__all__ = ["map_rows"]
+__all__ = ["map_rows", "preview"]
+
+SHOWN = 20  # ids listed by a dry run
 
 
 def map_rows(todo: list[dict[str, Any]], worker: type, *, folder: str, schema: Any, flush: int, workers: int,
@@ -59,3 +61,12 @@ def map_rows(todo: list[dict[str, Any]], worker: type, *, folder: str, schema: A
     if missing:  # never lose an input silently
         write([{**lost_row(r, reason), "version": r.get("version")} for r in todo if r["id"] in missing])
     return rows
+
+
+def preview(inputs: list[dict[str, Any]], folder: str, *, incremental_run: bool, limit: int | None,
+            outputs: dict[str, str]) -> dict[str, Any]:
+    """What a run would do (``--dry-run``): the plan's counts, the first ids, where outputs go."""
+    work = incremental.plan(inputs, incremental.done_versions(folder), incremental=incremental_run, limit=limit)
+    ids = [str(r["id"]) for r in work.todo]
+    return {"plan": work.describe(), "would_process": ids[:SHOWN], "and_more": max(0, len(ids) - SHOWN),
+            "outputs": outputs}

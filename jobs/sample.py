@@ -71,6 +71,16 @@ def check(args: argparse.Namespace) -> None:
     _check_same_catalog(storage.join(args.out.rstrip("/"), "ground_truth.parquet"), args.seed, _config(args))
 
 
+def dry_run(args: argparse.Namespace) -> dict[str, Any]:
+    from musicwords.corpus import list_pieces  # noqa: PLC0415
+
+    composers = _composers(args)
+    pieces = list_pieces(composers, limit=args.pieces) if composers else []
+    return {"videos": args.videos, "seed": args.seed, "pieces": len(pieces), "composers": composers,
+            "outputs": {k: storage.join(args.out, k) for k in ("videos", "videos.parquet", "ground_truth.parquet",
+                                                                "midi", "midi.parquet")}}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Write the catalog (after :func:`check`); return a summary (also logged to MLflow)."""
     from musicwords.corpus import list_pieces  # noqa: PLC0415

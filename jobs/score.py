@@ -74,6 +74,15 @@ def list_inputs(url: str) -> list[dict[str, str | None]]:
     return out
 
 
+def dry_run(args: argparse.Namespace) -> dict[str, Any]:
+    from jobs.rows import preview  # noqa: PLC0415
+
+    if args.explain:
+        return {"would_draw": args.explain, "outputs": {"timeline": storage.join(args.output, "explain")}}
+    return preview(list_inputs(args.input), storage.join(args.output, "scores"), incremental_run=args.incremental,
+                   limit=args.limit, outputs={"scores": storage.join(args.output, "scores")})
+
+
 def read_scores(output: str) -> Any:
     """The current score rows under ``<output>/scores`` (one per id, the newest), as an Arrow table or None."""
     return incremental.read_latest(storage.join(output, "scores"))

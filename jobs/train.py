@@ -90,6 +90,19 @@ DEFAULT_STEPS = {"debug": 20, "small": 400, "base": 20000}
 VAE_CROP_S = 2.0  # the VAE is convolutional: 2 s crops carry its context at a fifth of the cost of 10 s
 
 
+def dry_run(args: argparse.Namespace) -> dict[str, Any]:
+    from jobs import incremental  # noqa: PLC0415
+
+    table = incremental.read_latest(_examples_url(args.data), columns=["id", "status"])
+    ids = [r["id"] for r in (table.to_pylist() if table is not None else []) if r["status"] == "ok"]
+    latest = storage.join(args.output, "checkpoints", "latest.json")
+    resume = json.loads(storage.read_bytes(latest)) if storage.exists(latest) else None
+    return {"train_clips": sum(not held_out(i, args.holdout) for i in ids), "held_out_clips": sum(held_out(i, args.holdout)
+            for i in ids), "phases": list(PHASES) if args.phase == "all" else [args.phase],
+            "steps_per_phase": args.steps or DEFAULT_STEPS[args.preset], "resume_from": resume,
+            "outputs": {"checkpoints": storage.join(args.output, "checkpoints"), "model": storage.join(args.output, "model")}}
+
+
 def held_out(id_: str, share: float) -> bool:
     """The split: an id is held out when its hash falls in the first ``share`` of the range."""
     return int(hashlib.sha256(id_.encode()).hexdigest()[:8], 16) / 16**8 < share

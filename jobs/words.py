@@ -470,6 +470,18 @@ def balanced_ranges(sizes: Sequence[int], n: int) -> list[tuple[int, int]]:
 # the driver
 
 
+def dry_run(args: argparse.Namespace) -> dict[str, Any]:
+    inputs = list_inputs(args.input, args.group_by)
+    done = parsed_rows(args.output)
+    todo = [r for r in inputs if r["id"] not in done][: args.limit]
+    groups: dict[str, int] = {}
+    for r in inputs:
+        groups[r["group"]] = groups.get(r["group"], 0) + 1
+    return {"files": len(inputs), "would_parse": len(todo), "already_parsed": len(inputs) - len(todo),
+            "groups": groups, "outputs": {"report": storage.join(args.output, "index.html"),
+                                          "groups": storage.join(args.output, "groups")}}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import ray  # noqa: PLC0415
 

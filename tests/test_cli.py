@@ -71,3 +71,19 @@ def test_missing_bucket_is_a_clear_error(s3_server: str, tmp_path: Path) -> None
     assert result.returncode == 2
     assert "the bucket does not exist" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_every_job_has_a_dry_run_that_writes_nothing(catalog: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from jobs import JOBS
+    from jobs.__main__ import _module, main
+
+    assert all(hasattr(_module(name), "dry_run") for name in JOBS)
+    out = tmp_path / "out"
+    assert main(["score", "--input", str(catalog / "videos"), "--output", str(out), "--limit", "2", "--dry-run"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["would_process"] == ["ad00000", "ad00001"] and plan["outputs"]["scores"] == str(out / "scores")
+    assert main(["words", "--input", str(catalog / "midi"), "--output", str(out / "w"), "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["files"] == len(list((catalog / "midi").rglob("*.mid")))
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # nothing written
