@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs import incremental, storage
-from jobs.rows import map_rows, preview
+from jobs.rows import RowWorker, map_rows, preview
 from jobs.runtime import JobError
 
 DESCRIPTION = "write a soundtrack for every video with a trained VeM model, mux it, and score the result"
@@ -89,7 +89,7 @@ def resolve_model(model: str, into: Path) -> str:
     return local
 
 
-class Generator:
+class Generator(RowWorker):
     """Ray Data actor: the pipeline, loaded once; one video → soundtrack, muxed video, score row."""
 
     def __init__(self, model: str, output: str, controls: dict[str, Any], tracking_uri: str | None = None) -> None:
@@ -107,14 +107,8 @@ class Generator:
             self.pipe = self.pipe.to("cuda")
         self.output, self.controls, self.model = output, controls, model
 
-    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        rows = []
-        for id_, uri in zip(batch["id"], batch["uri"], strict=True):
-            try:
-                rows.append(self.one(str(id_), str(uri)))
-            except Exception as e:  # one bad video must not lose the others; say what happened
-                rows.append(error_row(str(id_), str(uri), f"{type(e).__name__}: {e}"))
-        return {"row": rows}
+    def error_row(self, id_: str, uri: str, reason: str) -> dict[str, Any]:
+        return error_row(id_, uri, reason)
 
     def one(self, id_: str, uri: str) -> dict[str, Any]:
         from vem.media import mux_soundtrack  # noqa: PLC0415

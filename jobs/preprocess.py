@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from jobs import incremental, storage
-from jobs.rows import map_rows, preview
+from jobs.rows import RowWorker, map_rows, preview
 from jobs.runtime import JobError
 
 DESCRIPTION = "turn paired clips (videos with their music) into VeM training examples"
@@ -62,7 +62,7 @@ def examples_folder(output: str) -> str:
     return storage.join(output, "examples")
 
 
-class Preprocessor:
+class Preprocessor(RowWorker):
     """Ray Data actor: one clip → one training-example row (or an error row)."""
 
     def __init__(self, texts: dict[str, dict[str, Any]] | None = None) -> None:
@@ -73,14 +73,8 @@ class Preprocessor:
         self.logmel = LogMel(MelConfig())
         self.texts = texts or {}
 
-    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        rows = []
-        for id_, uri in zip(batch["id"], batch["uri"], strict=True):
-            try:
-                rows.append(self.one(str(id_), str(uri)))
-            except Exception as e:  # one bad clip must not lose the others; say what happened
-                rows.append(error_row(str(id_), str(uri), f"{type(e).__name__}: {e}"))
-        return {"row": rows}
+    def error_row(self, id_: str, uri: str, reason: str) -> dict[str, Any]:
+        return error_row(id_, uri, reason)
 
     def one(self, id_: str, uri: str) -> dict[str, Any]:
         import numpy as np  # noqa: PLC0415

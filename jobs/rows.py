@@ -9,14 +9,37 @@ and the rerun skips it. An input that never comes back (a dead worker) gets an e
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
 from typing import Any
 
 from jobs import incremental, storage
 
-__all__ = ["map_rows", "preview"]
+__all__ = ["RowWorker", "map_rows", "preview"]
 
 SHOWN = 20  # ids listed by a dry run
+
+
+class RowWorker(abc.ABC):
+    """Base of the actors of :func:`map_rows`: ``one(id, uri) -> row`` per input; an exception on
+    one input becomes that input's ``error_row(id, uri, reason)``, so it cannot lose the others."""
+
+    @abc.abstractmethod
+    def one(self, id_: str, uri: str) -> dict[str, Any]:
+        """The row of one input (may raise: the input then gets an error row)."""
+
+    @abc.abstractmethod
+    def error_row(self, id_: str, uri: str, reason: str) -> dict[str, Any]:
+        """The row of an input that failed, naming the reason."""
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        rows = []
+        for id_, uri in zip(batch["id"], batch["uri"], strict=True):
+            try:
+                rows.append(self.one(str(id_), str(uri)))
+            except Exception as e:  # one bad input must not lose the others; say what happened
+                rows.append(self.error_row(str(id_), str(uri), storage.scrub(f"{type(e).__name__}: {e}")))
+        return {"row": rows}
 
 
 def map_rows(todo: list[dict[str, Any]], worker: type, *, folder: str, schema: Any, flush: int, workers: int,

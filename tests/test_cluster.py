@@ -318,7 +318,7 @@ def _stop(pids: list[int], sig: int) -> None:
         try:
             os.kill(pid, sig)
         except ProcessLookupError:
-            pass
+            pass  # already gone: that is what stopping wanted
 
 
 @pytest.fixture
@@ -358,7 +358,7 @@ def ray_head() -> Iterator[tuple[str, str]]:
                 if requests.get(f"{url}/api/version", timeout=2, headers={"Authorization": f"Bearer {token}"}).ok:
                     break
             except requests.RequestException:
-                pass
+                pass  # the dashboard is not up yet: poll again until the deadline
             assert time.time() < deadline, "the Ray head did not come up in 120 s"
             time.sleep(1)
         yield url, token

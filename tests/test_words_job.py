@@ -319,6 +319,7 @@ def _chromium() -> str:
         if done.returncode == 0 and shutil.which("chromium"):
             return str(shutil.which("chromium"))
         pytest.skip(f"no Chromium: apt-get install chromium failed ({done.stderr.strip()[-300:]})")
+    # the rule: skip, with the reason, only where Chromium cannot be installed (CI runs as root and installs it)
     pytest.skip("no Chromium on this machine and no root apt-get to install it (apt-get install chromium)")
 
 
