@@ -16,9 +16,10 @@ import sys
 import time
 from typing import Any
 
-from jobs import incremental, storage
+from jobs import incremental, sandbox, storage
 from jobs.rows import RowWorker, map_rows, preview
 from jobs.runtime import JobError
+from jobs.sandbox import DEFAULT_LIMIT_S
 
 DESCRIPTION = "turn paired clips (videos with their music) into VeM training examples"
 EXAMPLES = """examples:
@@ -34,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="process at most this many new clips")
     parser.add_argument("--workers", type=int, default=None, help="actors (default: CPUs - 1, at least 1)")
     parser.add_argument("--flush", type=int, default=200, help="rows per output part file (default: %(default)s)")
+    sandbox.add_argument(parser)
     incremental.add_arguments(parser)
 
 
@@ -65,10 +67,13 @@ def examples_folder(output: str) -> str:
 class Preprocessor(RowWorker):
     """Ray Data actor: one clip → one training-example row (or an error row)."""
 
-    def __init__(self, texts: dict[str, dict[str, Any]] | None = None) -> None:
+    PRELOAD = ("vem.storyboard", "vem.audio")
+
+    def __init__(self, texts: dict[str, dict[str, Any]] | None = None, input_time_limit: float = DEFAULT_LIMIT_S) -> None:
         from vem.mel import LogMel, MelConfig  # noqa: PLC0415
         from vem.storyboard import ParseConfig  # noqa: PLC0415
 
+        super().__init__(input_time_limit)
         self.parse = ParseConfig(embedding="light")
         self.logmel = LogMel(MelConfig())
         self.texts = texts or {}
@@ -80,26 +85,38 @@ class Preprocessor(RowWorker):
         import numpy as np  # noqa: PLC0415
         import torch  # noqa: PLC0415
 
-        from vem.audio import analyze_audio, load_audio  # noqa: PLC0415
         from vem.examples import make_example  # noqa: PLC0415
-        from vem.storyboard import parse_video  # noqa: PLC0415
 
         t0 = time.time()
         try:
             data = storage.read_bytes(uri)
         except storage.StorageError as e:
             return error_row(id_, uri, f"read: {e}")
-        sb = parse_video(data, self.parse)
-        audio = load_audio(data)
-        if len(audio) == 0 or not np.any(audio):
+        decoded = self.isolated(decode_clip, data, self.parse)
+        if decoded is None:
             return error_row(id_, uri, "no soundtrack: the file has no audio track or only silence")
-        analysis = analyze_audio(audio)
+        sb, audio, analysis = decoded
         with torch.no_grad():
             mel = self.logmel(torch.from_numpy(audio.astype(np.float32))[None])[0].numpy()
         extra = self.texts.get(id_, {})
         row = make_example(id_, sb, mel, np.asarray(analysis.beats), float(analysis.tempo_bpm or 0.0),
                            caption=extra.get("caption"), tags=extra.get("tags"))
         return {**row, "uri": uri, "status": "ok", "error": None, "seconds": round(time.time() - t0, 3)}
+
+
+def decode_clip(data: bytes, parse: Any) -> tuple[Any, Any, Any] | None:
+    """Storyboard, 16 kHz audio and its beat analysis of one clip; None when it has no sound.
+    Runs in the actor's sandbox (untrusted bytes)."""
+    import numpy as np  # noqa: PLC0415
+
+    from vem.audio import analyze_audio, load_audio  # noqa: PLC0415
+    from vem.storyboard import parse_video  # noqa: PLC0415
+
+    sb = parse_video(data, parse)
+    audio = load_audio(data)
+    if len(audio) == 0 or not np.any(audio):
+        return None
+    return sb, audio, analyze_audio(audio)
 
 
 def error_row(id_: str, uri: str, reason: str) -> dict[str, Any]:
@@ -145,7 +162,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     workers = args.workers or max(1, int(ray.cluster_resources().get("CPU", 1)) - 1)
     rows = map_rows(work.todo, Preprocessor, folder=folder, schema=schema(), flush=args.flush, workers=workers,
                     lost_row=lambda r, why: error_row(r["id"], r["uri"], why),
-                    worker_kwargs={"texts": _texts(args.input)})
+                    worker_kwargs={"texts": _texts(args.input), "input_time_limit": args.input_time_limit})
     ok = [r for r in rows if r["status"] == "ok"]
     summary = {"inputs": len(inputs), "processed": len(rows), "ok": len(ok), "errors": len(rows) - len(ok),
                **work.counts(), "transition_beat_frames": sum(int(r["n_tb"]) for r in ok),

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jobs import incremental, storage
+from jobs.sandbox import DEFAULT_LIMIT_S, Sandbox
 
 __all__ = ["RowWorker", "map_rows", "preview"]
 
@@ -22,7 +23,20 @@ SHOWN = 20  # ids listed by a dry run
 
 class RowWorker(abc.ABC):
     """Base of the actors of :func:`map_rows`: ``one(id, uri) -> row`` per input; an exception on
-    one input becomes that input's ``error_row(id, uri, reason)``, so it cannot lose the others."""
+    one input becomes that input's ``error_row(id, uri, reason)``, so it cannot lose the others.
+
+    Untrusted bytes are decoded through :meth:`isolated`, in the actor's sandbox process (see
+    jobs.sandbox): at most ``input_time_limit`` seconds per call, and a decoder crash costs one row.
+    """
+
+    PRELOAD: tuple[str, ...] = ()  # modules the sandbox imports before its first call
+
+    def __init__(self, input_time_limit: float = DEFAULT_LIMIT_S) -> None:
+        self.sandbox = Sandbox(input_time_limit, preload=self.PRELOAD)
+
+    def isolated(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` run in the sandbox (``fn`` must be importable by name)."""
+        return self.sandbox(fn, *args, **kwargs)
 
     @abc.abstractmethod
     def one(self, id_: str, uri: str) -> dict[str, Any]:

@@ -19,8 +19,10 @@ import sys
 import time
 from typing import Any
 
-from jobs import incremental, storage
+from jobs import incremental, sandbox, storage
+from jobs.rows import RowWorker, map_rows, preview
 from jobs.runtime import JobError
+from jobs.sandbox import DEFAULT_LIMIT_S
 
 DESCRIPTION = "score a catalog of videos: transitions, beats, tempo, and how well cuts land on beats"
 EXAMPLES = """examples:
@@ -39,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=None, help="scoring actors (default: CPUs - 1, at least 1)")
     parser.add_argument("--flush", type=int, default=500, help="rows per output part file (default: %(default)s)")
     parser.add_argument("--explain", default=None, metavar="ID", help="draw the timeline of one video as a PNG and stop")
+    sandbox.add_argument(parser)
     incremental.add_arguments(parser)
 
 
@@ -75,8 +78,6 @@ def list_inputs(url: str) -> list[dict[str, str | None]]:
 
 
 def dry_run(args: argparse.Namespace) -> dict[str, Any]:
-    from jobs.rows import preview  # noqa: PLC0415
-
     if args.explain:
         return {"would_draw": args.explain, "outputs": {"timeline": storage.join(args.output, "explain")}}
     return preview(list_inputs(args.input), storage.join(args.output, "scores"), incremental_run=args.incremental,
@@ -88,29 +89,31 @@ def read_scores(output: str) -> Any:
     return incremental.read_latest(storage.join(output, "scores"))
 
 
-class Scorer:
-    """Ray Data actor: scores a batch of ``{id, uri}`` rows (one video at a time)."""
+class Scorer(RowWorker):
+    """Ray Data actor: scores one video per call; the video is decoded in the actor's sandbox."""
 
-    def __init__(self) -> None:
+    PRELOAD = ("vem.scoring",)
+
+    def __init__(self, input_time_limit: float = DEFAULT_LIMIT_S) -> None:
         from vem.storyboard import ParseConfig  # noqa: PLC0415
 
+        super().__init__(input_time_limit)
         self.config = ParseConfig(embedding="none")  # a score row needs transitions, not frame embeddings
 
-    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        from vem.scoring import error_row, score_video  # noqa: PLC0415
+    def error_row(self, id_: str, uri: str, reason: str) -> dict[str, Any]:
+        from vem.scoring import error_row  # noqa: PLC0415
 
-        rows = []
-        for id_, uri in zip(batch["id"], batch["uri"], strict=True):
-            try:
-                data = storage.read_bytes(str(uri))
-            except storage.StorageError as e:
-                rows.append(error_row(str(id_), str(uri), f"read: {e}"))
-                continue
-            try:
-                rows.append(score_video(str(id_), str(uri), data, config=self.config))
-            except Exception as e:  # a bug on one video must not lose the others; say what happened
-                rows.append(error_row(str(id_), str(uri), f"{type(e).__name__}: {e}"))
-        return {"row": rows}
+        return error_row(id_, uri, reason)
+
+    def one(self, id_: str, uri: str) -> dict[str, Any]:
+        from vem.scoring import score_video  # noqa: PLC0415
+
+        try:
+            data = storage.read_bytes(uri)
+        except storage.StorageError as e:
+            return self.error_row(id_, uri, f"read: {e}")
+        row: dict[str, Any] = self.isolated(score_video, id_, uri, data, config=self.config)
+        return row
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -123,33 +126,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise JobError(f"--input {storage.redact_url(args.input)}: no videos ({', '.join(VIDEO_SUFFIXES)})")
     work = incremental.plan(inputs, incremental.done_versions(storage.join(args.output, "scores")),
                             incremental=args.incremental, limit=args.limit)
-    todo = work.todo
-    version = {r["id"]: r["version"] for r in todo}
     started = time.time()
     rows: list[dict[str, Any]] = []
-    parts: list[str] = []
-    if todo:
+    if work.todo:
         cpus = int(ray.cluster_resources().get("CPU", 1))
-        workers = args.workers or max(1, cpus - 1)
-        items = [{"id": r["id"], "uri": r["uri"]} for r in todo]
-        ds = ray.data.from_items(items, override_num_blocks=min(len(todo), 4 * workers))
-        # One row per input comes back; actors take a whole CPU each, and reads are light.
-        scored = ds.map_batches(Scorer, batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1)
-        pending: list[dict[str, Any]] = []
-        for item in scored.iter_rows():
-            pending.append({**item["row"], "version": version.get(item["row"]["id"])})
-            if len(pending) >= args.flush:
-                parts.append(_write_part(args.output, pending))
-                rows.extend(pending)
-                pending = []
-        if pending:
-            parts.append(_write_part(args.output, pending))
-            rows.extend(pending)
-        missing = {r["id"] for r in todo} - {r["id"] for r in rows}
-        if missing:  # never lose an input silently
-            lost = [{**_lost_row(r), "version": r["version"]} for r in todo if r["id"] in missing]
-            parts.append(_write_part(args.output, lost))
-            rows.extend(lost)
+        rows = map_rows(work.todo, Scorer, folder=storage.join(args.output, "scores"), schema=_schema(), flush=args.flush,
+                        workers=args.workers or max(1, cpus - 1), lost_row=_lost_row,
+                        worker_kwargs={"input_time_limit": args.input_time_limit})
     summary = _summarise(rows)
     summary.update(inputs=len(inputs), processed=len(rows), **work.counts(), seconds=round(time.time() - started, 2),
                    outputs={"scores": storage.join(args.output, "scores")})
@@ -159,18 +142,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
-def _write_part(output: str, rows: list[dict[str, Any]]) -> str:
-    import pyarrow as pa  # noqa: PLC0415
-
-    url = incremental.part_url(storage.join(output, "scores"))
-    storage.write_table(url, pa.Table.from_pylist(rows, schema=_schema()))
-    return url
-
-
-def _lost_row(item: dict[str, Any]) -> dict[str, Any]:
+def _lost_row(item: dict[str, Any], reason: str) -> dict[str, Any]:
     from vem.scoring import error_row  # noqa: PLC0415
 
-    return error_row(str(item["id"]), str(item["uri"]), "no result came back from the scoring workers")
+    return error_row(str(item["id"]), str(item["uri"]), reason)
 
 
 def _schema() -> Any:

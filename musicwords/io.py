@@ -24,6 +24,7 @@ import io
 import math
 import re
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,11 @@ CSV_SUFFIXES = (".csv",)
 _MUSIC21_FORMATS = {".mxl": "musicxml", ".xml": "musicxml", ".musicxml": "musicxml", ".krn": "humdrum", ".abc": "abc"}
 MAX_NOTES = 1_000_000  # a symphony has ~50,000; more is a broken or hostile file
 MAX_BYTES = 64 << 20
+# A note is a note-on and a note-off, each at least 3 bytes (delta time and two data bytes under
+# running status), so a MIDI file holds at most len/6 notes; real files spend 8-12 bytes a note.
+# Files over 16 bytes per allowed note are refused before parsing: a 30 MB file of 10^7 events
+# never reaches the parser's memory.
+MIDI_BYTES_PER_NOTE = 16
 
 
 def read_notes(
@@ -72,6 +78,18 @@ def _load(path: Path, data: bytes | None) -> bytes:
     return data
 
 
+def _check_zip(path: Path, raw: bytes) -> None:
+    """A compressed score (.mxl) must unpack to at most MAX_BYTES: a zip bomb is refused unopened.
+    The sizes a zip declares are binding: Python's zipfile stops reading a member at its declared size."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as z:
+            total = sum(info.file_size for info in z.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError) as e:
+        raise NotesError(f"{path}: corrupt compressed score: {e}") from e
+    if total > MAX_BYTES:
+        raise NotesError(f"{path}: unpacks to {total} bytes, over the {MAX_BYTES}-byte limit")
+
+
 def read_midi(
     path: str | Path, *, data: bytes | None = None, piece_id: str | None = None, max_notes: int = MAX_NOTES
 ) -> Notes:
@@ -89,6 +107,9 @@ def read_midi(
     raw = _load(path, data)
     if not raw.startswith(b"MThd"):
         raise NotesError(f"{path}: not a MIDI file (no MThd header)")
+    if len(raw) > MIDI_BYTES_PER_NOTE * max_notes:
+        raise NotesError(f"{path}: {len(raw)} bytes of MIDI is more than the limit of {max_notes} notes allows "
+                         f"({MIDI_BYTES_PER_NOTE} bytes a note); refused before parsing")
     try:
         score: Any = symusic.Score.from_midi(raw)
     except Exception as e:  # symusic raises RuntimeError/ValueError variants on corrupt data
@@ -174,6 +195,8 @@ def read_score(
 
     path = Path(path)
     raw = _load(path, data)
+    if raw.startswith(b"PK"):
+        _check_zip(path, raw)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             source = Path(tmp) / f"score{path.suffix.lower()}"
@@ -184,9 +207,11 @@ def read_score(
                 if len(numbers) > 1:
                     options["number"] = int(numbers[0])
             parsed = converter.parse(source, format=_MUSIC21_FORMATS[path.suffix.lower()], **options)
-    except Exception as e:  # music21 raises many exception types
-        raise NotesError(f"{path}: music21 cannot parse it: {e}") from e
-    notes = score_to_notes(parsed, piece_id=piece_id or path.stem, source=str(path))
+        notes = score_to_notes(parsed, piece_id=piece_id or path.stem, source=str(path))
+    except NotesError:
+        raise
+    except Exception as e:  # music21 raises many exception types, also from the objects a broken file gives
+        raise NotesError(f"{path}: music21 cannot parse it: {type(e).__name__}: {e}") from e
     if len(notes) > max_notes:
         raise NotesError(f"{path}: {len(notes)} notes is over the limit of {max_notes}")
     return notes

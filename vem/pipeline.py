@@ -207,10 +207,13 @@ class VeMPipeline(nn.Module):
         return self.mel_to_latents(self.logmel(wav), **kw)
 
     # ---- conditions ---------------------------------------------------------------------------
+    def parse_config(self, parse: ParseConfig | None = None) -> ParseConfig:
+        """The parse settings this model was trained with (its frame rate, the built-in visual features)."""
+        return replace(parse or ParseConfig(), fps=self.config.fps, embedding="light")
+
     def storyboard(self, video: str | bytes, parse: ParseConfig | None = None) -> Storyboard:
         """Parse a video with this model's visual encoder (the built-in one unless an image encoder is loaded)."""
-        cfg = replace(parse or ParseConfig(), fps=self.config.fps, embedding="light")
-        return parse_video(video, cfg, encoder=self.image_encoder)
+        return parse_video(video, self.parse_config(parse), encoder=self.image_encoder)
 
     def conditions(self, sb: Storyboard, *, caption: str | None = None, tags: Sequence[str] | None = None,
                    shot_texts: Sequence[str] | None = None, bpm: float | None = None) -> VideoConditions:

@@ -116,6 +116,8 @@ def read_frames(source: str | bytes, config: ParseConfig | None = None) -> tuple
                 count += 1
                 if count > cfg.max_frames:
                     raise VideoError(f"more than {cfg.max_frames} frames")
+                if frame.width * frame.height > cfg.max_pixels:  # the stream may change size after its header
+                    raise VideoError(f"a frame of {frame.width}x{frame.height} is over the limit of {cfg.max_pixels} pixels")
                 if frame.time is None:
                     continue
                 if start is None:
