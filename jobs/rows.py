@@ -58,13 +58,15 @@ class RowWorker(abc.ABC):
 
 def map_rows(todo: list[dict[str, Any]], worker: type, *, folder: str, schema: Any, flush: int, workers: int,
              lost_row: Callable[[dict[str, Any], str], dict[str, Any]], num_cpus: float = 1.0, num_gpus: float = 0.0,
-             worker_kwargs: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+             worker_kwargs: dict[str, Any] | None = None,
+             keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Process ``todo`` (dicts with ``id``, ``uri``, ``version``) with ``worker`` actors.
 
     ``worker(**worker_kwargs)`` is built once per actor; it maps ``{"id": [...], "uri": [...]}``
     to ``{"row": [row, ...]}``, one row per input, never raising for one bad input. Every row
     written gets the input's ``version``; inputs without a result get ``lost_row(input, reason)``.
-    Returns the rows written.
+    Returns the rows written, each reduced to ``keep(row)`` (with its ``id``) when given: a catalog
+    of a million videos should not hold a million full rows in the driver.
     """
     import pyarrow as pa  # noqa: PLC0415
     import ray  # noqa: PLC0415
@@ -81,7 +83,7 @@ def map_rows(todo: list[dict[str, Any]], worker: type, *, folder: str, schema: A
 
     def write(batch: list[dict[str, Any]]) -> None:
         storage.write_table(incremental.part_url(folder), pa.Table.from_pylist(batch, schema=schema))
-        rows.extend(batch)
+        rows.extend(batch if keep is None else ({**keep(r), "id": r["id"]} for r in batch))
 
     reason = "no result came back from the workers"
     try:

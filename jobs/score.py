@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         rows = map_rows(work.todo, Scorer, folder=storage.join(args.output, "scores"), schema=_schema(), flush=args.flush,
                         workers=args.workers or max(1, cpus - 1), lost_row=_lost_row,
-                        worker_kwargs={"input_time_limit": args.input_time_limit})
+                        worker_kwargs={"input_time_limit": args.input_time_limit}, keep=_summary_fields)
     summary = _summarise(rows)
     summary.update(inputs=len(inputs), processed=len(rows), **work.counts(), seconds=round(time.time() - started, 2),
                    outputs={"scores": storage.join(args.output, "scores")})
@@ -162,6 +162,13 @@ def _schema() -> Any:
     fields += [(k, pa.float64()) for k in METRIC_COLUMNS]
     fields += [("semantic_note", pa.string()), ("seconds", pa.float64()), ("version", pa.string())]
     return pa.schema(fields)
+
+
+def _summary_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """What the driver keeps of a row: enough for :func:`_summarise` and the histograms."""
+    from vem.scoring import METRIC_COLUMNS  # noqa: PLC0415
+
+    return {"status": row["status"], **{k: row.get(k) for k in METRIC_COLUMNS}}
 
 
 def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
