@@ -13,6 +13,16 @@ Conventions
   multipart upload that is completed only after every part arrived). A writer that fails
   midway leaves no object, and a reader never sees half of one.
 - Every failure is a :class:`StorageError` naming the URL and the cause.
+- Transient S3 errors are retried, a bounded number of times. botocore (s3fs) and pyarrow retry
+  each *request* in their ``standard`` mode: throttling (``503 SlowDown``), 5xx answers, dropped
+  connections and timeouts, with exponential backoff and jitter, :data:`DEFAULT_S3_ATTEMPTS`
+  attempts in all (``AWS_MAX_ATTEMPTS`` overrides it, as for the AWS CLI and SDKs). s3fs' own
+  retry loop is turned off: it nests (an operation retries a request that retries ...) and
+  multiplied one permanently failing read into 238 requests over three minutes. What botocore
+  cannot retry, a download that breaks off after the answer started, :func:`read_bytes` and
+  :func:`read_table` retry as a whole (:data:`READ_ATTEMPTS`). A permanent failure therefore
+  ends within seconds with a :class:`StorageError` that says what the server answered and how
+  often it was asked.
 """
 
 from __future__ import annotations
@@ -20,11 +30,13 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
+import random
 import re
 import tempfile
+import time
 import uuid
-from collections.abc import Iterator
-from typing import IO, Any
+from collections.abc import Callable, Iterator
+from typing import IO, Any, TypeVar
 from urllib.parse import urlsplit
 
 import fsspec
@@ -58,8 +70,18 @@ FORWARDED_ENV = (
     "AWS_SESSION_TOKEN",
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
+    "AWS_MAX_ATTEMPTS",
     "MLFLOW_TRACKING_URI",
 )
+
+#: Attempts per S3 request (the first and the retries) unless ``AWS_MAX_ATTEMPTS`` says otherwise:
+#: with botocore's backoff (a random share of 1, 2, 4, 8 s between them) a request that keeps
+#: failing gives up after 15 s at most; throttling that lifts within that time costs nothing.
+DEFAULT_S3_ATTEMPTS = 5
+#: Attempts of a whole read whose download broke off midway (botocore retries requests, not bodies).
+READ_ATTEMPTS = 3
+
+_T = TypeVar("_T")
 
 _SCHEMES = {"", "file", "local", "s3", "s3a", "memory"}
 
@@ -110,6 +132,20 @@ def _scheme(url: str) -> str:
     return scheme
 
 
+def s3_attempts() -> int:
+    """Attempts per S3 request: ``AWS_MAX_ATTEMPTS`` if set, else :data:`DEFAULT_S3_ATTEMPTS`."""
+    value = os.environ.get("AWS_MAX_ATTEMPTS", "").strip()
+    if not value:
+        return DEFAULT_S3_ATTEMPTS
+    try:
+        attempts = int(value)
+    except ValueError:
+        raise StorageError(f"AWS_MAX_ATTEMPTS={value!r}: not a whole number of attempts") from None
+    if attempts < 1:
+        raise StorageError(f"AWS_MAX_ATTEMPTS={value!r}: at least 1 attempt is needed")
+    return attempts
+
+
 def _s3_options() -> dict[str, Any]:
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
@@ -120,8 +156,10 @@ def _s3_options() -> dict[str, Any]:
         client_kwargs["region_name"] = region
     return {
         "client_kwargs": client_kwargs,
-        # Fail in seconds, not minutes, when the endpoint is unreachable; retry throttling and 5xx.
-        "config_kwargs": {"connect_timeout": 5, "read_timeout": 60, "retries": {"max_attempts": 4, "mode": "standard"}},
+        # Fail in seconds, not minutes, when the endpoint is unreachable; retry throttling, 5xx and
+        # dropped connections with backoff (see the module's notes).
+        "config_kwargs": {"connect_timeout": 5, "read_timeout": 60,
+                          "retries": {"total_max_attempts": s3_attempts(), "mode": "standard"}},
         "skip_instance_cache": False,
     }
 
@@ -141,6 +179,7 @@ def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
         return fsspec.filesystem("file"), os.path.abspath(os.path.expanduser(path))
     if scheme in ("s3", "s3a"):
         fs = fsspec.filesystem("s3", **_s3_options())
+        fs.retries = 1  # botocore retries each request; s3fs' nested loop would multiply its attempts
         return fs, fs._strip_protocol(url.replace("s3a://", "s3://", 1))
     fs = fsspec.filesystem("memory")
     return fs, fs._strip_protocol(url)
@@ -175,7 +214,7 @@ def _errors(url: str, action: str) -> Iterator[None]:
     except (OSError, ValueError) as e:
         raise StorageError(f"{redact_url(url)}: cannot {action}: {_cause(e)}") from e
     except Exception as e:  # botocore/aiohttp errors that s3fs does not translate
-        if type(e).__module__.split(".")[0] in ("botocore", "aiobotocore", "aiohttp", "s3fs"):
+        if type(e).__module__.split(".")[0] in ("botocore", "aiobotocore", "aiohttp", "s3fs", "fsspec", "http", "urllib3"):
             raise StorageError(f"{redact_url(url)}: cannot {action}: {_cause(e)}") from e
         raise
 
@@ -186,7 +225,89 @@ def _cause(e: BaseException) -> str:
         return "the bucket does not exist"
     if "Could not connect" in text or "Connect timeout" in text or "EndpointConnectionError" in text:
         return f"cannot reach the endpoint ({text}); check AWS_ENDPOINT_URL"
+    answer = _server_answer(e)
+    if answer:
+        return answer
+    if _is_connection_error(e):
+        return f"{text} (gave up after {s3_attempts()} attempts)"
     return text
+
+
+def _server_answer(e: BaseException) -> str | None:
+    """``SlowDown (HTTP 503) after 5 attempts: Please reduce ...`` from a botocore error in ``e``'s causes."""
+    seen: BaseException | None = e
+    for _ in range(5):
+        if seen is None:
+            return None
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict) and isinstance(response.get("Error"), dict):
+            error, meta = response["Error"], response.get("ResponseMetadata") or {}
+            code, status = error.get("Code") or "error", meta.get("HTTPStatusCode")
+            attempts = int(meta.get("RetryAttempts") or 0) + 1
+            where = f" (HTTP {status})" if status and str(status) != code else ""
+            tries = f" after {attempts} attempts" if attempts > 1 else ""
+            throttled = "throttled by the server: " if code in ("SlowDown", "Throttling", "ThrottlingException",
+                                                                "RequestLimitExceeded", "TooManyRequests") else ""
+            message = scrub(error.get("Message") or "")
+            return f"{throttled}{code}{where}{tries}" + (f": {message}" if message else "")
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _is_connection_error(e: BaseException) -> bool:
+    """A dropped connection or timeout that botocore retried before it gave up."""
+    try:
+        from botocore.exceptions import ConnectionError as BotoConnectionError  # noqa: PLC0415
+        from botocore.exceptions import HTTPClientError  # noqa: PLC0415
+    except ImportError:  # pragma: no cover (s3fs brings botocore)
+        return False
+    return isinstance(e, (BotoConnectionError, HTTPClientError))
+
+
+def _transfer_errors() -> tuple[type[BaseException], ...]:
+    """Errors of a download that broke off (or an answer that came garbled) after the request succeeded."""
+    import http.client  # noqa: PLC0415
+
+    found: list[type[BaseException]] = [http.client.IncompleteRead, TimeoutError]
+    try:
+        import aiohttp  # noqa: PLC0415
+
+        found += [aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError]
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from botocore.exceptions import IncompleteReadError, ResponseParserError, ResponseStreamingError  # noqa: PLC0415
+
+        found += [IncompleteReadError, ResponseParserError, ResponseStreamingError]
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from fsspec.exceptions import FSTimeoutError  # noqa: PLC0415
+
+        found.append(FSTimeoutError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(found)
+
+
+def _read_retrying(url: str, read: Callable[[], _T]) -> _T:
+    """``read()`` with :class:`StorageError` for failures; again (up to :data:`READ_ATTEMPTS`) when the
+    download itself broke off, which the per-request retries of botocore cannot see."""
+    retryable = _transfer_errors()
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        try:
+            with _errors(url, "read"):
+                return read()
+        except StorageError as e:
+            # (not the errors botocore retried already: a request that failed its attempts stays failed)
+            broke = isinstance(e.__cause__, retryable) and not _is_connection_error(e.__cause__)
+            if broke and attempt < READ_ATTEMPTS:
+                time.sleep(random.uniform(0.5, 1.0) * 0.2 * 2**attempt)  # 0.2-0.4 s, then 0.4-0.8 s
+                continue
+            if attempt > 1:
+                raise StorageError(f"{e} (the download broke off {attempt if broke else attempt - 1} times)") from e.__cause__
+            raise
+    raise AssertionError("unreachable")
 
 
 def exists(url: str) -> bool:
@@ -199,8 +320,7 @@ def exists(url: str) -> bool:
 def read_bytes(url: str) -> bytes:
     """The whole object at ``url``."""
     fs, path = filesystem(url)
-    with _errors(url, "read"):
-        return fs.cat_file(path)
+    return _read_retrying(url, lambda: fs.cat_file(path))
 
 
 def list_files(url: str, *, suffixes: tuple[str, ...] = (), pattern: str | None = None) -> list[str]:
@@ -284,8 +404,12 @@ def write_table(url: str, table: pa.Table) -> None:
 def read_table(url: str) -> pa.Table:
     """Read the Parquet file at ``url``."""
     fs, path = filesystem(url)
-    with _errors(url, "read"), fs.open(path, "rb") as f:
-        return pq.read_table(f)
+
+    def read() -> pa.Table:
+        with fs.open(path, "rb") as f:
+            return pq.read_table(f)
+
+    return _read_retrying(url, read)
 
 
 def check_writable(url: str) -> None:
@@ -323,6 +447,8 @@ def arrow_filesystem(url: str) -> tuple[pafs.FileSystem, str]:
             "region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
             "connect_timeout": 5,
             "request_timeout": 60,
+            # throttling, 5xx and dropped connections: retried with backoff, as botocore does for s3fs
+            "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=s3_attempts()),
         }
         if endpoint:
             parts = urlsplit(endpoint)
