@@ -15,11 +15,14 @@ Checkpoints: rank 0 writes the pipeline + optimiser + position to
 ``<output>/checkpoints/step-N/`` every ``--checkpoint-every`` steps and at the end of each phase,
 then points ``<output>/checkpoints/latest.json`` at it (written last, atomically). A worker (or
 the whole job) that starts again loads the latest checkpoint and continues from its step; Ray
-Train restarts failed workers up to ``--max-failures`` times. The final pipeline goes to
-``<output>/model``, is logged to MLflow (weights as safetensors, served through
-``jobs/vem_model.py``, MLflow's models-from-code, so nothing is unpickled) and registered as
-``--register``. Rank 0 logs losses and, every ``--val-every`` steps of the diffusion phases,
-validation sync metrics of generated music on held-out clips, with sample audio and spectrograms.
+Train restarts failed workers up to ``--max-failures`` times (the whole worker group starts
+again: every worker loads the latest checkpoint; rank 0 logs the MLflow metric
+``started_at_step`` at each start, so the summary's ``worker_restarts`` and ``started_at_steps``
+show where it resumed). The final pipeline goes to ``<output>/model``, is logged to MLflow
+(weights as safetensors, served through ``jobs/vem_model.py``, MLflow's models-from-code, so
+nothing is unpickled) and registered as ``--register``. Rank 0 logs losses and, every
+``--val-every`` steps of the diffusion phases, validation sync metrics of generated music on
+held-out clips, with sample audio and spectrograms.
 """
 
 from __future__ import annotations
@@ -204,6 +207,12 @@ def train_loop(config: dict[str, Any]) -> None:  # noqa: C901, PLR0912, PLR0915
     pipe = pipe.to(device)
 
     logger = _MlflowLogger(config) if rank == 0 else None
+    if rank == 0:  # where this start of the worker group begins: once per run, again after each recovered failure
+        where = (f"{latest.rstrip('/').rsplit('/', 1)[-1]} (phase {state['phase']}, step {state['step']})" if latest
+                 else "a new model")
+        print(f"train: {world} worker(s) start from {where}", file=sys.stderr)
+        if logger:
+            logger.metrics({"started_at_step": state["global_step"]}, state["global_step"])
     cache: list[Any] = []
     shard = ray.train.get_dataset_shard("train")
     streamed = [False]
@@ -414,7 +423,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         torch_config=TorchConfig(backend="nccl" if args.gpu else "gloo"),
         datasets=datasets, dataset_config=DataConfig(datasets_to_split=["train"]), run_config=run_config,
     )
-    result = trainer.fit()
+    from ray.train import TrainingFailedError  # noqa: PLC0415
+
+    try:
+        result = trainer.fit()
+    except TrainingFailedError as e:  # more worker failures than --max-failures, or the training function raised
+        raise JobError(f"training failed (the checkpoints so far are kept: rerun to resume; --max-failures "
+                       f"{args.max_failures}): {_first_line(e)}") from e
     if result.error:
         raise JobError(f"training failed: {result.error}")
     model_url = storage.join(args.output, "model")
@@ -424,11 +439,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                "global_step": final["global_step"],
                                "seconds": round(time.time() - started, 1), "outputs": {"model": model_url}}
     summary.update({k: v for k, v in (result.metrics or {}).items() if isinstance(v, int | float)})
+    if config["run_id"]:  # every start of the worker group (rank 0 logs its first step): Ray Train's restarts
+        starts = mlflow.MlflowClient(tracking_uri=config["tracking_uri"]).get_metric_history(config["run_id"], "started_at_step")
+        steps = [int(m.value) for m in sorted(starts, key=lambda m: (m.timestamp, m.step))]
+        summary.update(worker_restarts=max(len(steps) - 1, 0), started_at_steps=steps)
     name = args.register or f"vem-{args.preset}"
     version = log_model(model_url, name)
     if version:
         summary["outputs"]["registered"] = f"models:/{name}/{version}"
     return summary
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [line for line in str(e).splitlines() if line.strip()]
+    return f"{type(e).__name__}: {lines[0][:300] if lines else ''}".rstrip(": ")
 
 
 def log_model(model_url: str, name: str) -> str | None:

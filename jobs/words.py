@@ -13,11 +13,14 @@ Steps (numbers as in :func:`run`):
    actor pool, one EM per actor; a group of more than ``--shard-tokens`` tokens runs on the
    driver with its E-step sharded over ``--workers`` actors that each hold a contiguous range of
    the E-step blocks (see :mod:`musicwords.em`: same blocks, same sums, same numbers as one
-   process). Per group, under ``<output>/groups/<group>/``: ``dictionary.parquet`` + ``.json``,
-   ``words.parquet`` (every word), ``occurrences.parquet``, ``pieces.parquet`` (code length and
-   compression ratio per piece), ``usage.parquet``, MIDI of the top words, PNGs, and
-   ``summary.json`` last (a rerun with the same pieces and options skips the group);
-   one nested MLflow run per group under the job's run;
+   process). A dead worker loses nothing: a group whose actor dies is learned once more on a
+   new actor, then gets an error row naming it and why; a dead E-step shard is replaced, its
+   lattices rebuilt, and the call made again (same numbers). Per group, under
+   ``<output>/groups/<group>/``: ``dictionary.parquet`` + ``.json``, ``words.parquet`` (every
+   word), ``occurrences.parquet``, ``pieces.parquet`` (code length and compression ratio per
+   piece), ``usage.parquet``, MIDI of the top words, PNGs, and ``summary.json`` last (a rerun
+   with the same pieces and options skips the group); one nested MLflow run per group under the
+   job's run;
 4. *report*: ``<output>/index.html`` (open it from the folder, no server), built by
    :mod:`musicwords.page`, and ``<output>/groups.parquet``, one row per group.
 """
@@ -401,30 +404,110 @@ class ShardActor:
         self.local.release(key)
 
 
+class ShardLost(RuntimeError):
+    """An E-step shard whose actor died more often than :class:`RayEStep` replaces it."""
+
+
 class RayEStep:
     """The E-step of :mod:`musicwords.em` sharded over Ray actors: each holds a contiguous range
-    of blocks (balanced by tokens) and returns one result per block; the driver adds them up."""
+    of blocks (balanced by tokens) and returns one result per block; the driver adds them up.
 
-    def __init__(self, blocks: list[np.ndarray], n_shards: int, *, num_cpus: float = 1.0) -> None:
+    A shard whose actor dies (killed, out of memory, node lost) is replaced, up to
+    ``max_restarts`` times per shard: a new actor gets the same blocks (kept in the object
+    store by the driver), rebuilds every lattice still in use from how it was made (a
+    ``build`` from its words, or a ``restrict`` of another lattice, made first if it was
+    released since), and the call is made again. Lattices are a pure function of the blocks
+    and the words, so the numbers are those of a run without the failure. Past
+    ``max_restarts`` a call raises :class:`ShardLost` (the job gives the group an error row).
+    """
+
+    def __init__(self, blocks: list[np.ndarray], n_shards: int, *, num_cpus: float = 1.0, max_restarts: int = 3) -> None:
         import ray  # noqa: PLC0415
 
         ranges = balanced_ranges([len(b) for b in blocks], n_shards)
-        actor = ray.remote(num_cpus=num_cpus)(ShardActor)
-        self.actors = [actor.remote(blocks[a:b]) for a, b in ranges]
+        self._actor = ray.remote(num_cpus=num_cpus, max_restarts=0)(ShardActor)
+        self._blocks = [ray.put(blocks[a:b]) for a, b in ranges]
+        self.actors = [self._actor.remote(part) for part in self._blocks]
         self.shards = [b - a for a, b in ranges]
+        self.max_restarts = max_restarts
+        self.restarts = [0] * len(ranges)
+        self._recipes: dict[int, tuple[Any, ...]] = {}  # key -> ("build", words, n_literals) | ("restrict", source, new_id)
+        self._live: set[int] = set()
 
-    def _all(self, method: str, *args: Any) -> list[Any]:
+    def _all(self, method: str, *args: Any, again: bool = True) -> list[Any]:
+        """``method(*args)`` on every shard, results in shard order. A shard that dies is replaced
+        (its lattices rebuilt) and, when ``again``, asked again; the state-changing calls need
+        not be, the rebuild already did what they do."""
         import ray  # noqa: PLC0415
 
-        return ray.get([getattr(a, method).remote(*args) for a in self.actors])
+        refs = [getattr(a, method).remote(*args) for a in self.actors]
+        out = []
+        for i, ref in enumerate(refs):
+            while True:
+                try:
+                    out.append(ray.get(ref))
+                    break
+                except ray.exceptions.RayActorError as e:
+                    self._replace(i, e)
+                    if not again:
+                        out.append(None)
+                        break
+                    ref = getattr(self.actors[i], method).remote(*args)
+        return out
+
+    def _replace(self, i: int, error: BaseException) -> None:
+        """A new actor for shard ``i``, holding every live lattice again."""
+        import ray  # noqa: PLC0415
+
+        while True:
+            self.restarts[i] += 1
+            if self.restarts[i] > self.max_restarts:
+                raise ShardLost(f"E-step shard {i + 1} of {len(self.actors)} lost: its actor died {self.restarts[i]} "
+                                f"time(s), {self.max_restarts} replacement(s) allowed; last: {_died(error)}") from error
+            print(f"words: E-step shard {i + 1} of {len(self.actors)}: its actor died ({_died(error)}); a new actor "
+                  f"rebuilds its {len(self._live)} lattice(s)", file=sys.stderr)
+            ray.kill(self.actors[i])
+            actor = self.actors[i] = self._actor.remote(self._blocks[i])
+            order = self._rebuild_order()  # (calls from one caller to an actor run in the order made)
+            refs = [actor.build.remote(key, *self._recipes[key][1:]) if self._recipes[key][0] == "build"
+                    else actor.restrict.remote(key, *self._recipes[key][1:]) for key in order]
+            refs += [actor.release.remote(key) for key in order if key not in self._live]
+            try:
+                ray.get(refs)
+                return
+            except ray.exceptions.RayActorError as e:  # the new one died too
+                error = e
+
+    def _rebuild_order(self) -> list[int]:
+        """The live lattices and those they are restricted from, each after its source."""
+        order: list[int] = []
+        for key in sorted(self._live):
+            chain: list[int] = []
+            while key not in order and key not in chain:
+                chain.append(key)
+                recipe = self._recipes[key]
+                if recipe[0] != "restrict":
+                    break
+                key = recipe[1]
+            order += reversed(chain)
+        return order
+
+    def _forget(self) -> None:
+        """Drop the recipes no live lattice depends on."""
+        needed = set(self._rebuild_order())
+        self._recipes = {k: v for k, v in self._recipes.items() if k in needed}
 
     def build(self, key: int, words: Sequence[tuple[int, ...]], n_literals: int) -> None:
         import ray  # noqa: PLC0415
 
-        self._all("build", key, ray.put(list(words)), n_literals)
+        self._recipes[key] = ("build", ray.put(list(words)), n_literals)
+        self._live.add(key)
+        self._all("build", key, self._recipes[key][1], n_literals, again=False)
 
     def restrict(self, key: int, source: int, new_id: np.ndarray) -> None:
-        self._all("restrict", key, source, new_id)
+        self._recipes[key] = ("restrict", source, np.array(new_id, copy=True))
+        self._live.add(key)
+        self._all("restrict", key, source, new_id, again=False)
 
     def expected_counts(self, key: int, logp: np.ndarray) -> list[tuple[np.ndarray, float]]:
         return [part for shard in self._all("expected_counts", key, logp) for part in shard]
@@ -433,7 +516,9 @@ class RayEStep:
         return [part for shard in self._all("best_words", key, logp) for part in shard]
 
     def release(self, key: int) -> None:
-        self._all("release", key)
+        self._live.discard(key)
+        self._all("release", key, again=False)
+        self._forget()
 
     def close(self) -> None:
         import ray  # noqa: PLC0415
@@ -441,6 +526,7 @@ class RayEStep:
         for a in self.actors:
             ray.kill(a)
         self.actors = []
+        self._blocks, self._recipes, self._live = [], {}, set()
 
 
 def balanced_ranges(sizes: Sequence[int], n: int) -> list[tuple[int, int]]:
@@ -592,29 +678,45 @@ def _learn_groups(todo: list[tuple[str, str]], by_group: dict[str, list[dict[str
     big = [(n, f) for n, f in todo if workers > 1 and size[n] > args.shard_tokens]
     small = sorted((t for t in todo if t not in big), key=lambda t: -size[t[0]])  # largest first: a balanced pool
     if small:
-        learner = ray.remote(num_cpus=per_actor, max_restarts=1)(GroupLearner)
-        pool = [learner.remote() for _ in range(min(workers, len(small)))]
+        # No Ray restarts: a dead actor is replaced here, so that every group gets the same one more try
+        # (GROUP_TRIES in all), and the driver says so, whatever actor it lands on.
+        learner = ray.remote(num_cpus=per_actor, max_restarts=0)(GroupLearner)
+        made: list[Any] = [learner.remote() for _ in range(min(workers, len(small)))]
         queue = list(small)
+        tries: dict[str, int] = {}
         running: dict[Any, tuple[Any, str, str]] = {}
 
         def submit(actor: Any) -> None:
             name, fingerprint = queue.pop(0)
+            tries[name] = tries.get(name, 0) + 1
             ref = actor.learn.remote(name, folders[name], by_group[name], config, args.output, fingerprint)
             running[ref] = (actor, name, fingerprint)
 
-        for actor in pool[: len(queue)]:
+        for actor in made[: len(queue)]:
             submit(actor)
         while running:
             ready, _ = ray.wait(list(running), num_returns=1)
             actor, name, fingerprint = running.pop(ready[0])
-            if queue:
-                submit(actor)  # before the caller logs this result: the actor never waits on the driver
+            summary: dict[str, Any] | None
             try:
                 summary = ray.get(ready[0])
-            except ray.exceptions.RayError as e:
+            except ray.exceptions.RayActorError as e:  # its process died (killed, out of memory, node lost)
+                actor = learner.remote()  # a new actor takes the dead one's place in the pool
+                made.append(actor)
+                if tries[name] < GROUP_TRIES:
+                    print(f"words: {name}: the learning actor died ({_died(e)}); learning the group again", file=sys.stderr)
+                    queue.insert(0, (name, fingerprint))
+                    summary = None
+                else:
+                    summary = _group_error(name, folders[name], fingerprint, by_group[name],
+                                           f"group {name!r}: the learning actor died {tries[name]} times; last: {_died(e)}")
+            except ray.exceptions.RayError as e:  # learn_group raised: the same input would raise again
                 summary = _group_error(name, folders[name], fingerprint, by_group[name], _reason(e))
-            yield summary
-        for actor in pool:
+            if queue:
+                submit(actor)  # before the caller logs this result: the actor never waits on the driver
+            if summary is not None:
+                yield summary
+        for actor in made:
             ray.kill(actor)
     for name, fingerprint in big:
         shards: list[RayEStep] = []
@@ -635,6 +737,16 @@ def _learn_groups(todo: list[tuple[str, str]], by_group: dict[str, list[dict[str
         finally:
             for s in shards:
                 s.close()
+
+
+def _died(e: BaseException) -> str:
+    """One short line on an actor's death (Ray's message goes on about causes for many lines)."""
+    from jobs.runtime import _reason  # noqa: PLC0415
+
+    return re.sub(r"\s*Worker exit detail:.*", "", _reason(e))[:300]
+
+
+GROUP_TRIES = 2  # a group whose learning actor dies is learned once more on a new actor, then gets an error row
 
 
 def _group_error(name: str, folder: str, fingerprint: str, rows: list[dict[str, Any]], error: str) -> dict[str, Any]:
