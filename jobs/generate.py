@@ -18,9 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobs import incremental, storage
+from jobs import incremental, sandbox, storage
 from jobs.rows import RowWorker, map_rows, preview
 from jobs.runtime import JobError
+from jobs.sandbox import DEFAULT_LIMIT_S
 
 DESCRIPTION = "write a soundtrack for every video with a trained VeM model, mux it, and score the result"
 EXAMPLES = """examples:
@@ -46,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           help="storyboard mask of SG-CAtt (default: the model's)")
     controls.add_argument("--adapter-strength", type=float, default=1.0, help="TB-As strength (0 = off; default: 1)")
     controls.add_argument("--bpm", type=float, default=None, help="ask for this tempo (default: the model decides)")
+    sandbox.add_argument(parser)
     incremental.add_arguments(parser)
 
 
@@ -92,11 +94,15 @@ def resolve_model(model: str, into: Path) -> str:
 class Generator(RowWorker):
     """Ray Data actor: the pipeline, loaded once; one video → soundtrack, muxed video, score row."""
 
-    def __init__(self, model: str, output: str, controls: dict[str, Any], tracking_uri: str | None = None) -> None:
+    PRELOAD = ("vem.storyboard",)
+
+    def __init__(self, model: str, output: str, controls: dict[str, Any], tracking_uri: str | None = None,
+                 input_time_limit: float = DEFAULT_LIMIT_S) -> None:
         import torch  # noqa: PLC0415
 
         from vem.pipeline import VeMPipeline  # noqa: PLC0415
 
+        super().__init__(input_time_limit)
         if tracking_uri:
             import mlflow  # noqa: PLC0415
 
@@ -113,7 +119,7 @@ class Generator(RowWorker):
     def one(self, id_: str, uri: str) -> dict[str, Any]:
         from vem.media import mux_soundtrack  # noqa: PLC0415
         from vem.scoring import score_video  # noqa: PLC0415
-        from vem.storyboard import ParseConfig  # noqa: PLC0415
+        from vem.storyboard import ParseConfig, parse_video  # noqa: PLC0415
         from vem.validation import wav_bytes  # noqa: PLC0415
 
         t0 = time.time()
@@ -121,7 +127,11 @@ class Generator(RowWorker):
             data = storage.read_bytes(uri)
         except storage.StorageError as e:
             return error_row(id_, uri, f"read: {e}")
-        sb = self.pipe.storyboard(data)
+        # Untrusted bytes are decoded in the sandbox; a loaded image encoder cannot travel there, so the
+        # video is then parsed again here, known by now to decode in time and without crashing.
+        sb = self.isolated(parse_video, data, self.pipe.parse_config())
+        if self.pipe.image_encoder is not None:
+            sb = self.pipe.storyboard(data)
         wav = self.pipe(sb, **self.controls)
         sr = self.pipe.config.mel.sample_rate
         name = safe_name(id_)
@@ -185,7 +195,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     num_cpus=0 if args.gpus_per_worker else 1, num_gpus=args.gpus_per_worker,
                     lost_row=lambda r, why: error_row(r["id"], r["uri"], why),
                     worker_kwargs={"model": args.model, "output": args.output, "controls": controls,
-                                   "tracking_uri": mlflow.get_tracking_uri() if args.model.startswith("models:/") else None})
+                                   "tracking_uri": mlflow.get_tracking_uri() if args.model.startswith("models:/") else None,
+                                   "input_time_limit": args.input_time_limit})
     summary = _summarise(rows)
     summary.update(inputs=len(inputs), processed=len(rows), **work.counts(), seconds=round(time.time() - started, 2),
                    videos_per_minute=round(len(rows) / max(time.time() - started, 1e-6) * 60, 2),

@@ -265,7 +265,8 @@ def train_loop(config: dict[str, Any]) -> None:  # noqa: C901, PLR0912, PLR0915
                 latents = torch.stack([latent_cache[e.id][j : j + batch.n_latent]
                                        for e, j in zip(chosen, batch.latent_starts, strict=True)])
                 loss = diffusion_loss(pipe, latents, batch.cond.to(device), frames,
-                                      adapter_strength=1.0 if phase == "adapter" else 0.0)
+                                      adapter_strength=1.0 if phase == "adapter" else 0.0,
+                                      beats=batch.beat_channels.to(device))
             optimizer.zero_grad(set_to_none=False)
             loss.backward()
             if world > 1:
@@ -378,6 +379,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from vem.presets import preset  # noqa: PLC0415
 
     started = time.time()
+    # Ray Train runs the workers in their own working directory: a relative local path must not
+    # mean another folder there (they would start from a new model and checkpoint elsewhere).
+    args.output, args.data = (url if "://" in url else os.path.abspath(url) for url in (args.output, args.data))
     table = incremental.read_latest(_examples_url(args.data))
     if table is None or table.num_rows == 0:
         raise JobError(f"--data {storage.redact_url(args.data)}: no examples (run python -m jobs preprocess first)")

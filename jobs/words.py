@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from jobs import storage
+from jobs import sandbox, storage
 from jobs.runtime import JobError
 
 DESCRIPTION = "discover music-words per composer and for the corpus: dictionaries, occurrences, code lengths, an HTML report"
@@ -87,6 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="a group with more tokens runs its E-step sharded over --workers actors (default: %(default)s)")
     cfg.add_argument("--top-words", type=int, default=12, help="words per group shown in the report (default: %(default)s)")
     parser.add_argument("--flush", type=int, default=200, help="parsed rows per output part file (default: %(default)s)")
+    sandbox.add_argument(parser)
 
 
 def check(args: argparse.Namespace) -> None:
@@ -187,13 +188,20 @@ def list_inputs(url: str, group_by: str) -> list[dict[str, str]]:
 class Parser:
     """Ray Data actor: reads and parses a batch of ``{id, uri, group}`` rows into notes and voices."""
 
-    def __init__(self, voices: str, max_voices: int) -> None:
+    def __init__(self, voices: str, max_voices: int, input_time_limit: float = sandbox.DEFAULT_LIMIT_S) -> None:
         self.voices = voices
         self.max_voices = max_voices
+        # Files are parsed in a child process, at most input_time_limit seconds each (see jobs.sandbox).
+        self.sandbox = sandbox.Sandbox(input_time_limit, preload=("musicwords.io", "musicwords.voices", "jobs.storage"))
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        rows = [parse_one(str(i), str(u), str(g), voices=self.voices, max_voices=self.max_voices)
-                for i, u, g in zip(batch["id"], batch["uri"], batch["group"], strict=True)]
+        rows = []
+        for i, u, g in zip(batch["id"], batch["uri"], batch["group"], strict=True):
+            t0 = time.time()
+            try:
+                rows.append(self.sandbox(parse_one, str(i), str(u), str(g), voices=self.voices, max_voices=self.max_voices))
+            except (sandbox.InputTimeout, sandbox.ParserCrashed) as e:
+                rows.append(_error_row(str(i), str(u), str(g), f"{type(e).__name__}: {e}", time.time() - t0))
         return {"row": rows}
 
 
@@ -647,7 +655,8 @@ def _parse(todo: list[dict[str, str]], args: argparse.Namespace, workers: int, p
     # quartet in MusicXML against a folk tune), so big dispatch units leave a worker idle at the end
     ds = ray.data.from_items(todo, override_num_blocks=min(len(todo), 64 * workers))
     parsed = ds.map_batches(
-        Parser, fn_constructor_kwargs={"voices": args.voices, "max_voices": args.max_voices}, batch_size=1,
+        Parser, fn_constructor_kwargs={"voices": args.voices, "max_voices": args.max_voices,
+                                       "input_time_limit": args.input_time_limit}, batch_size=1,
         compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=per_actor,
     )
     rows: list[dict[str, Any]] = []

@@ -13,6 +13,7 @@ import torch
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from torch import nn
 
+from vem.beatgrid import BEAT_CHANNELS
 from vem.conditioning import sinusoid
 from vem.presets import VeMConfig
 from vem.sgcatt import SGCrossAttention
@@ -56,7 +57,7 @@ class Block(nn.Module):
 
 
 class Denoiser(nn.Module):
-    """``(z (B, L, F), t (B,), tokens (B, N, d), bias (B, 1, L, N), aligner features (B, H, L) | None)
+    """``(z (B, L, F), t (B,), tokens (B, N, d), bias (B, 1, L, N), adapter input (B, H [+ beat channels], L) | None)
     -> prediction (B, L, F)`` (ε or v, as configured)."""
 
     def __init__(self, cfg: VeMConfig):
@@ -66,7 +67,8 @@ class Denoiser(nn.Module):
         self.t_proj = Timesteps(d, flip_sin_to_cos=True, downscale_freq_shift=0)
         self.t_embed = TimestepEmbedding(d, d)
         self.blocks = nn.ModuleList([Block(d, cfg.n_heads, cfg.ff_mult) for _ in range(cfg.n_layers)])
-        self.adapters = nn.ModuleList([Adapter(cfg.aligner_hidden, d) for _ in range(max(1, cfg.n_layers // 2))])
+        inputs = cfg.aligner_hidden + (BEAT_CHANNELS if cfg.beat_plan else 0)
+        self.adapters = nn.ModuleList([Adapter(inputs, d) for _ in range(max(1, cfg.n_layers // 2))])
         self.out_norm = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
         self.out_ada = nn.Linear(d, 2 * d)
         self.out = nn.Linear(d, cfg.latent_features)

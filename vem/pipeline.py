@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vem.beatgrid import BeatPlan, beat_channels, plan_beats
 from vem.conditioning import ConditionBatch, Conditioner, VideoConditions, video_conditions, window_batch
 from vem.denoiser import Denoiser
 from vem.encoders import EncoderError, load_image_encoder, load_text_encoder, local_dir
@@ -236,13 +237,26 @@ class VeMPipeline(nn.Module):
         mask = storyboard_mask(times, c.shot_starts, c.shot_durations, c.shot_valid, self.conditioner.n_global)
         return tokens, attention_bias(mask, valid, mask_mode or cfg.mask_mode, cfg.mask_strength)
 
-    def aligner_features(self, frame_features: np.ndarray | torch.Tensor, n_latent: int) -> torch.Tensor:
-        """TB-As features of a whole video at the latent rate: ``(1, hidden, n_latent)``."""
+    def aligner_features(self, frame_features: np.ndarray | torch.Tensor, n_latent: int,
+                         beats: np.ndarray | None = None) -> torch.Tensor:
+        """TB-As input of a whole video at the latent rate: ``(1, hidden [+ BEAT_CHANNELS], n_latent)``.
+
+        With ``config.beat_plan`` the beat channels of ``beats`` (seconds) follow the aligner's features.
+        """
         x = torch.as_tensor(np.asarray(frame_features, np.float32))[None].to(self.device)
         if x.shape[1] == 0:
-            return torch.zeros(1, self.config.aligner_hidden, n_latent, device=self.device)
-        features, _ = self.aligner(x)
-        return resample(features, n_latent)
+            features = torch.zeros(1, self.config.aligner_hidden, n_latent, device=self.device)
+        else:
+            features = resample(self.aligner(x)[0], n_latent)
+        if not self.config.beat_plan:
+            return features
+        times = (np.arange(n_latent) + 0.5) / self.config.latent_rate
+        channels = torch.from_numpy(beat_channels(np.asarray(beats if beats is not None else []), times))
+        return torch.cat([features, channels[None].to(features)], dim=1)
+
+    def beat_plan(self, sb: Storyboard, bpm: float | None = None) -> BeatPlan:
+        """Where the music's beats should fall: the grid that best carries the video's transitions."""
+        return plan_beats(np.asarray(sb.transitions), sb.duration_s, bpm=bpm)
 
     # ---- generation ---------------------------------------------------------------------------
     @torch.no_grad()
@@ -255,7 +269,8 @@ class VeMPipeline(nn.Module):
         ``video``: a :class:`~vem.storyboard.Storyboard` or a video (path or bytes), parsed here.
         ``guidance_scale`` 1 turns classifier-free guidance off; ``mask_mode`` overrides the
         configured storyboard mask; ``adapter_strength`` 0 switches TB-As off; ``bpm`` asks for a
-        tempo; ``caption``, ``tags`` and ``shot_texts`` need a model with a text encoder. Runs on
+        tempo (the beat plan then takes its phase from the cuts); ``caption``, ``tags`` and
+        ``shot_texts`` need a model with a text encoder. Runs on
         the device the pipeline was moved to (``pipe.to("cuda")``); ``bf16`` autocasts the
         denoiser and the VAE decoder there. The noise is drawn on the CPU, so a seed gives the same
         music on any device (up to floating point).
@@ -266,7 +281,9 @@ class VeMPipeline(nn.Module):
         if not sb.duration_s > 0:
             raise ModelError(f"the video has no duration ({sb.duration_s} s)")
         cfg = self.config
-        vc = self.conditions(sb, caption=caption, tags=tags, shot_texts=shot_texts, bpm=bpm)
+        plan = self.beat_plan(sb, bpm) if cfg.beat_plan and adapter_strength else None  # TB-As off: no plan either
+        vc = self.conditions(sb, caption=caption, tags=tags, shot_texts=shot_texts,
+                             bpm=plan.bpm if plan is not None else bpm)  # the tempo of the plan the beats follow
         n_samples = round(sb.duration_s * cfg.mel.sample_rate)
         total = max(1, math.ceil(n_samples / cfg.mel.hop / cfg.vae_factor))
         window = max(1, round(cfg.window_s * cfg.latent_rate))
@@ -281,7 +298,7 @@ class VeMPipeline(nn.Module):
         if guided:
             null_tokens, null_bias = self.window_inputs(c, width, mask_mode,
                                                         drop=torch.ones(len(starts), dtype=torch.bool, device=device))
-        align = self.aligner_features(vc.frame_features, total)[0]
+        align = self.aligner_features(vc.frame_features, total, plan.beats if plan is not None else None)[0]
         align_w = torch.stack([align[:, s : s + width] for s in starts])
         gen = torch.Generator().manual_seed(seed)
         sched = noise_scheduler(cfg, "dpm")

@@ -43,6 +43,8 @@ class VeMConfig:
     # TB-As
     aligner_hidden: int = 64
     aligner_layers: int = 4
+    # the adapter also reads a beat plan from the transitions (vem.beatgrid); False in configs saved before it
+    beat_plan: bool = False
     # diffusion
     prediction_type: str = "v_prediction"  # or "epsilon"
     train_timesteps: int = 1000
@@ -102,12 +104,12 @@ class VeMConfig:
 PRESETS: dict[str, VeMConfig] = {
     "debug": VeMConfig(
         preset="debug", vae_channels=(8, 16, 16), latent_channels=4, d_model=64, n_layers=2, n_heads=2, ff_mult=2,
-        aligner_hidden=16, aligner_layers=2, window_s=4.0, overlap_s=1.0,
+        aligner_hidden=16, aligner_layers=2, window_s=4.0, overlap_s=1.0, beat_plan=True,
     ),
-    "small": VeMConfig(preset="small"),
+    "small": VeMConfig(preset="small", beat_plan=True),
     "base": VeMConfig(
         preset="base", vae_channels=(128, 256, 512), latent_channels=8, d_model=1024, n_layers=16, n_heads=16,
-        aligner_hidden=256, aligner_layers=8,
+        aligner_hidden=256, aligner_layers=8, beat_plan=True,
     ),
 }
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vem.beatgrid import beat_channels
 from vem.conditioning import ConditionBatch, VideoConditions, video_conditions, window_batch
 from vem.examples import Example
 from vem.pipeline import VeMPipeline, noise_scheduler
@@ -48,13 +49,14 @@ def aligner_loss(pipe: VeMPipeline, frame_features: torch.Tensor, targets: torch
 def diffusion_loss(pipe: VeMPipeline, latents: torch.Tensor, cond: ConditionBatch, frame_features: torch.Tensor | None,
                    *, adapter_strength: float = 0.0, noise: torch.Tensor | None = None,
                    timesteps: torch.Tensor | None = None, drop: torch.Tensor | None = None,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+                   generator: torch.Generator | None = None, beats: torch.Tensor | None = None) -> torch.Tensor:
     """DDPM loss (MSE against ε or v, as configured) on windows of latents ``(B, L, F)``.
 
     ``cond`` holds the windows' conditions (:func:`vem.conditioning.window_batch`);
     ``frame_features`` (B, n_frames, F) the aligner's input over the same windows. Conditions are
     dropped with probability ``config.cond_dropout`` (classifier-free guidance) unless ``drop`` is
-    given; ``noise`` and ``timesteps`` may be fixed (tests), else drawn.
+    given; ``noise`` and ``timesteps`` may be fixed (tests), else drawn. ``beats`` (B, BEAT_CHANNELS,
+    L): the beat channels of the windows (:attr:`TrainBatch.beat_channels`), for a ``beat_plan`` model.
     """
     cfg = pipe.config
     b, n, _ = latents.shape
@@ -72,6 +74,10 @@ def diffusion_loss(pipe: VeMPipeline, latents: torch.Tensor, cond: ConditionBatc
     if frame_features is not None and adapter_strength:
         features, _ = pipe.aligner(frame_features)
         align = nn.functional.interpolate(features, size=n, mode="linear", align_corners=False)
+        if cfg.beat_plan:
+            if beats is None:
+                raise ValueError("this model's adapter reads beat channels: pass beats=batch.beat_channels")
+            align = torch.cat([align, beats.to(align)], dim=1)
     pred = pipe.denoiser(noisy, timesteps, tokens, bias, align, adapter_strength)
     return nn.functional.mse_loss(pred, target)
 
@@ -104,6 +110,7 @@ class TrainBatch:
     starts_s: list[float]
     latent_starts: list[int]  # first latent frame of each crop
     n_latent: int  # latent frames per crop
+    beat_channels: torch.Tensor  # (B, BEAT_CHANNELS, n_latent) of the clips' real beats (vem.beatgrid)
 
 
 def crop_batch(pipe: VeMPipeline, examples: Sequence[Example], crop_s: float, rng: np.random.Generator,
@@ -116,7 +123,7 @@ def crop_batch(pipe: VeMPipeline, examples: Sequence[Example], crop_s: float, rn
     n_latent = max(1, min(int(round(crop_s / latent_s)), shortest))
     length_s = n_latent * latent_s
     n_frames = max(1, int(round(length_s * cfg.fps)))
-    mels, frames, tbs, starts, firsts = [], [], [], [], []
+    mels, frames, tbs, starts, firsts, beats = [], [], [], [], [], []
     vcs = list(conditions) if conditions is not None else [video_conditions(e.storyboard) for e in examples]
     for e, vc in zip(examples, vcs, strict=True):
         max_start = min(len(e.logmel) // f, int(e.storyboard.duration_s / latent_s)) - n_latent
@@ -133,8 +140,9 @@ def crop_batch(pipe: VeMPipeline, examples: Sequence[Example], crop_s: float, rn
         tbs.append(tb)
         starts.append(t0)
         firsts.append(j)
+        beats.append(beat_channels(e.beats, t0 + (np.arange(n_latent) + 0.5) * latent_s))
     return TrainBatch(
         logmel=torch.from_numpy(np.stack(mels)).float(), frames=torch.from_numpy(np.stack(frames)).float(),
         tb_target=torch.from_numpy(np.stack(tbs)), cond=window_batch(vcs, starts, length_s, cfg.text_dim),
-        starts_s=starts, latent_starts=firsts, n_latent=n_latent,
+        starts_s=starts, latent_starts=firsts, n_latent=n_latent, beat_channels=torch.from_numpy(np.stack(beats)),
     )
