@@ -172,12 +172,23 @@ def read_latest(folder: str, *, columns: list[str] | None = None, key: str = "id
     return table.filter(keep).drop_columns(["__part", "__row"])
 
 
+#: Error rows that say nothing about the input: storage could not be read, or the worker died.
+#: A rerun tries these inputs again; an input that failed to parse stays done until it changes.
+RETRY_ERRORS = ("read:", "no result came back", "the worker pool failed")
+
+
 def done_versions(folder: str, *, key: str = "id") -> dict[str, str | None]:
-    """``{id: version}`` of the current row of each id under ``folder`` (``None``: no version recorded)."""
-    table = read_latest(folder, columns=[key, "version"], key=key)
+    """``{id: version}`` of the current row of each id under ``folder`` (``None``: no version recorded).
+
+    Ids whose current row is an error of :data:`RETRY_ERRORS` are not done: the rerun retries them.
+    """
+    table = read_latest(folder, columns=[key, "version", "status", "error"], key=key)
     if table is None:
         return {}
-    return dict(zip(table.column(key).to_pylist(), table.column("version").to_pylist(), strict=True))
+    rows = zip(table.column(key).to_pylist(), table.column("version").to_pylist(), table.column("status").to_pylist(),
+               table.column("error").to_pylist(), strict=True)
+    return {id_: version for id_, version, status, error in rows
+            if not (status == "error" and str(error or "").startswith(RETRY_ERRORS))}
 
 
 @dataclass

@@ -3,6 +3,7 @@ power to tell fit from misfit, and the score job (rows out = rows in, bad inputs
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import mir_eval
@@ -115,6 +116,30 @@ def test_score_job_bad_inputs_reruns_and_rows(ray_cluster: None, workdir: str, t
     assert main(["score", "--input", str(videos), "--output", str(out), "--workdir", workdir]) == 0
     again = pq.read_table(out / "scores").to_pylist()
     assert sorted(r["id"] for r in again) == sorted(["good", "new", *expected])
+
+
+def test_a_rerun_retries_inputs_storage_could_not_read_but_not_broken_ones(ray_cluster: None, workdir: str,
+                                                                          catalog: Path, tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    late, broken = tmp_path / "late.mp4", tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    manifest = tmp_path / "catalog.parquet"
+    pq.write_table(pa.table({"id": ["late", "broken"], "uri": [str(late), str(broken)]}), manifest)
+    out = tmp_path / "scores"
+    argv = ["score", "--input", str(manifest), "--output", str(out), "--workdir", workdir, "--max-error-rate", "1"]
+    assert main(argv) == 0
+    first = {r["id"]: r for r in pq.read_table(out / "scores").to_pylist()}
+    assert first["late"]["status"] == "error" and first["late"]["error"].startswith("read:"), first["late"]
+    assert first["broken"]["status"] == "error" and not first["broken"]["error"].startswith("read:")
+    shutil.copy(sorted((catalog / "videos").glob("*.mp4"))[0], late)  # the upload arrives
+    assert main(argv) == 0
+    from jobs.incremental import read_latest
+
+    now = {r["id"]: r for r in read_latest(str(out / "scores")).to_pylist()}
+    assert now["late"]["status"] == "ok"  # retried
+    assert now["broken"]["error"] == first["broken"]["error"]
+    assert len(pq.read_table(out / "scores")) == 3  # broken was not scored again: one row, late two
 
 
 def test_limits_are_configurable_errors(tmp_path: Path) -> None:
