@@ -36,13 +36,12 @@ import re
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from jobs import sandbox, storage
+from jobs import incremental, sandbox, storage
 from jobs.runtime import JobError
 
 DESCRIPTION = "discover music-words per composer and for the corpus: dictionaries, occurrences, code lengths, an HTML report"
@@ -216,7 +215,9 @@ def parse_one(id_: str, uri: str, group: str, *, voices: str, max_voices: int) -
         data = storage.read_bytes(uri)
         notes = read_notes(posixpath.basename(uri.split("://", 1)[-1]), data=data, piece_id=id_)
         streams = separate_voices(notes, method=voices, max_voices=max_voices)
-    except (storage.StorageError, NotesError) as e:
+    except storage.StorageError as e:
+        return _error_row(id_, uri, group, f"read: {e}", time.time() - t0)
+    except NotesError as e:
         return _error_row(id_, uri, group, str(e), time.time() - t0)
     except Exception as e:  # a parser bug on one file must not lose the others; say what happened
         return _error_row(id_, uri, group, f"{type(e).__name__}: {e}", time.time() - t0)
@@ -250,21 +251,23 @@ def _parse_schema() -> Any:
 
 
 def parsed_rows(output: str) -> dict[str, dict[str, Any]]:
-    """Rows already in ``<output>/pieces``, by id."""
+    """Rows already in ``<output>/pieces``, by id (the latest part wins), less those a rerun retries:
+    files storage could not read and files whose worker died (jobs.incremental.RETRY_ERRORS)."""
     folder = storage.join(output, "pieces")
     if not storage.exists(folder):
         return {}
     out: dict[str, dict[str, Any]] = {}
-    for part in storage.list_files(folder, suffixes=(".parquet",)):
+    for part in sorted(storage.list_files(folder, suffixes=(".parquet",))):
         for row in storage.read_table(part).to_pylist():
             out[row["id"]] = row
-    return out
+    retry = incremental.RETRY_ERRORS
+    return {k: r for k, r in out.items() if not (r["status"] == "error" and str(r["error"] or "").startswith(retry))}
 
 
 def _write_part(output: str, rows: list[dict[str, Any]]) -> str:
     import pyarrow as pa  # noqa: PLC0415
 
-    url = storage.join(output, "pieces", f"part-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet")
+    url = incremental.part_url(storage.join(output, "pieces"))  # names sort in write order
     storage.write_table(url, pa.Table.from_pylist(rows, schema=_parse_schema()))
     return url
 
