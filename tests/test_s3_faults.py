@@ -312,6 +312,7 @@ def _rows(bucket: str) -> list[dict[str, Any]]:
     return [r for p in parts for r in storage.read_table(p).to_pylist()]
 
 
+@pytest.mark.slow  # ~40 s: run by make test-slow; the storage-level fault tests above run in make test
 def test_score_loses_nothing_under_storage_faults(job_faults: FaultyS3Proxy, bucket: str, catalog: Path, workdir: str,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     import boto3

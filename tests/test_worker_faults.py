@@ -30,6 +30,7 @@ from tests.procs import run_and_kill
 # generate
 
 
+@pytest.mark.slow  # ~40 s: the same guarantee for score runs in make test (tests/test_faults.py)
 def test_a_generate_actor_killed_mid_job_loses_no_input(ray_cluster: None, workdir: str, catalog: Path,
                                                         tmp_path: Path) -> None:
     import soundfile
