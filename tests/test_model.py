@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from vem.beatgrid import BeatPlan
 from vem.conditioning import video_conditions, window_batch
 from vem.mel import GriffinLim
 from vem.pipeline import ModelError, VeMPipeline
@@ -104,15 +105,33 @@ def test_window_conditions_keep_the_overlapping_shots_relative_to_the_window() -
 # ---- TB-As --------------------------------------------------------------------------------------
 def test_adapter_is_a_no_op_at_initialisation_and_not_after_training(debug_pipe: VeMPipeline) -> None:
     sb = storyboard(3.0, [1.0, 2.0])
-    on = debug_pipe(sb, steps=3, seed=5, adapter_strength=1.0)
-    off = debug_pipe(sb, steps=3, seed=5, adapter_strength=0.0)
+    # with the tempo given, TB-As on and off condition on the same BPM (else the beat plan's tempo differs)
+    on = debug_pipe(sb, steps=3, seed=5, adapter_strength=1.0, bpm=120.0)
+    off = debug_pipe(sb, steps=3, seed=5, adapter_strength=0.0, bpm=120.0)
     assert np.array_equal(on, off)
     trained = as_if_trained(VeMPipeline.build("debug", seed=0))
     with torch.no_grad():
         for p in trained.denoiser.adapters.parameters():
             p.normal_(0, 0.1)
-    assert not np.array_equal(trained(sb, steps=3, seed=5, adapter_strength=1.0),
-                              trained(sb, steps=3, seed=5, adapter_strength=0.0))
+    assert not np.array_equal(trained(sb, steps=3, seed=5, adapter_strength=1.0, bpm=120.0),
+                              trained(sb, steps=3, seed=5, adapter_strength=0.0, bpm=120.0))
+
+
+def test_the_beat_plan_follows_the_cuts_and_goes_with_tb_as(debug_pipe: VeMPipeline) -> None:
+    trained = as_if_trained(VeMPipeline.build("debug", seed=0))
+    with torch.no_grad():
+        for p in trained.denoiser.adapters.parameters():
+            p.normal_(0, 0.1)
+    a, b = storyboard(6.0, [1.0, 2.0, 3.0]), storyboard(6.0, [1.25, 2.25, 3.25])  # the same pulse, shifted
+    plan_a, plan_b = trained.beat_plan(a, bpm=120.0), trained.beat_plan(b, bpm=120.0)
+    n = min(len(plan_a.beats), len(plan_b.beats))
+    assert np.allclose(plan_b.beats[:n], plan_a.beats[:n] + 0.25)  # the phase moves with the cuts
+    # the same video with the plan shifted by a quarter beat: other music with TB-As on, the same with it off
+    on, off = trained(a, steps=3, seed=5, bpm=120.0), trained(a, steps=3, seed=5, bpm=120.0, adapter_strength=0.0)
+    shifted = BeatPlan(plan_a.bpm, plan_a.beats + 0.125, plan_a.fit)
+    trained.beat_plan = lambda sb, bpm=None: shifted  # type: ignore[method-assign]
+    assert not np.array_equal(on, trained(a, steps=3, seed=5, bpm=120.0))
+    assert np.array_equal(off, trained(a, steps=3, seed=5, bpm=120.0, adapter_strength=0.0))
 
 
 # ---- lengths, save / load -----------------------------------------------------------------------
