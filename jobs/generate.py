@@ -21,7 +21,6 @@ from typing import Any
 from jobs import incremental, sandbox, storage
 from jobs.rows import RowWorker, map_rows, preview
 from jobs.runtime import JobError
-from jobs.sandbox import DEFAULT_LIMIT_S
 
 DESCRIPTION = "write a soundtrack for every video with a trained VeM model, mux it, and score the result"
 EXAMPLES = """examples:
@@ -97,7 +96,7 @@ class Generator(RowWorker):
     PRELOAD = ("vem.storyboard",)
 
     def __init__(self, model: str, output: str, controls: dict[str, Any], tracking_uri: str | None = None,
-                 input_time_limit: float = DEFAULT_LIMIT_S) -> None:
+                 input_time_limit: float = sandbox.DEFAULT_LIMIT_S) -> None:
         import torch  # noqa: PLC0415
 
         from vem.pipeline import VeMPipeline  # noqa: PLC0415

@@ -19,7 +19,6 @@ from typing import Any
 from jobs import incremental, sandbox, storage
 from jobs.rows import RowWorker, map_rows, preview
 from jobs.runtime import JobError
-from jobs.sandbox import DEFAULT_LIMIT_S
 
 DESCRIPTION = "turn paired clips (videos with their music) into VeM training examples"
 EXAMPLES = """examples:
@@ -69,7 +68,7 @@ class Preprocessor(RowWorker):
 
     PRELOAD = ("vem.storyboard", "vem.audio")
 
-    def __init__(self, texts: dict[str, dict[str, Any]] | None = None, input_time_limit: float = DEFAULT_LIMIT_S) -> None:
+    def __init__(self, texts: dict[str, dict[str, Any]] | None = None, input_time_limit: float = sandbox.DEFAULT_LIMIT_S) -> None:
         from vem.mel import LogMel, MelConfig  # noqa: PLC0415
         from vem.storyboard import ParseConfig  # noqa: PLC0415
 

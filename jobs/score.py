@@ -22,7 +22,6 @@ from typing import Any
 from jobs import incremental, sandbox, storage
 from jobs.rows import RowWorker, map_rows, preview
 from jobs.runtime import JobError
-from jobs.sandbox import DEFAULT_LIMIT_S
 
 DESCRIPTION = "score a catalog of videos: transitions, beats, tempo, and how well cuts land on beats"
 EXAMPLES = """examples:
@@ -94,7 +93,7 @@ class Scorer(RowWorker):
 
     PRELOAD = ("vem.scoring",)
 
-    def __init__(self, input_time_limit: float = DEFAULT_LIMIT_S) -> None:
+    def __init__(self, input_time_limit: float = sandbox.DEFAULT_LIMIT_S) -> None:
         from vem.storyboard import ParseConfig  # noqa: PLC0415
 
         super().__init__(input_time_limit)

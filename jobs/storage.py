@@ -268,26 +268,15 @@ def _transfer_errors() -> tuple[type[BaseException], ...]:
     """Errors of a download that broke off (or an answer that came garbled) after the request succeeded."""
     import http.client  # noqa: PLC0415
 
-    found: list[type[BaseException]] = [http.client.IncompleteRead, TimeoutError]
-    try:
-        import aiohttp  # noqa: PLC0415
+    import aiohttp  # noqa: PLC0415  (s3fs' dependencies: always installed with it)
+    import botocore.exceptions  # noqa: PLC0415
+    from fsspec.exceptions import FSTimeoutError  # noqa: PLC0415
 
-        found += [aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError]
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from botocore.exceptions import IncompleteReadError, ResponseParserError, ResponseStreamingError  # noqa: PLC0415
-
-        found += [IncompleteReadError, ResponseParserError, ResponseStreamingError]
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from fsspec.exceptions import FSTimeoutError  # noqa: PLC0415
-
-        found.append(FSTimeoutError)
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(found)
+    # ResponseParserError exists only in some botocore versions
+    boto = [getattr(botocore.exceptions, name) for name in ("IncompleteReadError", "ResponseStreamingError",
+                                                             "ResponseParserError") if hasattr(botocore.exceptions, name)]
+    return (http.client.IncompleteRead, TimeoutError, aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError,
+            FSTimeoutError, *boto)
 
 
 def _read_retrying(url: str, read: Callable[[], _T]) -> _T:

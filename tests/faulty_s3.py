@@ -188,7 +188,7 @@ def _close(conn: socket.socket) -> None:
     try:
         conn.shutdown(socket.SHUT_RDWR)
     except OSError:
-        pass
+        pass  # the client closed it first: nothing left to shut down
     conn.close()
 
 
@@ -207,7 +207,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             super().finish()
         except OSError:
-            pass
+            pass  # a connection the proxy dropped on purpose cannot be flushed
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002  (quiet: the test reads .log)
         return
@@ -268,8 +268,8 @@ class _Handler(BaseHTTPRequestHandler):
                 line = self.rfile.readline(65537)
                 size = int(line.split(b";", 1)[0].strip() or b"0", 16)
                 if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):  # trailers
-                        pass
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # skip the trailers up to the blank line
                     break
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline(65537)  # the CRLF after the chunk

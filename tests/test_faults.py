@@ -16,14 +16,13 @@ import pytest
 
 from jobs import storage
 from jobs.__main__ import main
+from tests.procs import raylet_pid, workers
 from vem.pipeline import VeMPipeline
 
 
 def test_a_scoring_actor_killed_mid_job_loses_no_input(ray_cluster: None, workdir: str, catalog: Path,
                                                         tmp_path: Path) -> None:
-    import ray
-
-    raylet = ray._private.worker._global_node.all_processes["raylet"][0].process.pid  # this session's node only
+    raylet = raylet_pid()  # this session's node only
     videos = tmp_path / "videos"
     videos.mkdir()
     for p in sorted((catalog / "videos").glob("*.mp4")):
@@ -36,7 +35,7 @@ def test_a_scoring_actor_killed_mid_job_loses_no_input(ray_cluster: None, workdi
     killed = None
     deadline = time.time() + 120
     while killed is None and time.time() < deadline and job.is_alive():
-        for pid in _workers(raylet, "Scorer"):
+        for pid in workers(raylet, "Scorer"):
             time.sleep(1.0)  # let it take its first video
             os.kill(pid, signal.SIGKILL)
             killed = pid
@@ -47,22 +46,6 @@ def test_a_scoring_actor_killed_mid_job_loses_no_input(ray_cluster: None, workdi
     assert result == [0]
     ids = [r["id"] for r in pq.read_table(out / "scores").to_pylist()]
     assert sorted(ids) == sorted(p.stem for p in videos.glob("*.mp4"))  # every input exactly once
-
-
-def _workers(parent: int, name: str) -> list[int]:
-    """Pids of the worker processes of ``parent`` (a raylet) whose title names ``name``."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if not proc.name.isdigit():
-                continue
-            stat = (proc / "stat").read_text()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == parent and name in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                found.append(int(proc.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return found
 
 
 def test_ids_cannot_leave_the_output_folder(ray_cluster: None, workdir: str, catalog: Path, tmp_path: Path) -> None:

@@ -129,7 +129,7 @@ def test_a_group_whose_retry_dies_too_gets_an_error_row(ray_cluster: None, score
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
                 except ProcessLookupError:
-                    pass
+                    pass  # it ended between the listing and the kill
             time.sleep(0.05)
 
     thread = threading.Thread(target=killer, daemon=True)
