@@ -11,16 +11,26 @@ corpus tokenised as the library does:
    E-step (forward-backward over every segmentation) of our numba lattice;
 2. MIDI parsing: symusic vs mido vs pretty_midi on the same files (ms per file);
 3. the wall time of ``learn_dictionary`` on the Bach chorales.
+
+Times are given as wall clock and as this process's CPU time (``time.process_time``; the
+SentencePiece trainer runs inside this process, on one thread): on a shared machine the wall
+clock also counts the time spent waiting for a core, the CPU time does not. ``--cache FILE``
+keeps the tokenised corpus (parsing ~1700 pieces with music21 takes minutes): written on the
+first run, read on the next ones (then only 50 chorales are parsed, for the MIDI timings).
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import sys
 import tempfile
 import time
+from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
@@ -28,7 +38,7 @@ from musicwords.corpus import list_pieces, load_notes  # noqa: E402
 from musicwords.em import EMConfig, learn_dictionary  # noqa: E402
 from musicwords.lattice import build_lattice, forward_backward  # noqa: E402
 from musicwords.midi import notes_to_midi_bytes, playable_notes  # noqa: E402
-from musicwords.tokens import SEPARATOR, Alphabet, tokenize  # noqa: E402
+from musicwords.tokens import SEPARATOR, Alphabet, TokenStreams, tokenize  # noqa: E402
 from musicwords.voices import separate_voices  # noqa: E402
 
 
@@ -42,36 +52,77 @@ def load(composers: list[str], limit: int | None) -> list:
     return pieces
 
 
+_FIELDS = ("tokens", "piece", "stream", "note", "prev_note")
+
+
+def save_streams(path: Path, alphabet: Alphabet, **streams: TokenStreams) -> None:
+    arrays = {f"{name}.{f}": getattr(ts, f) for name, ts in streams.items() for f in _FIELDS}
+    meta = {"alphabet": alphabet.to_json(),
+            "names": {name: [list(ts.piece_ids), list(ts.stream_names)] for name, ts in streams.items()}}
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
+    os.replace(tmp, path)
+
+
+def load_streams(path: Path) -> tuple[Alphabet, dict[str, TokenStreams]]:
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        out = {name: TokenStreams(**{f: z[f"{name}.{f}"] for f in _FIELDS}, piece_ids=tuple(ids), stream_names=tuple(names))
+               for name, (ids, names) in meta["names"].items()}
+    return Alphabet.from_json(meta["alphabet"]), out
+
+
+def clocks() -> tuple[float, float]:
+    return time.time(), time.process_time()
+
+
+def since(start: tuple[float, float]) -> tuple[float, float]:
+    """(wall, CPU) seconds since ``start``."""
+    return time.time() - start[0], time.process_time() - start[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pieces", type=int, default=None, help="at most this many pieces per composer (default: all)")
+    parser.add_argument("--cache", type=Path, default=None, help="npz file keeping the tokenised corpus between runs")
     args = parser.parse_args()
 
-    t0 = time.time()
-    bach = load(["bach"], args.pieces)
-    palestrina = load(["palestrina"], args.pieces)
-    print(f"parsed {len(bach)} Bach and {len(palestrina)} Palestrina pieces with music21 in {time.time() - t0:.0f} s")
+    if args.cache and args.cache.exists():
+        alphabet, cached = load_streams(args.cache)
+        streams, both = cached["bach"], cached["both"]
+        bach = load(["bach"], 50)
+        print(f"token streams read from {args.cache}; parsed {len(bach)} Bach chorales for the MIDI timings")
+    else:
+        t0 = time.time()
+        bach = load(["bach"], args.pieces)
+        palestrina = load(["palestrina"], args.pieces)
+        print(f"parsed {len(bach)} Bach and {len(palestrina)} Palestrina pieces with music21 in {time.time() - t0:.0f} s")
+        alphabet = Alphabet()
+        streams = tokenize([(n, separate_voices(n)) for n in bach], alphabet)
+        both = tokenize([(n, separate_voices(n)) for n in bach + palestrina], alphabet)
+        if args.cache:
+            save_streams(args.cache, alphabet, bach=streams, both=both)
+    learn_dictionary(streams, alphabet, EMConfig.debug())  # compiles the numba kernels (cached on disk after)
 
     # 3. dictionary build on the Bach chorales (also gives the dictionary for the E-step)
-    alphabet = Alphabet()
-    streams = tokenize([(n, separate_voices(n)) for n in bach], alphabet)
-    t0 = time.time()
-    d = learn_dictionary(streams, alphabet, EMConfig())
-    build = time.time() - t0
+    # the alphabet as it was after the chorales alone (ids are given in order of first use)
+    alphabet_bach = Alphabet(config=alphabet.config, symbols=alphabet.symbols[: int(streams.tokens.max()) + 1])
+    start = clocks()
+    d = learn_dictionary(streams, alphabet_bach, EMConfig())
+    build, build_cpu = since(start)
     print(f"Bach chorales: {streams.n_tokens:,} tokens, {len(d.words) - d.n_literals} words, "
-          f"{d.history[0]:,.0f} -> {d.code_length:,.0f} bits, dictionary built in {build:.1f} s")
+          f"{d.history[0]:,.0f} -> {d.code_length:,.0f} bits, dictionary built in {build:.1f} s ({build_cpu:.1f} s CPU)")
 
     # 1. Throughput on Bach + Palestrina: one E-step, our whole dictionary learning, SentencePiece's
-    both = tokenize([(n, separate_voices(n)) for n in bach + palestrina], alphabet)
-    t0 = time.time()
+    start = clocks()
     d_both = learn_dictionary(both, alphabet, EMConfig())
-    ours_train = both.n_tokens / (time.time() - t0)
+    ours_wall, ours_cpu = since(start)
     lattice = build_lattice(both.tokens, d_both.words, d_both.n_literals)
     reps = 5
-    t0 = time.time()
+    start = clocks()
     for _ in range(reps):
         forward_backward(lattice, d_both.logp)
-    ours_estep = reps * both.n_tokens / (time.time() - t0)
+    estep_wall, estep_cpu = since(start)
 
     import sentencepiece as spm
 
@@ -89,19 +140,23 @@ def main() -> None:
         path = os.path.join(tmp, "streams.txt")
         with open(path, "w", encoding="utf-8") as f:
             f.write("\n".join(lines))
-        t0 = time.time()
+        start = clocks()
         spm.SentencePieceTrainer.train(
             input=path, model_prefix=os.path.join(tmp, "m"), model_type="unigram",
             vocab_size=len(alphabet) + len(d_both.words), character_coverage=1.0, num_threads=1,
             max_sentence_length=1 << 20, split_by_whitespace=False, minloglevel=2, hard_vocab_limit=False,
         )
-        spm_seconds = time.time() - t0
-    theirs = both.n_tokens / spm_seconds
-    print(f"Bach + Palestrina, {both.n_tokens:,} tokens, one thread:")
-    print(f"  sentencepiece unigram training: {theirs:,.0f} tokens/s ({spm_seconds:.1f} s)")
-    print(f"  ours, whole dictionary learning (EM + MDL rounds): {ours_train:,.0f} tokens/s "
-          f"-> ratio ours/sentencepiece = {ours_train / theirs:.2f}")
-    print(f"  ours, one E-step (forward-backward, {len(lattice.start):,} lattice edges): {ours_estep:,.0f} tokens/s")
+        spm_wall, spm_cpu = since(start)
+    n = both.n_tokens
+    print(f"Bach + Palestrina, {n:,} tokens, one thread (tokens/s by wall clock | by CPU time):")
+    print(f"  sentencepiece unigram training: {n / spm_wall:,.0f} | {n / spm_cpu:,.0f} tokens/s "
+          f"({spm_wall:.1f} s | {spm_cpu:.1f} s CPU)")
+    print(f"  ours, whole dictionary learning (EM + MDL rounds, {len(d_both.rounds) - 1} rounds, "
+          f"{len(d_both.words) - d_both.n_literals} words): {n / ours_wall:,.0f} | {n / ours_cpu:,.0f} tokens/s "
+          f"({ours_wall:.1f} s | {ours_cpu:.1f} s CPU)")
+    print(f"  -> ratio ours/sentencepiece = {spm_wall / ours_wall:.2f} by wall clock, {spm_cpu / ours_cpu:.2f} by CPU time")
+    print(f"  ours, one E-step (forward-backward, {len(lattice.start):,} lattice edges): "
+          f"{reps * n / estep_wall:,.0f} | {reps * n / estep_cpu:,.0f} tokens/s")
 
     # 2. MIDI parsers on the same pieces
     import mido

@@ -8,6 +8,12 @@ writes one row per input to ``<output>/scores/part-*.parquet`` (written atomical
 row has the input's ``version``, and when an id has several rows the one of the latest part counts).
 The MLflow run gets the means of the metrics, the counts and a histogram of the tight sync
 metrics. ``--explain ID`` draws one video's timeline instead.
+
+``--encoder PATH`` (a local or s3:// folder of a CLIP/SigLIP model saved with ``save_pretrained``)
+replaces the light frame embedding and fills each row's ``visual_embedding``; with
+``--music-encoder PATH`` (a CLAP model) as well, the two are bridged into a joint video-music
+embedder and the rows get ``semantic`` and ``tw_semantic`` (see vem.scoring). Without them the
+rows say that no joint embedder was configured.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ EXAMPLES = """examples:
   python -m jobs score --input s3://ads/catalog.parquet --output s3://ads/scores --workers 16
   python -m jobs score --input work/sample/videos --output work/scores --explain ad00003
   python -m jobs score --input s3://ads/incoming --output s3://ads/scores --incremental   # nightly: new and changed only
+  python -m jobs score --input work/sample/videos --output work/scores --encoder models/clip --music-encoder models/clap
 """
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".m4v", ".avi")
 
@@ -40,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=None, help="scoring actors (default: CPUs - 1, at least 1)")
     parser.add_argument("--flush", type=int, default=500, help="rows per output part file (default: %(default)s)")
     parser.add_argument("--explain", default=None, metavar="ID", help="draw the timeline of one video as a PNG and stop")
+    parser.add_argument("--encoder", default=None, metavar="PATH",
+                        help="CLIP/SigLIP model folder (local or s3://) for the frame embeddings; fills visual_embedding")
+    parser.add_argument("--music-encoder", default=None, metavar="PATH",
+                        help="CLAP model folder (local or s3://); with a full CLIP/SigLIP --encoder, adds the semantic scores")
     sandbox.add_argument(parser)
     incremental.add_arguments(parser)
 
@@ -51,7 +62,12 @@ def check(args: argparse.Namespace) -> None:
         raise JobError(f"--workers must be at least 1, got {args.workers}")
     if args.flush < 1:
         raise JobError(f"--flush must be at least 1, got {args.flush}")
+    if args.music_encoder and not args.encoder:
+        raise JobError("--music-encoder needs --encoder: the semantic scores bridge a visual and a music model")
     try:
+        for flag, path in (("--encoder", args.encoder), ("--music-encoder", args.music_encoder)):
+            if path and not storage.exists(path):
+                raise JobError(f"{flag} {storage.redact_url(path)}: not found")
         if not storage.exists(args.input):
             raise JobError(f"--input {storage.redact_url(args.input)}: not found")
         storage.check_writable(args.output)
@@ -93,11 +109,16 @@ class Scorer(RowWorker):
 
     PRELOAD = ("vem.scoring",)
 
-    def __init__(self, input_time_limit: float = sandbox.DEFAULT_LIMIT_S) -> None:
+    def __init__(self, input_time_limit: float = sandbox.DEFAULT_LIMIT_S, encoder: str | None = None,
+                 music_encoder: str | None = None) -> None:
+        from vem.encoders import local_dir  # noqa: PLC0415
         from vem.storyboard import ParseConfig  # noqa: PLC0415
 
         super().__init__(input_time_limit)
-        self.config = ParseConfig(embedding="none")  # a score row needs transitions, not frame embeddings
+        self.config = ParseConfig(embedding="none")  # without an encoder a row needs transitions, not frame embeddings
+        # s3:// folders are copied once (per machine: a shared cache); the sandbox loads the models once per child
+        self.encoders = {"encoder_dir": str(local_dir(encoder)) if encoder else None,
+                         "music_encoder_dir": str(local_dir(music_encoder)) if music_encoder else None}
 
     def error_row(self, id_: str, uri: str, reason: str) -> dict[str, Any]:
         from vem.scoring import error_row  # noqa: PLC0415
@@ -111,7 +132,7 @@ class Scorer(RowWorker):
             data = storage.read_bytes(uri)
         except storage.StorageError as e:
             return self.error_row(id_, uri, f"read: {e}")
-        row: dict[str, Any] = self.isolated(score_video, id_, uri, data, config=self.config)
+        row: dict[str, Any] = self.isolated(score_video, id_, uri, data, config=self.config, **self.encoders)
         return row
 
 
@@ -128,10 +149,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.time()
     rows: list[dict[str, Any]] = []
     if work.todo:
+        _check_encoders(args)
         cpus = int(ray.cluster_resources().get("CPU", 1))
         rows = map_rows(work.todo, Scorer, folder=storage.join(args.output, "scores"), schema=_schema(), flush=args.flush,
                         workers=args.workers or max(1, cpus - 1), lost_row=_lost_row,
-                        worker_kwargs={"input_time_limit": args.input_time_limit}, keep=_summary_fields)
+                        worker_kwargs={"input_time_limit": args.input_time_limit, "encoder": args.encoder,
+                                       "music_encoder": args.music_encoder}, keep=_summary_fields)
     summary = _summarise(rows)
     summary.update(inputs=len(inputs), processed=len(rows), **work.counts(), seconds=round(time.time() - started, 2),
                    outputs={"scores": storage.join(args.output, "scores")})
@@ -139,6 +162,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if rows:
         _log_histogram(rows)
     return summary
+
+
+def _check_encoders(args: argparse.Namespace) -> None:
+    """Load the models once here, so that a wrong folder stops the job before any row is written."""
+    from vem.encoders import EncoderError, load_image_encoder, load_prompt_bridge, local_dir  # noqa: PLC0415
+
+    try:
+        if args.encoder and args.music_encoder:
+            load_prompt_bridge(local_dir(args.encoder), local_dir(args.music_encoder))
+        if args.encoder:
+            load_image_encoder(local_dir(args.encoder))
+    except EncoderError as e:
+        raise JobError(f"--encoder/--music-encoder: {storage.scrub(str(e))}") from e
 
 
 def _lost_row(item: dict[str, Any], reason: str) -> dict[str, Any]:
@@ -159,7 +195,8 @@ def _schema() -> Any:
         ("transition_kinds", pa.list_(pa.string())), ("beats", floats), ("downbeats", floats),
     ]
     fields += [(k, pa.float64()) for k in METRIC_COLUMNS]
-    fields += [("semantic_note", pa.string()), ("seconds", pa.float64()), ("version", pa.string())]
+    fields += [("semantic_note", pa.string()), ("visual_embedding", pa.list_(pa.float32())), ("seconds", pa.float64()),
+               ("version", pa.string())]
     return pa.schema(fields)
 
 

@@ -32,10 +32,11 @@ class DiscoverConfig:
     tokens: TokenConfig = field(default_factory=TokenConfig)
     em: EMConfig = field(default_factory=EMConfig)
     min_pattern_notes: int = 5  # shorter words are cells, not reported as patterns
-    extend: str = "repeating"  # occurrences take the co-sounding notes that recur with them
+    extend: str = "maximal"  # occurrences take the notes that recur with them: co-sounding, and before/after (SIA's MTP)
     min_share: float = 1.0  # ... in every other occurrence (a translatable pattern, as in SIA)
     top_patterns: int | None = None  # report at most this many (None: every word that saves bits)
-    coverage: float = 0.8  # report the patterns that together make this share of the bits saved
+    select: str = "coverage"  # which patterns are reported (see reconstruct.patterns); "new_bits": by conditional code length
+    coverage: float = 0.8  # for select="coverage": the patterns that together make this share of the bits saved
 
     @classmethod
     def debug(cls) -> DiscoverConfig:
@@ -81,5 +82,5 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
         dictionary = learn(tokens, alphabet)
     occurrences = find_occurrences(dictionary, tokens, pieces)
     found = patterns(dictionary, occurrences, pieces, top=cfg.top_patterns, min_notes=cfg.min_pattern_notes,
-                     extend=cfg.extend, min_share=cfg.min_share, coverage=cfg.coverage)
+                     extend=cfg.extend, min_share=cfg.min_share, coverage=cfg.coverage, select=cfg.select)
     return DiscoverResult(pieces, streams, tokens, dictionary, occurrences, found)

@@ -68,6 +68,7 @@ True
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -78,7 +79,7 @@ import numba
 import numpy as np
 from scipy.special import digamma
 
-from musicwords.lattice import Lattice, build_lattice, forward_backward, viterbi
+from musicwords.lattice import Lattice, WordIndex, build_lattice, forward_backward, viterbi
 from musicwords.tokens import SEPARATOR, Alphabet, TokenStreams
 
 __all__ = ["Dictionary", "EMConfig", "EStep", "LocalEStep", "learn_dictionary", "split_blocks"]
@@ -226,7 +227,8 @@ class LocalEStep:
         self.lattices: dict[int, list[Lattice]] = {}
 
     def build(self, key: int, words: Sequence[tuple[int, ...]], n_literals: int) -> None:
-        self.lattices[key] = [build_lattice(b, words, n_literals) for b in self.blocks]
+        index = WordIndex(words)  # once for all blocks
+        self.lattices[key] = [build_lattice(b, words, n_literals, index) for b in self.blocks]
 
     def restrict(self, key: int, source: int, new_id: np.ndarray) -> None:
         self.lattices[key] = [lat.restricted(new_id) for lat in self.lattices[source]]
@@ -542,35 +544,53 @@ def _best_spelling(
     return float(best[n]), parts[::-1]
 
 
-def _repeated_windows(symbols: np.ndarray, min_count: int, max_length: int) -> Iterator[tuple[int, int, int]]:
-    """``(length, first start, count)`` of every window of 2..``max_length`` symbols that recurs
-    ``min_count`` times or more without crossing a separator (``SEPARATOR`` entries), shortest first."""
-    from musicwords.lattice import _prefix_hash, _values, window_hashes  # noqa: PLC0415
+def _repeated_windows(symbols: np.ndarray, min_count: int, max_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(length, first start, count)`` arrays of every window of 2..``max_length`` symbols that
+    recurs ``min_count`` times or more without crossing a separator (``SEPARATOR`` entries),
+    shortest first, by first start within a length.
 
+    A window can only recur where the window one symbol shorter at the same start recurs, so each
+    length looks only at the starts where the previous length found a recurring window.
+    """
+    from musicwords.lattice import _BASE, _prefix_hash, _values  # noqa: PLC0415
+
+    n = len(symbols)
     sep_prefix = np.concatenate([[0], np.cumsum(symbols == SEPARATOR)])
     prefix = _prefix_hash(_values(symbols))
-    for length in range(2, min(max_length, len(symbols)) + 1):
-        windows = window_hashes(prefix, length)
-        valid = np.flatnonzero((sep_prefix[length:] - sep_prefix[:-length]) == 0)
-        if len(valid) == 0:
-            return
-        _, first, count = np.unique(windows[valid], return_index=True, return_counts=True)
+    cand = np.flatnonzero(symbols != SEPARATOR)  # starts of windows that may recur
+    out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    power = _BASE
+    for length in range(2, min(max_length, n) + 1):
+        with np.errstate(over="ignore"):
+            power = power * _BASE
+            cand = cand[cand + length <= n]
+            cand = cand[(sep_prefix[cand + length] - sep_prefix[cand]) == 0]
+            if len(cand) == 0:
+                break
+            windows = prefix[cand + length] - prefix[cand] * power
+        _, first, inverse, count = np.unique(windows, return_index=True, return_inverse=True, return_counts=True)
         frequent = count >= min_count
         if not frequent.any():
-            return  # no longer window can recur either
-        for f, c in zip(first[frequent].tolist(), count[frequent].tolist(), strict=True):
-            yield length, int(valid[f]), c
+            break  # no longer window can recur either
+        order = np.argsort(first[frequent], kind="stable")
+        out.append((np.full(int(frequent.sum()), length), cand[first[frequent][order]], count[frequent][order]))
+        cand = cand[frequent[inverse.ravel()]]
+    if not out:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    return tuple(np.concatenate([part[i] for part in out]).astype(np.int64) for i in range(3))  # type: ignore[return-value]
 
 
 def _ngram_candidates(tokens: np.ndarray, cfg: EMConfig, known: set[tuple[int, ...]]) -> list[tuple[tuple[int, ...], int]]:
-    """Token n-grams that recur, most promising first (``(count - 1) * length``)."""
-    scored = sorted((-(c - 1) * length, start, length, c) for length, start, c in
-                    _repeated_windows(tokens, cfg.min_count, cfg.max_ngram))
+    """Token n-grams that recur, most promising first (``(count - 1) * length``, then by first
+    start, length and count)."""
+    length, start, count = _repeated_windows(tokens, cfg.min_count, cfg.max_ngram)
     out: list[tuple[tuple[int, ...], int]] = []
-    for _, start, length, n in scored:
-        word = tuple(int(t) for t in tokens[start : start + length])
+    for i in np.lexsort((count, length, start, -(count - 1) * length)).tolist():
+        a, n = int(start[i]), int(length[i])
+        word = tuple(tokens[a : a + n].tolist())
         if word not in known:
-            out.append((word, n))
+            out.append((word, int(count[i])))
             if len(out) >= cfg.seed_candidates:
                 break
     return out
@@ -586,22 +606,33 @@ def _merge_candidates(
     (not only pairs) lets MDL take it in one step, which pairwise merges cannot when each
     single merge costs more than it saves.
     """
-    is_sep = seq < 0
-    token_len = np.where(is_sep, 0, np.array([len(d.words[w]) for w in np.maximum(seq, 0)]))
+    word_len = np.array([len(w) for w in d.words], dtype=np.int64)
+    token_len = np.where(seq < 0, 0, word_len[np.maximum(seq, 0)])
     len_prefix = np.concatenate([[0], np.cumsum(token_len)])
-    scored: list[tuple[int, int, int, int]] = []  # (-score, start, n_words, count)
-    for n, start, c in _repeated_windows(seq, cfg.min_count, len(seq)):
-        length = int(len_prefix[start + n] - len_prefix[start])
-        if length <= cfg.max_word_tokens:
-            scored.append((-(c - 1) * length, start, n, c))
-    scored.sort()
-    out: list[tuple[tuple[int, ...], int]] = []
-    seen: set[tuple[int, ...]] = set()
-    for _, start, n, c in scored:
-        word = tuple(t for w in seq[start : start + n].tolist() for t in d.words[w])
-        if word not in known and word not in seen:
-            seen.add(word)
-            out.append((word, c))
-            if len(out) >= cfg.merge_candidates:
-                break
-    return out
+    n_words, start, count = _repeated_windows(seq, cfg.min_count, len(seq))
+    length = len_prefix[start + n_words] - len_prefix[start]
+    ok = length <= cfg.max_word_tokens
+    n_words, start, count, length = n_words[ok], start[ok], count[ok], length[ok]
+    order = np.lexsort((count, n_words, start, -(count - 1) * length))
+    # Many runs spell the same tokens (or a known word): compare them by the hash of their
+    # token string (as the lattice does) and spell out only the first new ones, in order.
+    from musicwords.lattice import _BASE, _prefix_hash, _values, _word_hashes  # noqa: PLC0415
+
+    tokens = np.fromiter(itertools.chain.from_iterable(d.words[w] for w in seq.tolist() if w >= 0), dtype=np.int64,
+                         count=int(len_prefix[-1]))
+    prefix = _prefix_hash(_values(tokens))
+    power = np.ones(int(length.max(initial=0)) + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(1, len(power)):
+            power[k] = power[k - 1] * _BASE
+        a = len_prefix[start[order]]
+        hashes = prefix[a + length[order]] - prefix[a] * power[length[order]]
+    known_list = list(known)
+    known_hashes = _word_hashes(
+        np.fromiter(itertools.chain.from_iterable(known_list), dtype=np.int64, count=sum(map(len, known_list))),
+        np.fromiter(map(len, known_list), dtype=np.int64, count=len(known_list)), np.zeros(0, dtype=np.int64))[0]
+    new = np.flatnonzero(~np.isin(hashes, known_hashes))
+    _, first = np.unique(hashes[new], return_index=True)
+    picked = order[new[np.sort(first)][: cfg.merge_candidates]]
+    return [(tuple(t for w in seq[int(start[i]) : int(start[i] + n_words[i])].tolist() for t in d.words[w]), int(count[i]))
+            for i in picked.tolist()]

@@ -10,7 +10,11 @@
   word's translations in time and pitch. With ``extend="repeating"`` an occurrence also takes
   the notes of other streams that sound during it *and* recur, with the same translation, in
   at least ``min_share`` of the word's other occurrences (the accompaniment that repeats with a
-  theme), which is how a melodic word becomes a polyphonic pattern.
+  theme), which is how a melodic word becomes a polyphonic pattern. With ``extend="maximal"``
+  (the default of :class:`~musicwords.discover.DiscoverConfig`) it also grows in time while the
+  notes at the next onset before or after it recur the same way: the maximal translatable
+  pattern around the word, as in SIA (Meredith, Lemström and Wiggins 2002), so a word that is
+  only one part of a varied phrase reports the part all the phrase's statements share.
 """
 
 from __future__ import annotations
@@ -105,6 +109,7 @@ def patterns(
     min_share: float = 0.5,
     max_overlap: float = 0.8,
     coverage: float = 1.0,
+    select: str = "coverage",
 ) -> list[Pattern]:
     """The top words as patterns (see the module docstring), most saving first.
 
@@ -114,19 +119,37 @@ def patterns(
         At most this many patterns; all by default.
     min_notes : int
         Shortest word (notes) reported: shorter ones are cells rather than patterns.
-    extend : {"repeating", "none"}
-        Whether occurrences take the recurring notes of other streams (see above).
+    extend : {"repeating", "maximal", "none"}
+        Whether occurrences take the recurring notes of other streams (see above);
+        ``"maximal"`` also grows each occurrence in time, onset by onset before and after it,
+        while some note at the next onset recurs under the same translation in the other
+        occurrences (``min_share`` of them): the maximal translatable pattern around the word
+        (as in SIA), so a word that is one part of a varied phrase reports the part of the
+        phrase that all its statements share.
     min_share : float
         For ``"repeating"``: share of the other occurrences a note must recur in.
+    select : {"new_bits", "coverage"}
+        Which of the words that save bits are reported, most saving first:
+
+        - ``"new_bits"``, a conditional code length: a word is reported when the
+          notes of its occurrences that no more-saving reported pattern already holds save more
+          bits than its own dictionary entry costs. Each occurrence saves ``base - bits`` (its
+          tokens under the base model minus one use of the word), counted in proportion to
+          the share of its notes that are new. So a repeated section does not hide the motifs
+          that also recur outside it, and a part of a section that recurs only inside the
+          section's occurrences (already explained by it) is not reported again.
+        - ``"coverage"`` (default): report until the patterns make ``coverage`` of the bits saved by
+          all, leaving out a pattern whose notes lie, to ``max_overlap`` or more, inside the
+          notes of one pattern that saves more.
     max_overlap : float
-        A pattern whose notes lie, to this share or more, inside the notes of one pattern that
-        saves more bits is a repetition of part of it and is left out.
+        For ``"coverage"``: see above.
     coverage : float
-        Report the most saving patterns until they account for this share of the bits saved
-        by all of them (1.0: every pattern that saves bits).
+        For ``"coverage"``: share of the bits saved (1.0: every pattern that saves bits).
     """
-    if extend not in ("repeating", "none"):
-        raise ValueError(f"extend must be 'repeating' or 'none', got {extend!r}")
+    if extend not in ("repeating", "maximal", "none"):
+        raise ValueError(f"extend must be 'repeating', 'maximal' or 'none', got {extend!r}")
+    if select not in ("new_bits", "coverage"):
+        raise ValueError(f"select must be 'new_bits' or 'coverage', got {select!r}")
     by_word: dict[int, list[Occurrence]] = {}
     for occ in occurrences:
         by_word.setdefault(occ.word, []).append(occ)
@@ -135,16 +158,24 @@ def patterns(
     ranked = [r for r in rank_words(d, occurrences) if len(d.words[r[0]]) + 1 >= min_notes and r[2] >= 2 and r[1] > 0]
     total = sum(r[1] for r in ranked)
     reported = 0.0
-    for w, saved, _count in ranked:
-        if reported >= coverage * total - 1e-9:
+    costs = d.word_costs()
+    held: set[tuple[int, int]] = set()  # notes of the reported patterns ("new_bits")
+    for w, saved, count in ranked:
+        if select == "coverage" and reported >= coverage * total - 1e-9:
             break
         reported += saved
         occs = sorted(by_word[w], key=lambda o: (o.piece, o.start))
         sets = [(o.piece, o.notes) for o in occs]
-        if extend == "repeating":
-            sets = _extend(occs, pieces, min_share)
+        if extend != "none":
+            sets = _extend(occs, pieces, min_share, grow=extend == "maximal")
         covered = {(pc, int(i)) for pc, idx in sets for i in idx}
-        if any(len(covered & seen) >= max_overlap * len(covered) for seen in kept_notes):
+        if select == "new_bits":
+            per_use = (saved + costs[w]) / count  # bits one occurrence saves
+            new = sum(sum((pc, int(i)) not in held for i in idx) / len(idx) for pc, idx in sets)
+            if new * per_use <= costs[w]:
+                continue  # what it would add is already explained by patterns that save more
+            held |= covered
+        elif any(len(covered & seen) >= max_overlap * len(covered) for seen in kept_notes):
             continue  # (nearly) all of it is inside a pattern that saves more: its bits count as reported
         kept_notes.append(covered)
         out.append(Pattern(word=w, bits_saved=saved, occurrences=tuple(sets)))
@@ -153,27 +184,38 @@ def patterns(
     return out
 
 
-def _extend(occs: list[Occurrence], pieces: list[Notes], min_share: float) -> list[tuple[int, np.ndarray]]:
-    """Add to each occurrence the co-sounding notes that recur under the same translation."""
+def _extend(occs: list[Occurrence], pieces: list[Notes], min_share: float, *, grow: bool = False) -> list[tuple[int, np.ndarray]]:
+    """Add to each occurrence the co-sounding notes that recur under the same translation (and,
+    with ``grow``, the recurring notes of the onsets before and after it, while there are some)."""
     anchors = [(pieces[o.piece].onset[o.notes[0]], int(pieces[o.piece].pitch[o.notes[0]])) for o in occs]
     lookups = []
     for o in occs:
         n = pieces[o.piece]
         lookups.append({(round(float(t), 3), int(p)): i for i, (t, p) in enumerate(zip(n.onset, n.pitch, strict=True))})
+    onsets = {p: np.unique(pieces[p].onset) for p in {o.piece for o in occs}}
     out = []
     for i, o in enumerate(occs):
         n = pieces[o.piece]
-        span = np.flatnonzero((n.onset >= n.onset[o.notes].min()) & (n.onset <= n.onset[o.notes].max()))
-        extra = np.setdiff1d(span, o.notes)
-        keep = []
         others = [j for j in range(len(occs)) if j != i]
-        for note in extra.tolist():
+
+        def recurs(note: int, i: int = i, n: Notes = n, others: list[int] = others) -> bool:
             dt = float(n.onset[note]) - anchors[i][0]
             dp = int(n.pitch[note]) - anchors[i][1]
-            hits = sum(
-                (round(anchors[j][0] + dt, 3), anchors[j][1] + dp) in lookups[j] for j in others
-            )
-            if others and hits >= min_share * len(others):
-                keep.append(note)
-        out.append((o.piece, np.sort(np.concatenate([o.notes, np.array(keep, dtype=np.int64)]))))
+            hits = sum((round(anchors[j][0] + dt, 3), anchors[j][1] + dp) in lookups[j] for j in others)
+            return bool(others) and hits >= min_share * len(others)
+
+        lo, hi = float(n.onset[o.notes].min()), float(n.onset[o.notes].max())
+        span = np.flatnonzero((n.onset >= lo) & (n.onset <= hi))
+        keep = [note for note in np.setdiff1d(span, o.notes).tolist() if recurs(note)]
+        if grow and others:
+            times = onsets[o.piece]
+            for step in (1, -1):  # after the occurrence, then before it
+                k = int(np.searchsorted(times, hi if step == 1 else lo)) + step
+                while 0 <= k < len(times):
+                    found = [note for note in np.flatnonzero(n.onset == times[k]).tolist() if recurs(note)]
+                    if not found:
+                        break
+                    keep += found
+                    k += step
+        out.append((o.piece, np.unique(np.concatenate([o.notes, np.array(keep, dtype=np.int64)]))))
     return out

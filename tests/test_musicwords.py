@@ -223,3 +223,43 @@ def test_alphabet_round_trips_through_json() -> None:
     # the stored alphabet spells new music with the same ids
     same = tokenize([(n, separate_voices(n)) for n in corpus.pieces], again, grow=False)
     assert np.array_equal(same.tokens, tokens.tokens)
+
+
+def test_maximal_extension_grows_a_word_to_the_phrase_its_statements_share() -> None:
+    from musicwords.reconstruct import Occurrence, _extend
+
+    # a 10-note phrase stated three times, transposed; the word found covers its notes 3..6 only
+    phrase_pitch = np.array([60, 62, 64, 65, 67, 69, 71, 72, 74, 76])
+    rng = np.random.default_rng(0)
+    pitch, onset = [], []
+    t = 0.0
+    for k in (0, 5, -3):
+        filler = rng.integers(40, 50, 4)  # a different bridge each time, in another register
+        pitch += list(filler) + list(phrase_pitch + k)
+        onset += [t + i for i in range(14)]
+        t += 14
+    n = Notes.from_arrays("phrase", onset=np.array(onset, dtype=float), pitch=np.array(pitch), duration=np.ones(len(pitch)))
+    occs = [Occurrence(piece=0, word=0, stream=0, notes=np.arange(s + 4 + 3, s + 4 + 7), start=0.0, end=0.0,
+                       pitch_lo=0, pitch_hi=0) for s in (0, 14, 28)]
+    grown = _extend(occs, [n], 1.0, grow=True)
+    assert [idx.tolist() for _, idx in grown] == [list(range(s + 4, s + 14)) for s in (0, 14, 28)]
+    plain = _extend(occs, [n], 1.0)
+    assert [idx.tolist() for _, idx in plain] == [o.notes.tolist() for o in occs]
+
+
+def test_new_bits_reports_a_motif_that_also_recurs_outside_a_repeated_section() -> None:
+    rng = np.random.default_rng(3)
+    motif = np.array([0, 7, 5, 4, 2, 0])
+    section = rng.integers(55, 80, 60)
+    parts = [section, section]  # a long section played twice ...
+    for k in (2, -3, 4, 1):  # ... and a motif that recurs between other music
+        parts += [rng.integers(50, 85, 12), 62 + k + motif]
+    pitch = np.concatenate(parts)
+    n = Notes.from_arrays("sect", onset=np.arange(len(pitch), dtype=float), pitch=pitch, duration=np.ones(len(pitch)))
+    lengths = {}
+    for select in ("coverage", "new_bits"):
+        result = discover([n], DiscoverConfig(select=select))
+        lengths[select] = sorted(len(result.dictionary.words[p.word]) + 1 for p in result.patterns)
+    assert len(motif) in lengths["new_bits"], lengths
+    assert len(motif) not in lengths["coverage"], lengths  # the section makes 80 % of the bits saved alone
+    assert max(lengths["new_bits"]) >= 50  # the section is reported as well

@@ -8,16 +8,27 @@ from pickles. Nothing is downloaded at run time.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["EncoderError", "load_image_encoder", "load_text_encoder", "local_dir"]
+__all__ = ["BRIDGE_CONCEPTS", "EncoderError", "PromptBridge", "load_audio_encoder", "load_image_encoder",
+           "load_prompt_bridge", "load_text_encoder", "local_dir"]
+
+#: What the prompt bridge asks of both sides: moods and energies that a picture and a piece of
+#: music can both have. Words only: the templates below make them a caption of each medium.
+BRIDGE_CONCEPTS = ("happy", "sad", "calm", "energetic", "romantic", "tense", "playful", "epic", "dreamy", "dark",
+                   "bright", "elegant", "nostalgic", "aggressive", "peaceful", "mysterious")
+IMAGE_TEMPLATE = "a {} scene"
+MUSIC_TEMPLATE = "{} music"
+AUDIO_RATE = 16000  # Hz of the signals the audio encoder is given (vem.audio.load_audio's)
 
 
-_TEXT_ARCHITECTURES = ("ClapModel", "ClapTextModelWithProjection", "CLIPModel", "CLIPTextModelWithProjection")
+_TEXT_ARCHITECTURES = ("ClapModel", "ClapTextModelWithProjection", "CLIPModel", "CLIPTextModelWithProjection", "SiglipModel")
+_AUDIO_ARCHITECTURES = ("ClapModel", "ClapAudioModelWithProjection")
 _ARCHITECTURES = ("CLIPModel", "CLIPVisionModel", "CLIPVisionModelWithProjection", "SiglipModel", "SiglipVisionModel")
 
 
@@ -92,6 +103,132 @@ def load_text_encoder(path: str | Path, *, batch_size: int = 64, device: str = "
     return encode
 
 
+def load_audio_encoder(path: str | Path, *, batch_size: int = 8,
+                       device: str = "cpu") -> Callable[[Sequence[np.ndarray]], np.ndarray]:
+    """A function ``segments (16 kHz mono float32 signals) -> (n, dim) float32`` (unit-norm rows)
+    from a CLAP audio model.
+
+    Each segment is resampled to the model's rate and cut into windows of the feature
+    extractor's length (no random crop: a segment longer than one window is the mean of its
+    windows' embeddings; a tail under a quarter window is dropped unless it is all there is).
+
+    Parameters
+    ----------
+    path : str or Path
+        A local directory written by ``save_pretrained`` of a ``ClapModel`` or
+        ``ClapAudioModelWithProjection`` and its feature extractor.
+    """
+    from math import gcd  # noqa: PLC0415
+
+    import torch  # noqa: PLC0415
+    import transformers  # noqa: PLC0415
+    from scipy.signal import resample_poly  # noqa: PLC0415
+
+    folder = _checked(path)
+    model = _load_model(folder, _AUDIO_ARCHITECTURES, "a CLAP audio model", device)
+    try:
+        extractor = transformers.AutoFeatureExtractor.from_pretrained(folder)
+    except (OSError, ValueError, KeyError) as e:
+        raise EncoderError(f"{folder}: cannot load the feature extractor: {e}") from e
+    rate = int(extractor.sampling_rate)
+    window = int(extractor.nb_max_samples)
+    g = gcd(rate, AUDIO_RATE)
+
+    def windows(signal: np.ndarray) -> list[np.ndarray]:
+        x = np.asarray(signal, dtype=np.float32).reshape(-1)
+        x = resample_poly(x, rate // g, AUDIO_RATE // g).astype(np.float32) if rate != AUDIO_RATE else x
+        if len(x) == 0:
+            x = np.zeros(window // 10, dtype=np.float32)  # silence stands for nothing
+        parts = [x[i : i + window] for i in range(0, len(x), window)]
+        return [p for p in parts if len(p) >= window // 4] or parts[:1]
+
+    @torch.no_grad()
+    def encode(segments: Sequence[np.ndarray]) -> np.ndarray:
+        pieces = [windows(s) for s in segments]
+        flat = [w for p in pieces for w in p]
+        embs = []
+        for start in range(0, len(flat), batch_size):
+            inputs = extractor(flat[start : start + batch_size], sampling_rate=rate, return_tensors="pt")
+            inputs = {k: v.to(device) for k, v in inputs.items() if k in ("input_features", "is_longer")}
+            result = model.get_audio_features(**inputs) if hasattr(model, "get_audio_features") else model(**inputs)
+            emb = result if isinstance(result, torch.Tensor) else _first(result, ("audio_embeds", "pooler_output"))
+            embs.append(torch.nn.functional.normalize(emb.float(), dim=-1).cpu().numpy())
+        per_window = np.concatenate(embs)
+        bounds = np.cumsum([0] + [len(p) for p in pieces])
+        out = np.stack([per_window[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+        return (out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+    return encode
+
+
+@dataclass(frozen=True)
+class PromptBridge:
+    """A joint video-music embedder built from two models trained apart: an image-text model
+    (CLIP/SigLIP) and an audio-text one (CLAP), bridged by the same concepts.
+
+    Both sides zero-shot classify against the same list of concepts (``IMAGE_TEMPLATE`` captions
+    for pictures, ``MUSIC_TEMPLATE`` captions for music); a picture's or a piece's joint
+    embedding is its probability distribution over the concepts (softmax of the model's own
+    logit scale times the cosines), so a video and its music are compared in one space of
+    ``len(concepts)`` dimensions with :func:`vem.metrics.semantic_score`.
+    """
+
+    concepts: tuple[str, ...]
+    image_prompts: np.ndarray  # (K, d_image) unit text embeddings in the image model's space
+    music_prompts: np.ndarray  # (K, d_audio) unit text embeddings in the audio model's space
+    image_scale: float
+    music_scale: float
+    encode_music: Callable[[Sequence[np.ndarray]], np.ndarray]
+
+    def video(self, image_embeddings: np.ndarray) -> np.ndarray:
+        """``(n, d_image)`` embeddings of the image model (e.g. a storyboard's) -> ``(n, K)`` distributions."""
+        return _softmax(self.image_scale * _unit(image_embeddings) @ self.image_prompts.T)
+
+    def music(self, segments: Sequence[np.ndarray]) -> np.ndarray:
+        """16 kHz mono signals -> ``(n, K)`` distributions."""
+        return _softmax(self.music_scale * self.encode_music(segments) @ self.music_prompts.T)
+
+
+def load_prompt_bridge(image_model: str | Path, audio_model: str | Path, *, concepts: Sequence[str] = BRIDGE_CONCEPTS,
+                       device: str = "cpu") -> PromptBridge:
+    """The :class:`PromptBridge` of a full CLIP/SigLIP model (image and text towers) and a full
+    CLAP model (audio and text towers), both local directories."""
+    if len(concepts) < 2:
+        raise EncoderError("the prompt bridge needs at least 2 concepts")
+    image_text = load_text_encoder(image_model, device=device)
+    audio_text = load_text_encoder(audio_model, device=device)
+    return PromptBridge(
+        concepts=tuple(concepts),
+        image_prompts=image_text([IMAGE_TEMPLATE.format(c) for c in concepts]),
+        music_prompts=audio_text([MUSIC_TEMPLATE.format(c) for c in concepts]),
+        image_scale=_logit_scale(Path(image_model), ("logit_scale",)),
+        music_scale=_logit_scale(Path(audio_model), ("logit_scale_a", "logit_scale")),
+        encode_music=load_audio_encoder(audio_model, device=device),
+    )
+
+
+def _logit_scale(folder: Path, names: tuple[str, ...]) -> float:
+    """exp of the model's learned logit scale (its softmax temperature), read from its safetensors."""
+    from safetensors import safe_open  # noqa: PLC0415
+
+    for file in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(file), framework="np") as f:
+            for name in names:
+                if name in f.keys():  # noqa: SIM118  (a safetensors handle, not a dict)
+                    return float(np.exp(np.asarray(f.get_tensor(name), dtype=np.float64).reshape(-1)[0]))
+    raise EncoderError(f"{folder}: no {' or '.join(names)} in the weights (not a full two-tower model)")
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return (z / z.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
 def local_dir(path: str | Path, cache: str | Path | None = None) -> Path:
     """``path`` as a local directory: local paths as they are; ``s3://`` (any fsspec URL) copied
     once into ``cache`` (default ``~/.cache/vem``), atomically (a temp folder, then a rename)."""
@@ -116,7 +253,11 @@ def local_dir(path: str | Path, cache: str | Path | None = None) -> Path:
         if not fs.isdir(remote):
             raise EncoderError(f"{text}: not a directory in object storage")
         fs.get(remote.rstrip("/") + "/", str(tmp), recursive=True)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not target.is_dir():  # another process (a job's other actors) finished the same copy first: use it
+                raise
     except FileNotFoundError as e:
         raise EncoderError(f"{text}: not found ({e})") from e
     finally:

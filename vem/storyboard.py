@@ -5,11 +5,14 @@ on frames scaled to ``width`` pixels; times are in seconds. A transition's time 
 between the last frame of a shot and the first of the next for a hard cut (the midpoint of the
 two analysis frames around it), and the middle of the blend for a gradual one.
 
-Decoding: PyAV with the decoder's own threads and no deblocking filter; every packet must be
-decoded (inter-frame coding), but only the frames nearest the analysis grid are converted and
-scaled (box filter) and read.
+Decoding: PyAV with the decoder's own threads, no deblocking filter, and the non-reference
+frames (most B-frames) not decoded at all (see :func:`decode_frames`: cuts keep their time, and a
+stream whose remaining frames leave gaps over ``max_skip_gap_s`` is decoded in full instead).
+Analysis slot ``k`` shows the picture on screen at ``k / fps``: the latest decoded frame at or
+before it; each such frame is converted and scaled (box filter) once, however many slots it fills.
 
-Detection (on per-frame HSV colour histograms and small grey thumbnails):
+Detection (on per-frame HSV colour histograms, read through a table of 5-bit quantised colours,
+and small grey thumbnails):
 
 1. ``g[k]``, half the L1 distance between the colour histograms of the frames ``lag`` before
    and after frame ``k``, rises to a plateau around any transition; its peaks above an adaptive
@@ -29,12 +32,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from vem.media import open_media
 
-__all__ = ["ParseConfig", "Storyboard", "VideoError", "light_embedding", "parse_frames", "parse_video", "read_frames"]
+__all__ = ["ParseConfig", "Storyboard", "VideoError", "decode_frames", "light_embedding", "parse_frames", "parse_video",
+           "read_frames"]
 
 
 class VideoError(ValueError):
@@ -55,6 +60,8 @@ class ParseConfig:
     max_pixels: int = 3840 * 2160  # refuse larger frames (4K)
     max_frames: int = 30 * 60 * 60  # refuse more source frames (an hour at 30 fps)
     embedding: str = "light"  # frame embeddings: "light" (built-in) or "none" (scoring needs none)
+    skip_nonref: bool = True  # skip decoding frames no other frame refers to (B-frames), see decode_frames
+    max_skip_gap_s: float = 0.15  # longest gap between decoded frames that skipping may leave (else decode all)
 
     def __post_init__(self) -> None:
         if self.embedding not in ("light", "none"):
@@ -86,10 +93,44 @@ class Storyboard:
 
 
 def read_frames(source: str | bytes, config: ParseConfig | None = None) -> tuple[np.ndarray, float]:
-    """Analysis frames ``(n, h, w, 3)`` uint8 RGB at ``config.fps``, and the duration in seconds."""
-    import av  # noqa: PLC0415
+    """Analysis frames ``(n, h, w, 3)`` uint8 RGB at ``config.fps``, and the duration in seconds.
 
+    Slot ``k`` holds the picture on screen at ``k / fps`` s: the latest decoded frame at or
+    before that time (a slot may repeat its neighbour when frames were skipped, see
+    :func:`decode_frames`).
+    """
+    frames, _, duration = decode_frames(source, config)
+    return frames, duration
+
+
+def decode_frames(source: str | bytes, config: ParseConfig | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """:func:`read_frames` and a boolean ``fresh`` array: slot ``k`` holds a different decoded
+    frame than slot ``k - 1`` (False where a slot repeats its neighbour).
+
+    With ``config.skip_nonref`` the decoder skips the frames no other frame refers to (the
+    B-frames of typical H.264/HEVC encodes: a third to a half of the frames, and their decoding
+    time). Every frame that starts a shot after a cut is a reference frame in encodes that detect
+    scene changes (x264's default, most encoders), so cuts keep their exact time. Should the
+    stream leave a gap between decoded frames longer than ``config.max_skip_gap_s``, it is
+    decoded again without skipping, which bounds the timing error of any cut on a skipped frame.
+    """
     cfg = config or ParseConfig()
+    if cfg.skip_nonref:
+        try:
+            return _decode(source, cfg, skip=True)
+        except _GapTooLong:
+            pass
+    return _decode(source, cfg, skip=False)
+
+
+class _GapTooLong(Exception):
+    """Skipping non-reference frames left too long a gap: decode everything instead."""
+
+
+def _decode(source: str | bytes, cfg: ParseConfig, *, skip: bool) -> tuple[np.ndarray, np.ndarray, float]:
+    import av  # noqa: PLC0415
+    from av.video.reformatter import VideoReformatter  # noqa: PLC0415
+
     with open_media(source, VideoError) as container:
         if not container.streams.video:
             raise VideoError("no video track")
@@ -97,6 +138,8 @@ def read_frames(source: str | bytes, config: ParseConfig | None = None) -> tuple
         stream.thread_type = "AUTO"
         # No deblocking: a third less decoding time; block edges vanish in the 128-pixel analysis frames.
         stream.codec_context.options = {"skip_loop_filter": "all"}
+        if skip:
+            stream.codec_context.skip_frame = "NONREF"
         w, h = stream.codec_context.width, stream.codec_context.height
         if w * h > cfg.max_pixels:
             raise VideoError(f"frames of {w}x{h} are over the limit of {cfg.max_pixels} pixels")
@@ -105,12 +148,30 @@ def read_frames(source: str | bytes, config: ParseConfig | None = None) -> tuple
             raise VideoError(f"video of {duration:.0f} s is over the {cfg.max_duration_s:.0f} s limit")
         if stream.frames and stream.frames > cfg.max_frames:
             raise VideoError(f"{stream.frames} frames is over the limit of {cfg.max_frames}")
+        rate = stream.average_rate or stream.guessed_rate
+        period = 1.0 / float(rate) if rate else 1.0 / cfg.fps  # how long the last frame stays on screen
         out_w = cfg.width
         out_h = max(2, int(round(h * out_w / max(w, 1) / 2)) * 2)
-        frames = []
-        next_t = 0.0
+        scaler = VideoReformatter()  # one for the whole video: its scaling context is set up once, not per frame
+        frames: list[np.ndarray] = []
+        fresh: list[bool] = []
+        held: Any = None  # the latest decoded frame: it fills every slot until the next one starts
+        held_t = 0.0
+        held_rgb: np.ndarray | None = None
         count = 0
         start = None
+
+        def fill(until: float) -> None:  # the slots before ``until`` s show the held frame
+            nonlocal held_rgb
+            while len(frames) / cfg.fps < until - 1e-6:
+                if held_rgb is None:  # converted (AREA: a box filter, no aliasing in frame differences) once
+                    held_rgb = scaler.reformat(held, width=out_w, height=out_h, format="rgb24",
+                                               interpolation="AREA").to_ndarray()
+                    fresh.append(True)
+                else:
+                    fresh.append(False)
+                frames.append(held_rgb)
+
         try:
             for frame in container.decode(stream):
                 count += 1
@@ -123,18 +184,22 @@ def read_frames(source: str | bytes, config: ParseConfig | None = None) -> tuple
                 if start is None:
                     start = frame.time
                 t = frame.time - start
-                if t + 1e-6 < next_t:
-                    continue  # between two analysis frames: decoded, never converted
-                # AREA: a box filter, cheap and free of the aliasing that point sampling adds to frame differences
-                frames.append(frame.to_ndarray(format="rgb24", width=out_w, height=out_h, interpolation="AREA"))
-                next_t = len(frames) / cfg.fps
+                if t > cfg.max_duration_s:  # a timestamp far ahead would otherwise fill that many slots
+                    raise VideoError(f"a frame at {t:.0f} s is past the {cfg.max_duration_s:.0f} s limit")
+                if held is not None:
+                    if skip and t - held_t > cfg.max_skip_gap_s:
+                        raise _GapTooLong
+                    fill(t)
+                held, held_t, held_rgb = frame, t, None
         except av.error.FFmpegError as e:
-            if not frames:
+            if held is None:
                 raise VideoError(f"video does not decode: {e}") from e
             # a truncated file: keep what decoded
+        if held is not None:
+            fill(held_t + period)
     if not frames:
         raise VideoError("no frames decoded")
-    return np.stack(frames), max(duration, len(frames) / cfg.fps)
+    return np.stack(frames), np.array(fresh), max(duration, len(frames) / cfg.fps)
 
 
 def _duration(container: object, stream: object) -> float:
@@ -184,20 +249,46 @@ def _hsv(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _histograms(hsv: np.ndarray) -> np.ndarray:
-    """(n, 256) normalised HSV histograms: 16 hues x 4 saturations x 4 values."""
-    n = len(hsv)
-    h = np.minimum((hsv[..., 0] * 16).astype(np.int64), 15)
-    s = np.minimum((hsv[..., 1] * 4).astype(np.int64), 3)
-    v = np.minimum((hsv[..., 2] * 4).astype(np.int64), 3)
-    code = (h * 16 + s * 4 + v).reshape(n, -1) + 256 * np.arange(n)[:, None]
-    out = np.bincount(code.ravel(), minlength=256 * n).reshape(n, 256).astype(np.float32)
+_LUT_BITS = 5  # bits kept of each RGB channel for the histogram lookup (the value bins' edges fall on its cells)
+_lut: np.ndarray | None = None
+
+
+def _bin_lut() -> np.ndarray:
+    """``(2**15,)`` uint8: the histogram bin (16 hues x 4 saturations x 4 values) of each RGB
+    colour quantised to 5 bits per channel, taken at the middle of its quantisation cell."""
+    global _lut  # noqa: PLW0603  (built once per process: 32768 colours, about a millisecond)
+    if _lut is None:
+        levels = (np.arange(2**_LUT_BITS, dtype=np.float32) + 0.5) / 2**_LUT_BITS
+        r, g, b = np.meshgrid(levels, levels, levels, indexing="ij")
+        hsv = _hsv(np.stack([r, g, b], axis=-1).reshape(1, -1, 3))[0]
+        h = np.minimum((hsv[:, 0] * 16).astype(np.int64), 15)
+        s = np.minimum((hsv[:, 1] * 4).astype(np.int64), 3)
+        v = np.minimum((hsv[:, 2] * 4).astype(np.int64), 3)
+        _lut = (h * 16 + s * 4 + v).astype(np.uint8)
+    return _lut
+
+
+def _histograms(frames: np.ndarray) -> np.ndarray:
+    """(n, 256) normalised HSV histograms (16 hues x 4 saturations x 4 values) of uint8 RGB
+    frames, through a lookup table of quantised colours: no per-pixel HSV arithmetic, and the
+    32 kB table stays in cache."""
+    n = len(frames)
+    drop = 8 - _LUT_BITS
+    code = (frames[..., 0] >> drop).astype(np.uint16) << (2 * _LUT_BITS)
+    code |= (frames[..., 1] >> drop).astype(np.uint16) << _LUT_BITS
+    code |= frames[..., 2] >> drop
+    bins = _bin_lut()[code].reshape(n, -1).astype(np.int64) + (256 * np.arange(n, dtype=np.int64))[:, None]
+    out = np.bincount(bins.ravel(), minlength=256 * n).reshape(n, 256).astype(np.float32)
     return out / out.sum(axis=1, keepdims=True)
 
 
-def _adaptive(x: np.ndarray, k: int, half: int, floor: float, spread: float = 8.0) -> float:
+def _adaptive(x: np.ndarray, k: int, half: int, floor: float, spread: float = 8.0,
+              own: tuple[int, int] | None = None) -> float:
+    """``max(floor, median + spread * MAD)`` of ``x`` within ``half`` of ``k``, leaving out ``k``
+    itself or, given, the event's own span ``own = (start, stop)``."""
     lo, hi = max(0, k - half), min(len(x), k + half + 1)
-    window = np.delete(x[lo:hi], k - lo)
+    a, b = own if own is not None else (k, k + 1)
+    window = np.concatenate([x[lo : max(lo, a)], x[min(hi, max(b, lo)) : hi]])
     if len(window) == 0:
         return floor
     med = float(np.median(window))
@@ -208,22 +299,29 @@ def _adaptive(x: np.ndarray, k: int, half: int, floor: float, spread: float = 8.
 def parse_frames(
     frames: np.ndarray, duration_s: float, config: ParseConfig | None = None,
     encoder: Callable[[np.ndarray], np.ndarray] | None = None, *, keep_frames: bool = False,
+    fresh: np.ndarray | None = None,
 ) -> Storyboard:
-    """Storyboard of analysis frames (see the module docstring for the detection steps)."""
+    """Storyboard of analysis frames (see the module docstring for the detection steps).
+
+    ``fresh`` (from :func:`decode_frames`; default all True) marks the slots that hold a newly
+    decoded frame; the motion measured at one is spread over the repeated slots before it, so
+    that motion energy stays per unit of time.
+    """
     cfg = config or ParseConfig()
     n = len(frames)
     fps = cfg.fps
-    hsv = _hsv(frames[:, ::2, ::2].astype(np.float32) / 255.0)  # colour statistics need no fine detail
-    hist = _histograms(hsv)
-    thumbs = frames.astype(np.float32).mean(axis=3)
+    hist = _histograms(frames[:, ::2, ::2])  # colour statistics need no fine detail
+    # grey thumbnails as channel sums (0..765): no float copy, no reduction over the short colour axis
+    thumbs = frames[..., 0].astype(np.int16) + frames[..., 1] + frames[..., 2]
     # 1. change between neighbouring frames (c) and across a window of ±lag frames (g)
     c = np.zeros(n)
     step = np.zeros(n)  # histogram part of c
-    motion = np.zeros(n)
+    change = np.zeros(n)  # mean absolute grey difference from the slot before (0..1)
     if n > 1:
-        motion[1:] = np.abs(np.diff(thumbs, axis=0)).mean(axis=(1, 2)) / 255.0
+        change[1:] = np.abs(np.diff(thumbs, axis=0)).mean(axis=(1, 2)) / (3 * 255.0)
         step[1:] = 0.5 * np.abs(np.diff(hist, axis=0)).sum(axis=1)
-        c[1:] = step[1:] + motion[1:]
+        c[1:] = step[1:] + change[1:]
+    motion = change if fresh is None else _spread(change, np.asarray(fresh, dtype=bool))
     lag = max(1, int(round(cfg.lag_s * fps)))
     padded = np.concatenate([np.repeat(hist[:1], lag, axis=0), hist, np.repeat(hist[-1:], lag, axis=0)])
     g = 0.5 * np.abs(padded[2 * lag :] - padded[: -2 * lag]).sum(axis=1)  # g[k]: frames k-lag vs k+lag
@@ -233,7 +331,7 @@ def parse_frames(
     taken = np.zeros(n, dtype=bool)
     events: list[tuple[float, str, float]] = []
     for k in candidates:
-        if taken[k] or g[k] <= _adaptive(g, k, half, cfg.min_gradual, spread=4.0):
+        if taken[k]:
             continue
         # the run of frames around k where g stays near its peak: the transition sits in its middle
         lo, hi = k, k
@@ -241,6 +339,10 @@ def parse_frames(
             lo -= 1
         while hi < n - 1 and g[hi + 1] >= 0.9 * g[k]:
             hi += 1
+        # the threshold comes from the surroundings, not from the plateau and ramps (±lag) of this very
+        # transition: a long fade's own plateau would otherwise fill the window and raise it above the peak
+        if g[k] <= _adaptive(g, k, half, cfg.min_gradual, spread=4.0, own=(lo - lag, hi + lag + 1)):
+            continue
         region = slice(max(1, lo - lag), min(n, hi + lag + 1))
         taken[max(0, lo - lag) : hi + lag + 1] = True
         k_step = region.start + int(np.argmax(c[region]))
@@ -268,7 +370,7 @@ def parse_frames(
     if encoder is not None:
         embeddings = encoder(frames)
     elif cfg.embedding == "light":
-        embeddings = light_embedding(frames, hsv)
+        embeddings = light_embedding(frames)
     else:
         embeddings = np.zeros((n, 0), dtype=np.float32)
     return Storyboard(
@@ -279,9 +381,23 @@ def parse_frames(
     )
 
 
+def _spread(change: np.ndarray, fresh: np.ndarray) -> np.ndarray:
+    """``change`` with the value of each fresh slot shared evenly by it and the repeated slots
+    just before it (a repeated slot itself changes nothing)."""
+    out = np.zeros_like(change)
+    idx = np.flatnonzero(fresh)
+    if len(idx) == 0:
+        return out
+    prev = np.concatenate([[-1], idx[:-1]])  # the fresh slot before each one
+    run = idx - prev  # slots since it: this one and the repeats before it
+    owner = np.repeat(np.arange(len(idx)), run)  # fresh slot whose change each slot up to the last fresh one shares
+    out[: idx[-1] + 1] = (change[idx] / run)[owner]
+    return out
+
+
 def parse_video(source: str | bytes, config: ParseConfig | None = None,
                 encoder: Callable[[np.ndarray], np.ndarray] | None = None, *, keep_frames: bool = False) -> Storyboard:
     """Decode ``source`` (a path or the file's bytes) and build its storyboard."""
     cfg = config or ParseConfig()
-    frames, duration = read_frames(source, cfg)
-    return parse_frames(frames, duration, cfg, encoder, keep_frames=keep_frames)
+    frames, fresh, duration = decode_frames(source, cfg)
+    return parse_frames(frames, duration, cfg, encoder, keep_frames=keep_frames, fresh=fresh)
