@@ -2,11 +2,22 @@
 
     python benchmarks/generate_bench.py                       # small preset, 30 s, 25 steps, CPU
     python benchmarks/generate_bench.py --preset base --device cuda --bf16
+    python benchmarks/generate_bench.py --job 6              # also: the generate job, end to end
 
 The real-time factor (RTF) is generation seconds / soundtrack seconds: at most 1 means no slower
 than real time. The stages (denoiser, VAE decoder, vocoder) are timed separately in the same
 process, so the report says where the time goes. The weights are random: speed does not depend on
 their values.
+
+``--job N`` also measures the ``python -m jobs generate`` job end to end on N synthetic ads the
+script renders (vem.synthetic, 8-30 s each) with the committed weights (``--model``, default
+models/vem-small): Ray Data actor pool, parse in the sandbox, generate, write the WAV, mux the
+MP4, score it, write the Parquet rows. Videos/minute is the job's wall time from start to last
+row (actors starting and loading the model included; Ray itself already up). Beside it, in the
+same process, the same N videos one after another in-process (parse, generate, mux, score; one
+torch thread, as one actor has): the ratio says what the job adds or saves over a bare loop.
+Ray runs its workers at nice 15 (its ``worker_niceness``) and this loop at the shell's priority,
+so on a busy machine the ratio also measures that: read it beside the printed load.
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,6 +66,9 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--bf16", action="store_true", help="autocast the denoiser and VAE decoder to bfloat16")
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--job", type=int, default=0, metavar="N", help="also time the generate job on N synthetic ads")
+    ap.add_argument("--model", default="models/vem-small", help="the job's model (default: %(default)s)")
+    ap.add_argument("--workers", type=int, default=None, help="the job's actors (default: the job's, CPUs - 1)")
     args = ap.parse_args()
 
     pipe = VeMPipeline.build(args.preset).to(args.device)
@@ -100,8 +115,73 @@ def main() -> None:
     for k, v in result.items():
         print(f"{k:>14}: {v}")
     print(f"real-time factor {result['rtf']} ({'faster' if result['rtf'] <= 1 else 'slower'} than real time; target <= 1)")
+    if args.job:
+        result.update(job_throughput(args))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
+
+
+def job_throughput(args: argparse.Namespace) -> dict[str, Any]:
+    """Videos/minute of ``python -m jobs generate`` on ``args.job`` synthetic ads, and of an in-process loop."""
+    import os  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    from jobs import generate  # noqa: PLC0415
+    from jobs.__main__ import build_parser  # noqa: PLC0415
+    from jobs.runtime import quiet_logs, start_ray, stop_ray  # noqa: PLC0415
+    from jobs.tracking import job_run  # noqa: PLC0415
+    from vem.media import mux_soundtrack  # noqa: PLC0415
+    from vem.scoring import score_video  # noqa: PLC0415
+    from vem.storyboard import ParseConfig  # noqa: PLC0415
+    from vem.synthetic import encode_mp4, plan_ad  # noqa: PLC0415
+
+    quiet_logs()
+    with tempfile.TemporaryDirectory() as tmp:
+        videos = Path(tmp) / "videos"
+        videos.mkdir()
+        audio_s = 0.0
+        for i in range(args.job):
+            plan = plan_ad(seed=7, index=i)
+            encode_mp4(plan, str(videos / f"ad{i:03d}.mp4"))
+            audio_s += plan.duration_s
+        # the in-process loop: one thread, like one actor (Ray gives an actor of 1 CPU one thread)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        pipe = VeMPipeline.from_pretrained(args.model)
+        t0 = time.perf_counter()
+        for path in sorted(videos.glob("*.mp4")):
+            data = path.read_bytes()
+            wav = pipe(pipe.storyboard(data), steps=args.steps, guidance_scale=args.guidance)
+            muxed = mux_soundtrack(data, wav, pipe.config.mel.sample_rate)
+            score_video(path.stem, str(path), muxed, config=ParseConfig(embedding="none"))
+        loop_s = time.perf_counter() - t0
+        torch.set_num_threads(threads)
+        load = os.getloadavg()[0]
+        started = start_ray(num_cpus=os.cpu_count())
+        try:
+            argv = ["generate", "--input", str(videos), "--model", args.model, "--output", str(Path(tmp) / "out"),
+                    "--steps", str(args.steps), "--guidance", str(args.guidance), "--workdir", str(Path(tmp) / "mlflow")]
+            parsed = build_parser().parse_args(argv + (["--workers", str(args.workers)] if args.workers else []))
+            generate.check(parsed)
+            with job_run("generate", workdir=parsed.workdir, params={"bench": True}):
+                t0 = time.perf_counter()
+                summary = generate.run(parsed)
+                job_s = time.perf_counter() - t0
+        finally:
+            stop_ray(started)
+    if summary["errors"]:
+        raise SystemExit(f"the job wrote {summary['errors']} error rows: {summary}")
+    out = {
+        "job_videos": args.job, "job_audio_s": round(audio_s, 1), "job_s": round(job_s, 1),
+        "job_videos_per_minute": round(args.job / job_s * 60, 2), "loop_s": round(loop_s, 1),
+        "loop_videos_per_minute": round(args.job / loop_s * 60, 2), "job_vs_loop": round(loop_s / job_s, 3),
+        "load_1min": round(load, 2),
+    }
+    for k, v in out.items():
+        print(f"{k:>22}: {v}")
+    print(f"generate job: {out['job_videos_per_minute']} videos/min end to end, {out['job_vs_loop']}x the in-process "
+          f"loop's {out['loop_videos_per_minute']} (load {load:.1f})")
+    return out
 
 
 if __name__ == "__main__":

@@ -15,7 +15,11 @@ the same ``--holdout``), per video:
 - the mode (major/minor) of the generated music from its chroma vs the video's mood label
   (``bright`` → major, ``dark`` → minor), the same estimator on the ground-truth soundtrack, and on
   that soundtrack passed through the model's log-mel and vocoder (the ceiling of any model that
-  speaks through this vocoder);
+  speaks through this vocoder), and through the model's VAE too (encode, decode, vocoder: the
+  ceiling of this model's latent space); ``mode_margin_*``: the mean of (best major − best minor
+  profile correlation) over the bright and over the dark videos, generated and true: a model whose
+  music carries the mood at all has a larger margin on the bright videos than on the dark ones,
+  even where the binary mode estimate misses;
 - log-mel spectrogram PNGs of the first clips, with the cuts (cyan) and the detected beats;
 - a 180 s storyboard (held-out videos one after another) generated in one call: spectral flux
   around every window join vs the clip's 99th percentile.
@@ -30,6 +34,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -70,10 +75,89 @@ def concatenate(boards: list[Storyboard], seconds: float) -> Storyboard:
     )
 
 
+def mode_and_margin(y: np.ndarray, sr: int) -> tuple[str, float]:
+    """The estimated mode, and best major − best minor key-profile correlation (> 0: major)."""
+    best = {mode: max(estimate_key_profile(y, sr, mode)) for mode in ("major", "minor")}
+    return ("major" if best["major"] >= best["minor"] else "minor"), best["major"] - best["minor"]
+
+
+def estimate_key_profile(y: np.ndarray, sr: int, mode: str) -> list[float]:
+    """The mean chroma's correlation with the 12 rotations of a Krumhansl-Kessler profile (vem.audio's estimator)."""
+    import librosa  # noqa: PLC0415
+
+    from vem.audio import _MAJOR, _MINOR, HOP  # noqa: PLC0415
+
+    chroma = librosa.feature.chroma_stft(y=np.asarray(y, np.float32), sr=sr, hop_length=HOP * 4).mean(axis=1)
+    profile = _MAJOR if mode == "major" else _MINOR
+    if chroma.std() == 0:
+        return [0.0]
+    return [float(np.corrcoef(chroma, np.roll(profile, k))[0, 1]) for k in range(12)]
+
+
 def flux(y: np.ndarray, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
     frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop] * np.hanning(n_fft)
     mag = np.abs(np.fft.rfft(frames, axis=1))
     return np.concatenate([[0.0], np.maximum(np.diff(mag, axis=0), 0).sum(axis=1)])
+
+
+_STATE: dict[str, Any] = {}
+
+
+def _init(args: argparse.Namespace, pipe: VeMPipeline | None = None) -> None:
+    """A process's model and arguments (a pool worker loads its own, with one torch thread)."""
+    if pipe is None:
+        torch.set_num_threads(1)
+        pipe = VeMPipeline.from_pretrained(args.model)
+    _STATE.update(args=args, pipe=pipe)
+
+
+def _ceilings(pipe: VeMPipeline, data: bytes, row: dict[str, Any]) -> dict[str, Any]:
+    """The real soundtrack's mode as it is, through the model's log-mel and vocoder (the ceiling of any
+    model that speaks through them), and through its VAE too (the ceiling of this latent space)."""
+    sr = pipe.config.mel.sample_rate
+    real = load_audio(data)
+    row["truth_mode"], row["truth_margin"] = mode_and_margin(real, sr)
+    with torch.no_grad():
+        mel = pipe.logmel(torch.from_numpy(real)[None])
+        vocoded = pipe.vocoder(mel)[0].cpu().numpy()
+        through_vae = pipe.vocoder(pipe.latents_to_mel(pipe.mel_to_latents(mel))[:, : mel.shape[1]])[0].cpu().numpy()
+    row["truth_vocoded_mode"] = estimate_key(vocoded, sr=sr)[1]
+    row["truth_vae_mode"] = estimate_key(through_vae, sr=sr)[1]
+    return row
+
+
+def _one_video(i: int, r: dict[str, Any]) -> tuple[dict[str, Any], Storyboard]:
+    """One held-out video's figures (and its storyboard, for the 180 s check)."""
+    args, pipe = _STATE["args"], _STATE["pipe"]
+    out, sr = Path(args.out), pipe.config.mel.sample_rate
+    data = (Path(args.catalog) / "videos" / f"{r['id']}.mp4").read_bytes()
+    sb = pipe.storyboard(data)
+    cuts = np.asarray(r["transitions"], float)
+    if args.ceilings_only:
+        return _ceilings(pipe, data, {"id": r["id"], "mood": r["mood"]}), sb
+    y = pipe(sb, seed=args.seed, steps=args.steps, guidance_scale=args.guidance)
+    y_off = pipe(sb, seed=args.seed, steps=args.steps, guidance_scale=args.guidance, adapter_strength=0.0)
+    beats = analyze_audio(y, sr=sr).beats
+    beats_off = analyze_audio(y_off, sr=sr).beats
+    real = load_audio(data)
+    real_beats = analyze_audio(real).beats
+    row: dict[str, Any] = {"id": r["id"], "mood": r["mood"], "n_cuts": len(cuts), "tempo_true": r["tempo_bpm"]}
+    for name, b in (("gen", beats), ("off", beats_off), ("truth", real_beats)):
+        if len(cuts) and len(b):
+            m = rhythm_metrics(cuts, b)
+            row.update({f"{name}_{k}": m[k] for k in ("cut_beat_hit", "tbiou_tight", "tbiou")})
+    row["gen_mode"], row["gen_margin"] = mode_and_margin(y, sr)
+    _ceilings(pipe, data, row)
+    plan = pipe.beat_plan(sb)
+    row["plan_cut_beat_hit"] = rhythm_metrics(cuts, plan.beats)["cut_beat_hit"] if len(cuts) else None
+    row["gen_beats"], row["n_samples"] = beats, len(y)
+    if i < args.pngs:
+        (out / f"{r['id']}.png").write_bytes(spectrogram_png(y, sr, f"{r['id']} generated ({r['mood']})", cuts, beats))
+        (out / f"{r['id']}.wav").write_bytes(wav_bytes(y, sr))
+    print(f"  {r['id']}: hit {row.get('gen_cut_beat_hit', float('nan')):.2f} (truth "
+          f"{row.get('truth_cut_beat_hit', float('nan')):.2f}, adapter off {row.get('off_cut_beat_hit', float('nan')):.2f}), "
+          f"{row['gen_mode']} for {r['mood']}", file=sys.stderr)
+    return row, sb
 
 
 def main() -> None:
@@ -83,9 +167,17 @@ def main() -> None:
     ap.add_argument("--holdout", type=float, default=0.2, help="the train job's --holdout")
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance (default: the pipeline's 3)")
+    ap.add_argument("--split", choices=["held-out", "train"], default="held-out",
+                    help="which videos: the held-out ones (the evidence) or the training ones (diagnosis: "
+                         "does the model fit the mood where it was trained?)")
     ap.add_argument("--pngs", type=int, default=4, help="spectrograms of this many clips")
     ap.add_argument("--limit", type=int, default=None, help="only the first N held-out videos (a quick look)")
     ap.add_argument("--no-long", action="store_true", help="skip the 180 s seam check")
+    ap.add_argument("--ceilings-only", action="store_true",
+                    help="only the mode of the real soundtracks: as they are, through the model's log-mel and vocoder, "
+                         "and through its VAE too (no generation: where does the mood get lost?)")
+    ap.add_argument("--procs", type=int, default=1, help="videos generated in this many processes (default: %(default)s)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
@@ -96,49 +188,36 @@ def main() -> None:
     pipe = VeMPipeline.from_pretrained(args.model)
     sr = pipe.config.mel.sample_rate
     truth = [r for r in pq.read_table(Path(args.catalog) / "ground_truth.parquet").to_pylist()
-             if r["status"] == "ok" and held_out(r["id"], args.holdout)]
+             if r["status"] == "ok" and held_out(r["id"], args.holdout) == (args.split == "held-out")]
     truth = truth[: args.limit]
-    print(f"{len(truth)} held-out videos", file=sys.stderr)
-    rows, boards, generated = [], [], []
+    print(f"{len(truth)} {args.split} videos", file=sys.stderr)
+    rows, boards = [], []
     t0 = time.time()
-    for i, r in enumerate(truth):
-        data = (Path(args.catalog) / "videos" / f"{r['id']}.mp4").read_bytes()
-        sb = pipe.storyboard(data)
-        cuts = np.asarray(r["transitions"], float)
-        y = pipe(sb, seed=args.seed, steps=args.steps)
-        y_off = pipe(sb, seed=args.seed, steps=args.steps, adapter_strength=0.0)
-        beats = analyze_audio(y, sr=sr).beats
-        beats_off = analyze_audio(y_off, sr=sr).beats
-        real = load_audio(data)
-        real_beats = analyze_audio(real).beats
-        row = {"id": r["id"], "mood": r["mood"], "n_cuts": len(cuts), "tempo_true": r["tempo_bpm"]}
-        for name, b in (("gen", beats), ("off", beats_off), ("truth", real_beats)):
-            if len(cuts) and len(b):
-                m = rhythm_metrics(cuts, b)
-                row.update({f"{name}_{k}": m[k] for k in ("cut_beat_hit", "tbiou_tight", "tbiou")})
-        row["gen_mode"] = estimate_key(y, sr=sr)[1]
-        row["truth_mode"] = estimate_key(real)[1]
-        with torch.no_grad():  # the ceiling of any model: the real soundtrack through this model's mel and vocoder
-            vocoded = pipe.vocoder(pipe.logmel(torch.from_numpy(real)[None]))[0].cpu().numpy()
-        row["truth_vocoded_mode"] = estimate_key(vocoded, sr=sr)[1]
-        plan = pipe.beat_plan(sb)
-        row["plan_cut_beat_hit"] = rhythm_metrics(cuts, plan.beats)["cut_beat_hit"] if len(cuts) else None
-        row["gen_beats"] = beats
+    if args.procs > 1:  # videos in parallel processes of one torch thread each (a busy machine's fair share)
+        import multiprocessing  # noqa: PLC0415
+        from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+
+        with ProcessPoolExecutor(args.procs, mp_context=multiprocessing.get_context("spawn"), initializer=_init,
+                                 initargs=(args,)) as pool:
+            done = list(pool.map(_one_video, range(len(truth)), truth))
+    else:
+        _init(args, pipe)
+        done = [_one_video(i, r) for i, r in enumerate(truth)]
+    for row, sb in done:
         rows.append(row)
         boards.append(sb)
-        generated.append(y)
-        if i < args.pngs:
-            (out / f"{r['id']}.png").write_bytes(spectrogram_png(y, sr, f"{r['id']} generated ({r['mood']})", cuts, beats))
-            (out / f"{r['id']}.wav").write_bytes(wav_bytes(y, sr))
-        print(f"  {r['id']}: hit {row.get('gen_cut_beat_hit', float('nan')):.2f} (truth "
-              f"{row.get('truth_cut_beat_hit', float('nan')):.2f}, adapter off {row.get('off_cut_beat_hit', float('nan')):.2f}), "
-              f"{row['gen_mode']} for {r['mood']}", file=sys.stderr)
+    if args.ceilings_only:
+        agree = {k: round(float(np.mean([MOOD_MODE[r["mood"]] == r[k] for r in rows])), 3)
+                 for k in ("truth_mode", "truth_vocoded_mode", "truth_vae_mode")}
+        print(json.dumps({"videos": len(rows), "split": args.split, "n_mels": pipe.config.mel.n_mels,
+                          **{f"{k}_agrees_with_mood": v for k, v in agree.items()}}, indent=2))
+        return
     # shuffled: each video's music against the next video's cuts
     shuffled = []
     for i, row in enumerate(rows):
         other = truth[(i + 1) % len(truth)]
         cuts = np.asarray(other["transitions"], float)
-        cuts = cuts[cuts < len(generated[i]) / sr]
+        cuts = cuts[cuts < row["n_samples"] / sr]
         if len(cuts) and len(row["gen_beats"]):
             shuffled.append(rhythm_metrics(cuts, row["gen_beats"])["cut_beat_hit"])
 
@@ -156,6 +235,11 @@ def main() -> None:
         "truth_mode_agrees_with_mood": round(float(np.mean([MOOD_MODE[r["mood"]] == r["truth_mode"] for r in rows])), 3),
         "truth_vocoded_mode_agrees_with_mood": round(float(np.mean([MOOD_MODE[r["mood"]] == r["truth_vocoded_mode"]
                                                                     for r in rows])), 3),
+        "truth_vae_mode_agrees_with_mood": round(float(np.mean([MOOD_MODE[r["mood"]] == r["truth_vae_mode"]
+                                                                for r in rows])), 3),
+        **{f"mode_margin_{who}_{mood}": round(float(np.mean([r[f"{who}_margin"] for r in rows if r["mood"] == mood])), 3)
+           for who in ("gen", "truth") for mood in MOOD_MODE if any(r["mood"] == mood for r in rows)},
+        "guidance": args.guidance, "split": args.split,
         "plan_cut_beat_hit": mean("plan_cut_beat_hit"),
         "seconds_per_video": round((time.time() - t0) / max(len(rows), 1), 1),
     }
@@ -179,8 +263,8 @@ def main() -> None:
     (out / "long_180s.png").write_bytes(spectrogram_png(y[: 30 * sr], sr, "first 30 s of the 180 s soundtrack"))
     (out / "long_180s.wav").write_bytes(wav_bytes(y, sr))
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    (out / "clips.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "gen_beats"} for r in rows], indent=2,
-                                               default=float))
+    kept = [{k: v for k, v in r.items() if k not in ("gen_beats", "n_samples")} for r in rows]
+    (out / "clips.json").write_text(json.dumps(kept, indent=2, default=float))
     print(json.dumps(summary, indent=2))
 
 

@@ -2,8 +2,9 @@
 
 Per clip, in a Ray Data actor pool: the storyboard and frame features (vem.storyboard, the
 built-in visual embedding), the soundtrack's log-mel (vem.mel) and beats (vem.audio), and the
-beat and transition ∩ beat targets at 16 fps (vem.examples). One row per input to
-``<output>/examples/part-*.parquet``; a clip without an audio track, or one that cannot be
+beat and transition ∩ beat targets at 16 fps (vem.examples). The log-mel has ``--preset``'s mel
+settings (``small``: 128 bands), so the examples fit the model ``train --preset`` builds. One row
+per input to ``<output>/examples/part-*.parquet``; a clip without an audio track, or one that cannot be
 decoded, gets an error row. A rerun skips the ids already written (``--incremental``: also the
 changed ones are redone). Caption and tags come from a Parquet manifest's ``caption`` / ``tags``
 columns when it has them.
@@ -34,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="process at most this many new clips")
     parser.add_argument("--workers", type=int, default=None, help="actors (default: CPUs - 1, at least 1)")
     parser.add_argument("--flush", type=int, default=200, help="rows per output part file (default: %(default)s)")
+    parser.add_argument("--preset", default="small", choices=["debug", "small", "base"],
+                        help="the model the examples are for: its log-mel settings (bands) are used (default: %(default)s)")
     sandbox.add_argument(parser)
     incremental.add_arguments(parser)
 
@@ -68,13 +71,14 @@ class Preprocessor(RowWorker):
 
     PRELOAD = ("vem.storyboard", "vem.audio")
 
-    def __init__(self, texts: dict[str, dict[str, Any]] | None = None, input_time_limit: float = sandbox.DEFAULT_LIMIT_S) -> None:
+    def __init__(self, texts: dict[str, dict[str, Any]] | None = None, input_time_limit: float = sandbox.DEFAULT_LIMIT_S,
+                 mel: dict[str, Any] | None = None) -> None:
         from vem.mel import LogMel, MelConfig  # noqa: PLC0415
         from vem.storyboard import ParseConfig  # noqa: PLC0415
 
         super().__init__(input_time_limit)
         self.parse = ParseConfig(embedding="light")
-        self.logmel = LogMel(MelConfig())
+        self.logmel = LogMel(MelConfig(**(mel or {})))
         self.texts = texts or {}
 
     def error_row(self, id_: str, uri: str, reason: str) -> dict[str, Any]:
@@ -151,6 +155,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import ray  # noqa: PLC0415
 
     from jobs.score import VIDEO_SUFFIXES, list_inputs  # noqa: PLC0415
+    from vem.presets import preset  # noqa: PLC0415
 
     started = time.time()
     inputs = list_inputs(args.input)
@@ -161,7 +166,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     workers = args.workers or max(1, int(ray.cluster_resources().get("CPU", 1)) - 1)
     rows = map_rows(work.todo, Preprocessor, folder=folder, schema=schema(), flush=args.flush, workers=workers,
                     lost_row=lambda r, why: error_row(r["id"], r["uri"], why),
-                    worker_kwargs={"texts": _texts(args.input), "input_time_limit": args.input_time_limit})
+                    worker_kwargs={"texts": _texts(args.input), "input_time_limit": args.input_time_limit,
+                                 "mel": preset(args.preset).mel.to_dict()})
     ok = [r for r in rows if r["status"] == "ok"]
     summary = {"inputs": len(inputs), "processed": len(rows), "ok": len(ok), "errors": len(rows) - len(ok),
                **work.counts(), "transition_beat_frames": sum(int(r["n_tb"]) for r in ok),

@@ -358,7 +358,8 @@ class _MlflowLogger:
         if self.val is None:
             from vem.examples import read_example  # noqa: PLC0415
 
-            shard = ray.train.get_dataset_shard("val")
+            # no held-out clips (--holdout 0): Ray Train has no "val" dataset, and asking for its shard raises
+            shard = ray.train.get_dataset_shard("val") if self.config.get("has_val", True) else None
             self.val = [read_example(r) for r in shard.iter_rows()][: self.config["val_clips"]] if shard else []
         if not self.val:
             return
@@ -391,6 +392,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if len(train) < args.workers:
         raise JobError(f"{len(train)} training clips for {args.workers} workers: need at least one each")
     cfg = preset(args.preset)
+    bands = {int(r["logmel_shape"][-1]) for r in rows}
+    if bands != {cfg.mel.n_mels}:
+        raise JobError(f"--data has log-mels of {sorted(bands)} bands, the {args.preset} preset's model reads "
+                       f"{cfg.mel.n_mels}: preprocess with --preset {args.preset}")
     phases = list(PHASES) if args.phase == "all" else [args.phase]
     active = mlflow.active_run()
     config = {
@@ -399,7 +404,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "crop_s": args.crop_s or cfg.window_s, "gpu": args.gpu, "checkpoint_every": args.checkpoint_every,
         "val_every": args.val_every, "val_clips": args.val_clips, "val_steps": 10, "cache": args.cache, "seed": args.seed,
         "log_every": args.log_every, "output": args.output, "tracking_uri": mlflow.get_tracking_uri(),
-        "run_id": active.info.run_id if active else None,
+        "run_id": active.info.run_id if active else None, "has_val": bool(val),
     }
     mlflow.log_params({"train_clips": len(train), "val_clips_total": len(val), "steps_per_phase": config["steps"],
                        "phases": ",".join(phases), "lr": config["lr"], "crop_s": config["crop_s"]})

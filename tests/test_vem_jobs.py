@@ -32,7 +32,7 @@ def clips(catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def examples(ray_cluster: None, workdir: str, clips: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("examples")
     assert main(["preprocess", "--input", str(clips), "--output", str(out), "--workdir", workdir,
-                 "--max-error-rate", "1"]) == 0
+                 "--preset", "debug", "--max-error-rate", "1"]) == 0
     return out
 
 
@@ -50,7 +50,8 @@ def test_preprocess_gives_one_row_per_clip(examples: Path, clips: Path) -> None:
     assert len(e.tb_target) == len(e.storyboard.transition_indicator)
     assert sum(int(r["n_tb"]) for r in ok) > 0  # the catalog puts most cuts on beats
     # a rerun skips every clip
-    assert main(["preprocess", "--input", str(clips), "--output", str(examples), "--workdir", str(examples / "w")]) == 0
+    assert main(["preprocess", "--input", str(clips), "--output", str(examples), "--workdir", str(examples / "w"),
+                 "--preset", "debug"]) == 0
     assert len(pq.read_table(examples / "examples")) == len(rows)
 
 
