@@ -70,6 +70,26 @@ def run_job(manifest: Path, out: Path, workers: int, num_cpus: int, extra: list[
     return wall, summary
 
 
+def breakdown(out: Path, workers: int, s: dict) -> None:
+    """Where the time went: parse seconds per format (and how busy the parsing workers were:
+    seconds parsed / (wall time x workers)), and the groups that took longest."""
+    import pyarrow.parquet as pq
+
+    pieces = pq.read_table(out / "pieces", columns=["uri", "seconds", "status"]).to_pylist()
+    by_ext: dict[str, list[float]] = {}
+    for r in pieces:
+        by_ext.setdefault(Path(r["uri"]).suffix.lower(), []).append(r["seconds"])
+    parts = ", ".join(f"{ext} {len(v)} files {sum(v):.0f} s ({1000 * sum(v) / len(v):.0f} ms/file)"
+                      for ext, v in sorted(by_ext.items(), key=lambda kv: -sum(kv[1])))
+    busy = sum(r["seconds"] for r in pieces) / max(s["parse_seconds"] * workers, 1e-9)
+    print(f"  parse: {parts}; workers busy {busy:.0%} of the parse wall time")
+    groups = pq.read_table(out / "groups.parquet").to_pylist()
+    top = sorted(groups, key=lambda g: -(g["seconds"] or 0))[:5]
+    # (no busy share here: the sharded groups run beside the pool, so their wall times overlap)
+    print("  learn, wall time per group: " + ", ".join(f"{g['group']} {g['n_tokens'] or 0:,} tokens {g['seconds'] or 0:.0f} s"
+                                                    f"{' (sharded)' if g['sharded'] else ''}" for g in top))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, default=None, help="at most this many files per composer (default: all)")
@@ -77,6 +97,7 @@ def main() -> None:
     parser.add_argument("--num-cpus", type=int, default=2, help="CPUs of the local Ray cluster (default: %(default)s)")
     parser.add_argument("--keep", default=None, help="write the outputs here (default: a temporary folder, removed)")
     args, extra = parser.parse_known_args()  # anything else goes to the job (e.g. --preset debug)
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(args.keep or tmp)
@@ -92,10 +113,12 @@ def main() -> None:
             print(f"workers={w}: {wall:.0f} s wall (parse {s['parse_seconds']:.0f} s, learn {s['learn_seconds']:.0f} s), "
                   f"{s['notes']:,} notes -> {s['notes'] / wall:,.0f} notes/s; {s['parsed']} rows, {s['parse_errors']} "
                   f"parse errors, {s['groups_ok']}/{s['groups']} groups, {s['groups_sharded']} sharded", flush=True)
+            breakdown(base / f"w{w}", w, s)
         if 1 in results:
             for w, wall in results.items():
                 if w > 1:
                     print(f"scaling efficiency 1 -> {w} workers: {results[1] / (w * wall):.2f} (target >= 0.8)")
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 
 
 if __name__ == "__main__":

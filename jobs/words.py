@@ -10,11 +10,12 @@ Steps (numbers as in :func:`run`):
    ``<output>/pieces/part-*.parquet`` (error rows name the file and the reason);
 3. *learn* one dictionary per group (plus one for the whole corpus when there are several
    groups, the common vocabulary the composers are compared in). Groups run in parallel in an
-   actor pool, one EM per actor; a group of more than ``--shard-tokens`` tokens runs on the
-   driver with its E-step sharded over ``--workers`` actors that each hold a contiguous range of
-   the E-step blocks (see :mod:`musicwords.em`: same blocks, same sums, same numbers as one
-   process). A dead worker loses nothing: a group whose actor dies is learned once more on a
-   new actor, then gets an error row naming it and why; a dead E-step shard is replaced, its
+   actor pool, one EM per actor, largest first; a group of more than ``--shard-tokens`` tokens
+   runs on the driver (in a thread, beside the pool, largest first) with its E-step sharded over
+   ``--workers`` actors that each hold a contiguous range of the E-step blocks (see
+   :mod:`musicwords.em`: same blocks, same sums, same numbers as one process). A dead worker
+   loses nothing: a group whose actor dies is learned once more on a new actor, then gets an
+   error row naming it and why; a dead E-step shard is replaced, its
    lattices rebuilt, and the call made again (same numbers). Per group, under
    ``<output>/groups/<group>/``: ``dictionary.parquet`` + ``.json``, ``words.parquet`` (every
    word), ``occurrences.parquet``, ``pieces.parquet`` (code length and compression ratio per
@@ -184,6 +185,12 @@ def list_inputs(url: str, group_by: str) -> list[dict[str, str]]:
 # 2. parsing
 
 
+# imported by the parsing child before its first file, so that the time limit counts the parsing:
+# the direct MusicXML and kern readers use a few pieces of music21 (offsets, part names)
+PARSE_MODULES = ("musicwords.io", "musicwords.voices", "musicwords.kern", "musicwords.musicxml", "jobs.storage",
+                 "music21.common.numberTools", "music21.humdrum.instruments", "music21.musicxml.xmlToM21")
+
+
 class Parser:
     """Ray Data actor: reads and parses a batch of ``{id, uri, group}`` rows into notes and voices."""
 
@@ -191,7 +198,7 @@ class Parser:
         self.voices = voices
         self.max_voices = max_voices
         # Files are parsed in a child process, at most input_time_limit seconds each (see jobs.sandbox).
-        self.sandbox = sandbox.Sandbox(input_time_limit, preload=("musicwords.io", "musicwords.voices", "jobs.storage"))
+        self.sandbox = sandbox.Sandbox(input_time_limit, preload=PARSE_MODULES)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         rows = []
@@ -681,14 +688,42 @@ def _parse(todo: list[dict[str, str]], args: argparse.Namespace, workers: int, p
 
 def _learn_groups(todo: list[tuple[str, str]], by_group: dict[str, list[dict[str, Any]]], folders: dict[str, str],
                   config: dict[str, Any], args: argparse.Namespace, workers: int, per_actor: float) -> Any:
-    """Yield one summary per group: small groups in an actor pool, big ones with a sharded E-step."""
+    """Yield one summary per group, as each is done: small groups in an actor pool, and beside it, in
+    a driver thread, the big ones (largest first) with a sharded E-step.
+
+    Why beside, not after: a sharded group leaves cores idle whenever its driver works alone (M-step,
+    candidates, pruning, reconstruction, plots), and the pool's last groups leave cores idle at its
+    end; run together, each fills the other's gaps. The shards then ask Ray for a sliver of a CPU
+    (:data:`SHARD_CPUS_BESIDE_POOL`): the cores are shared in time, and Ray's count only places them.
+    The numbers do not depend on the schedule (the sharded E-step gives one process's result).
+    """
+    import threading  # noqa: PLC0415
+    from collections import deque  # noqa: PLC0415
+
     import ray  # noqa: PLC0415
 
     from jobs.runtime import _reason  # noqa: PLC0415
 
     size = {name: sum(r["n_tokens"] for r in by_group[name]) for name, _ in todo}
-    big = [(n, f) for n, f in todo if workers > 1 and size[n] > args.shard_tokens]
+    big = sorted((t for t in todo if workers > 1 and size[t[0]] > args.shard_tokens), key=lambda t: -size[t[0]])
     small = sorted((t for t in todo if t not in big), key=lambda t: -size[t[0]])  # largest first: a balanced pool
+    shard_cpus = SHARD_CPUS_BESIDE_POOL if small else per_actor
+    done_big: deque[dict[str, Any]] = deque()  # appended by the thread, taken here (deque: thread-safe)
+    big_over = threading.Event()
+
+    def learn_big() -> None:
+        try:
+            for name, fingerprint in big:
+                done_big.append(_learn_sharded(name, fingerprint, size[name], by_group, folders, config, args, workers,
+                                               shard_cpus))
+        finally:
+            big_over.set()
+
+    thread = threading.Thread(target=learn_big, name="words-sharded-groups", daemon=True)
+    if big:
+        thread.start()
+    else:
+        big_over.set()
     if small:
         # No Ray restarts: a dead actor is replaced here, so that every group gets the same one more try
         # (GROUP_TRIES in all), and the driver says so, whatever actor it lands on.
@@ -707,7 +742,11 @@ def _learn_groups(todo: list[tuple[str, str]], by_group: dict[str, list[dict[str
         for actor in made[: len(queue)]:
             submit(actor)
         while running:
-            ready, _ = ray.wait(list(running), num_returns=1)
+            while done_big:
+                yield done_big.popleft()
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+            if not ready:
+                continue
             actor, name, fingerprint = running.pop(ready[0])
             summary: dict[str, Any] | None
             try:
@@ -730,25 +769,39 @@ def _learn_groups(todo: list[tuple[str, str]], by_group: dict[str, list[dict[str
                 yield summary
         for actor in made:
             ray.kill(actor)
-    for name, fingerprint in big:
-        shards: list[RayEStep] = []
+    while not big_over.wait(timeout=1.0) or done_big:
+        while done_big:
+            yield done_big.popleft()
+    if big:
+        thread.join()
 
-        def estep(blocks: list[np.ndarray], shards: list[RayEStep] = shards) -> RayEStep:
-            shards.append(RayEStep(blocks, workers, num_cpus=per_actor))
-            return shards[-1]
 
-        def progress(line: str, name: str = name) -> None:
-            print(f"  {name}: {line}", file=sys.stderr)
+# Ray CPUs asked by an E-step shard while the small groups' pool runs beside it (see _learn_groups)
+SHARD_CPUS_BESIDE_POOL = 0.05
 
-        print(f"words: {name}: {size[name]:,} tokens, E-step sharded over {workers} actors", file=sys.stderr)
-        try:
-            yield learn_group(name, folders[name], by_group[name], config, args.output, fingerprint, estep=estep,
-                              progress=progress)
-        except Exception as e:  # one group's failure must not lose the others; say what happened
-            yield _group_error(name, folders[name], fingerprint, by_group[name], f"{type(e).__name__}: {e}")
-        finally:
-            for s in shards:
-                s.close()
+
+def _learn_sharded(name: str, fingerprint: str, tokens: int, by_group: dict[str, list[dict[str, Any]]],
+                   folders: dict[str, str], config: dict[str, Any], args: argparse.Namespace, workers: int,
+                   shard_cpus: float) -> dict[str, Any]:
+    """One big group, learned here with its E-step over ``workers`` shard actors; its summary or error summary."""
+    shards: list[RayEStep] = []
+
+    def estep(blocks: list[np.ndarray]) -> RayEStep:
+        shards.append(RayEStep(blocks, workers, num_cpus=shard_cpus))
+        return shards[-1]
+
+    def progress(line: str) -> None:
+        print(f"  {name}: {line}", file=sys.stderr)
+
+    print(f"words: {name}: {tokens:,} tokens, E-step sharded over {workers} actors", file=sys.stderr)
+    try:
+        return learn_group(name, folders[name], by_group[name], config, args.output, fingerprint, estep=estep,
+                           progress=progress)
+    except Exception as e:  # one group's failure must not lose the others; say what happened
+        return _group_error(name, folders[name], fingerprint, by_group[name], f"{type(e).__name__}: {e}")
+    finally:
+        for s in shards:
+            s.close()
 
 
 def _died(e: BaseException) -> str:

@@ -1,18 +1,26 @@
 """Reading symbolic music into :class:`~musicwords.notes.Notes`.
 
-================ ============================================ ====================================
-input            reader                                        voices
-================ ============================================ ====================================
-``.mid .midi``   :func:`read_midi` (``symusic``, C++)           one per track (drum tracks dropped)
-``.xml .mxl``    :func:`read_score` (``music21``)               one per part
-``.musicxml``
-``.krn .abc``
-``.csv``         :func:`read_note_csv` (JKUPDD layout)          one per staff
-================ ============================================ ====================================
+================ ================================================== ===================================
+input            reader                                             voices
+================ ================================================== ===================================
+``.mid .midi``   :func:`read_midi` (``symusic``, C++)               one per track (drum tracks dropped)
+``.xml .mxl``    :func:`read_score`: :mod:`musicwords.musicxml`,    one per part
+``.musicxml``    else ``music21``
+``.krn``         :func:`read_score`: :mod:`musicwords.kern`,        one per ``**kern`` spine
+                 else ``music21``
+``.abc``         :func:`read_score` (``music21``)                   one per part
+``.csv``         :func:`read_note_csv` (JKUPDD layout)              one per staff
+================ ================================================== ===================================
 
 Why ``symusic`` for MIDI: it parses a Bach chorale in 0.06 ms against 5.6 ms for ``mido`` and
 5.6 ms for ``pretty_midi`` (``benchmarks/words_bench.py``, one core), and it is maintained. Onsets are in beats (MIDI quarter
 notes); the first tempo gives the times in seconds.
+
+The direct MusicXML and kern readers give music21's notes, far faster (figures in their
+modules' docstrings and from ``benchmarks/compare_readers.py``); each
+raises its ``Unsupported`` for what it does not handle exactly (listed in its docstring), and
+:func:`read_score` then asks music21. ``benchmarks/compare_readers.py`` compares both paths
+over the whole music21 corpus; ``tests/test_fast_readers.py`` on a few files.
 
 Every reader raises :class:`~musicwords.notes.NotesError` naming the file for empty, unreadable
 or oversized input; limits are keyword arguments.
@@ -48,9 +56,11 @@ MIDI_BYTES_PER_NOTE = 16
 
 
 def read_notes(
-    path: str | Path, *, data: bytes | None = None, piece_id: str | None = None, max_notes: int = MAX_NOTES
+    path: str | Path, *, data: bytes | None = None, piece_id: str | None = None, max_notes: int = MAX_NOTES,
+    reader: str = "auto",
 ) -> Notes:
-    """Read any supported file by its suffix (``data`` instead of reading ``path`` when given)."""
+    """Read any supported file by its suffix (``data`` instead of reading ``path`` when given;
+    ``reader``: see :func:`read_score`)."""
     path = Path(path)
     suffix = path.suffix.lower()
     pid = piece_id or path.stem
@@ -59,7 +69,7 @@ def read_notes(
     if suffix in CSV_SUFFIXES:
         return read_note_csv(path, data=data, piece_id=pid, max_notes=max_notes)
     if suffix in SCORE_SUFFIXES:
-        return read_score(path, data=data, piece_id=pid, max_notes=max_notes)
+        return read_score(path, data=data, piece_id=pid, max_notes=max_notes, reader=reader)
     raise NotesError(f"{path}: unknown file type {suffix!r}; expected one of {MIDI_SUFFIXES + SCORE_SUFFIXES + CSV_SUFFIXES}")
 
 
@@ -181,22 +191,71 @@ def read_note_csv(
     )
 
 
+READERS = ("auto", "fast", "music21")
+
+
 def read_score(
-    path: str | Path, *, data: bytes | None = None, piece_id: str | None = None, max_notes: int = MAX_NOTES
+    path: str | Path, *, data: bytes | None = None, piece_id: str | None = None, max_notes: int = MAX_NOTES,
+    reader: str = "auto",
 ) -> Notes:
-    """MusicXML, kern or abc through ``music21``: one voice per part, ties merged, onsets in beats.
+    """MusicXML, kern or abc: one voice per part, ties merged, onsets in beats.
+
+    ``reader``: ``auto`` tries the direct reader of the format (MusicXML, kern) and uses
+    ``music21`` for what it does not handle; ``fast`` only the direct reader (raising its
+    ``Unsupported``); ``music21`` only music21.
 
     An abc book holding many tunes gives its first tune; only that tune is parsed (music21 would
     otherwise parse the whole book, a minute for the larger Essen books, to keep one tune).
     """
+    path = Path(path)
+    if reader not in READERS:
+        raise ValueError(f"reader must be one of {READERS}, got {reader!r}")
+    raw = _load(path, data)
+    if raw.startswith(b"PK"):
+        _check_zip(path, raw)
+    suffix = path.suffix.lower()
+    if reader != "music21" and suffix in _FAST_SUFFIXES:
+        notes = _read_fast(path, raw, suffix, piece_id or path.stem, max_notes, strict=reader == "fast")
+        if notes is not None:
+            return notes
+    elif reader == "fast":
+        raise NotesError(f"{path}: no direct reader for {suffix!r} files")
+    return _read_music21(path, raw, piece_id=piece_id, max_notes=max_notes)
+
+
+_FAST_SUFFIXES = (".xml", ".mxl", ".musicxml", ".krn")
+
+
+def _read_fast(path: Path, raw: bytes, suffix: str, piece_id: str, max_notes: int, *, strict: bool) -> Notes | None:
+    """The direct reader's notes, or None where it does not handle the file (``Unsupported``)."""
+    from musicwords import kern, musicxml  # noqa: PLC0415
+
+    unsupported = (kern.Unsupported, musicxml.Unsupported)
+    try:
+        if suffix == ".krn":
+            notes = kern.read_kern(raw, source=str(path), piece_id=piece_id, max_notes=max_notes)
+        else:
+            notes = musicxml.read_musicxml(raw, source=str(path), piece_id=piece_id, max_notes=max_notes)
+    except unsupported:
+        if strict:
+            raise
+        return None
+    except NotesError:
+        raise
+    except (RecursionError, MemoryError) as e:
+        raise NotesError(f"{path}: cannot parse it: {type(e).__name__}") from e
+    except Exception as e:  # a broken file the checks above did not foresee; say what and where
+        raise NotesError(f"{path}: cannot parse it: {type(e).__name__}: {e}") from e
+    if len(notes) > max_notes:
+        raise NotesError(f"{path}: {len(notes)} notes is over the limit of {max_notes}")
+    return notes
+
+
+def _read_music21(path: Path, raw: bytes, *, piece_id: str | None, max_notes: int) -> Notes:
     from music21 import converter  # noqa: PLC0415
 
     from musicwords.corpus import score_to_notes  # noqa: PLC0415
 
-    path = Path(path)
-    raw = _load(path, data)
-    if raw.startswith(b"PK"):
-        _check_zip(path, raw)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             source = Path(tmp) / f"score{path.suffix.lower()}"
