@@ -141,7 +141,8 @@ def test_a_group_whose_retry_dies_too_gets_an_error_row(ray_cluster: None, score
         thread.join()
     assert code == 0  # group errors do not count against --max-error-rate, which is about input files
     groups = _check_words(out, scores["expected"])
-    assert len(set(killed)) == 2 * len(groups)  # two tries per group, each killed (a dying process may be listed, and killed, twice)
+    # two tries per group, each killed (a dying process may be listed, and killed, twice)
+    assert len(set(killed)) == 2 * len(groups)
     for name, g in groups.items():
         assert g["status"] == "error" and name in g["error"] and "died 2 times" in g["error"], g
     assert "died 2 times" in (out / "index.html").read_text()
