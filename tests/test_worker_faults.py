@@ -256,7 +256,8 @@ def test_a_train_worker_killed_mid_run_resumes_from_the_last_checkpoint(ray_clus
     import mlflow
 
     examples = tmp_path / "examples"
-    assert main(["preprocess", "--input", str(catalog / "videos"), "--output", str(examples), "--workdir", workdir]) == 0
+    assert main(["preprocess", "--input", str(catalog / "videos"), "--output", str(examples), "--preset", "debug",
+                 "--workdir", workdir]) == 0
     out = tmp_path / "trained"
     steps, every = 30, 5
     argv = ["train", "--data", str(examples), "--output", str(out), "--preset", "debug", "--phase", "vae",
