@@ -119,7 +119,7 @@ def decode_frames(source: str | bytes, config: ParseConfig | None = None) -> tup
         try:
             return _decode(source, cfg, skip=True)
         except _GapTooLong:
-            pass
+            pass  # skipping would leave a gap over max_skip_gap_s: decode every frame below instead
     return _decode(source, cfg, skip=False)
 
 
