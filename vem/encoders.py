@@ -48,12 +48,8 @@ def load_image_encoder(path: str | Path, *, batch_size: int = 32, device: str = 
     import torch  # noqa: PLC0415
     import transformers  # noqa: PLC0415
 
-    folder = _checked(path)
-    model = _load_model(folder, _ARCHITECTURES, "a CLIP or SigLIP vision model", device)
-    try:
-        processor = transformers.AutoImageProcessor.from_pretrained(folder)
-    except (OSError, ValueError, KeyError) as e:
-        raise EncoderError(f"{folder}: cannot load the image processor: {e}") from e
+    model, processor = _model_and_processor(path, _ARCHITECTURES, "a CLIP or SigLIP vision model", device,
+                                            transformers.AutoImageProcessor, "image processor")
 
     @torch.no_grad()
     def encode(frames: np.ndarray) -> np.ndarray:
@@ -124,12 +120,8 @@ def load_audio_encoder(path: str | Path, *, batch_size: int = 8,
     import transformers  # noqa: PLC0415
     from scipy.signal import resample_poly  # noqa: PLC0415
 
-    folder = _checked(path)
-    model = _load_model(folder, _AUDIO_ARCHITECTURES, "a CLAP audio model", device)
-    try:
-        extractor = transformers.AutoFeatureExtractor.from_pretrained(folder)
-    except (OSError, ValueError, KeyError) as e:
-        raise EncoderError(f"{folder}: cannot load the feature extractor: {e}") from e
+    model, extractor = _model_and_processor(path, _AUDIO_ARCHITECTURES, "a CLAP audio model", device,
+                                            transformers.AutoFeatureExtractor, "feature extractor")
     rate = int(extractor.sampling_rate)
     window = int(extractor.nb_max_samples)
     g = gcd(rate, AUDIO_RATE)
@@ -159,6 +151,17 @@ def load_audio_encoder(path: str | Path, *, batch_size: int = 8,
         return (out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
     return encode
+
+
+def _model_and_processor(path: str | Path, architectures: tuple[str, ...], what: str, device: str,
+                         auto: Any, name: str) -> tuple[Any, Any]:
+    """A checked model folder's model and its input processor (``auto``: a transformers Auto class)."""
+    folder = _checked(path)
+    model = _load_model(folder, architectures, what, device)
+    try:
+        return model, auto.from_pretrained(folder)
+    except (OSError, ValueError, KeyError) as e:
+        raise EncoderError(f"{folder}: cannot load the {name}: {e}") from e
 
 
 @dataclass(frozen=True)
