@@ -11,6 +11,7 @@ Steps (numbers as in :func:`run`):
 3. *learn* one dictionary per group (plus one for the whole corpus when there are several
    groups, the common vocabulary the composers are compared in). Groups run in parallel in an
    actor pool, one EM per actor, largest first; a group of more than ``--shard-tokens`` tokens
+   and at least a worker's fair share of all the groups' tokens (see :func:`_learn_groups`)
    runs on the driver (in a thread, beside the pool, largest first) with its E-step sharded over
    ``--workers`` actors that each hold a contiguous range of the E-step blocks (see
    :mod:`musicwords.em`: same blocks, same sums, same numbers as one process). A dead worker
@@ -84,7 +85,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cfg.add_argument("--block-tokens", type=int, default=EMConfig().block_tokens,
                      help="E-step block size in tokens, the unit of sharding; part of the result (default: %(default)s)")
     cfg.add_argument("--shard-tokens", type=int, default=200_000,
-                     help="a group with more tokens runs its E-step sharded over --workers actors (default: %(default)s)")
+                     help="a group with more tokens (and at least 1/--workers of all groups' tokens) runs its E-step "
+                          "sharded over --workers actors (default: %(default)s)")
     cfg.add_argument("--top-words", type=int, default=12, help="words per group shown in the report (default: %(default)s)")
     parser.add_argument("--flush", type=int, default=200, help="parsed rows per output part file (default: %(default)s)")
     sandbox.add_argument(parser)
@@ -391,7 +393,21 @@ def _read(path: str) -> bytes:
 
 
 class GroupLearner:
-    """Ray actor of the group pool: learns one group per call (music21, numba warmed up once)."""
+    """Ray actor of the group pool: learns one group per call (music21, numba warmed up once).
+
+    ``yield_cpu``: while a sharded group runs beside the pool (see :func:`_learn_groups`), run at
+    Linux's ``SCHED_IDLE`` priority (only on a core nothing else wants), else ``nice`` +
+    :data:`POOL_NICE_BESIDE_SHARDS`."""
+
+    def __init__(self, yield_cpu: bool = False) -> None:
+        if yield_cpu:
+            try:  # SCHED_IDLE: run only on a core nothing else wants
+                os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            except (AttributeError, OSError):  # not here: the same numbers, only a slower schedule
+                try:
+                    os.nice(POOL_NICE_BESIDE_SHARDS)
+                except (AttributeError, OSError):
+                    pass
 
     def learn(self, name: str, folder: str, rows: list[dict[str, Any]], config: dict[str, Any], output: str,
               fingerprint: str) -> dict[str, Any]:
@@ -691,10 +707,17 @@ def _learn_groups(todo: list[tuple[str, str]], by_group: dict[str, list[dict[str
     """Yield one summary per group, as each is done: small groups in an actor pool, and beside it, in
     a driver thread, the big ones (largest first) with a sharded E-step.
 
+    Big: more than ``--shard-tokens`` tokens and at least a worker's fair share of all the groups'
+    tokens (their sum / ``workers``). Such a group, learned by one pool actor, would still be
+    running when the others are done (the whole-corpus group holds half of all tokens); a group
+    below its fair share fits in the pool, where it costs no driver time and no E-step calls.
+
     Why beside, not after: a sharded group leaves cores idle whenever its driver works alone (M-step,
     candidates, pruning, reconstruction, plots), and the pool's last groups leave cores idle at its
     end; run together, each fills the other's gaps. The shards then ask Ray for a sliver of a CPU
-    (:data:`SHARD_CPUS_BESIDE_POOL`): the cores are shared in time, and Ray's count only places them.
+    (:data:`SHARD_CPUS_BESIDE_POOL`): the cores are shared in time, and Ray's count only places them;
+    the pool's actors run at the idle priority (``SCHED_IDLE``; else ``nice``), so that the sharded
+    group, the longest one, runs as if alone and the pool takes the time its driver leaves idle.
     The numbers do not depend on the schedule (the sharded E-step gives one process's result).
     """
     import threading  # noqa: PLC0415
@@ -705,7 +728,9 @@ def _learn_groups(todo: list[tuple[str, str]], by_group: dict[str, list[dict[str
     from jobs.runtime import _reason  # noqa: PLC0415
 
     size = {name: sum(r["n_tokens"] for r in by_group[name]) for name, _ in todo}
-    big = sorted((t for t in todo if workers > 1 and size[t[0]] > args.shard_tokens), key=lambda t: -size[t[0]])
+    share = sum(size.values()) / workers  # a worker's fair share of the learning, in tokens
+    big = sorted((t for t in todo if workers > 1 and size[t[0]] > args.shard_tokens and size[t[0]] >= share),
+                 key=lambda t: -size[t[0]])
     small = sorted((t for t in todo if t not in big), key=lambda t: -size[t[0]])  # largest first: a balanced pool
     shard_cpus = SHARD_CPUS_BESIDE_POOL if small else per_actor
     done_big: deque[dict[str, Any]] = deque()  # appended by the thread, taken here (deque: thread-safe)
@@ -728,7 +753,7 @@ def _learn_groups(todo: list[tuple[str, str]], by_group: dict[str, list[dict[str
         # No Ray restarts: a dead actor is replaced here, so that every group gets the same one more try
         # (GROUP_TRIES in all), and the driver says so, whatever actor it lands on.
         learner = ray.remote(num_cpus=per_actor, max_restarts=0)(GroupLearner)
-        made: list[Any] = [learner.remote() for _ in range(min(workers, len(small)))]
+        made: list[Any] = [learner.remote(bool(big)) for _ in range(min(workers, len(small)))]
         queue = list(small)
         tries: dict[str, int] = {}
         running: dict[Any, tuple[Any, str, str]] = {}
@@ -752,7 +777,7 @@ def _learn_groups(todo: list[tuple[str, str]], by_group: dict[str, list[dict[str
             try:
                 summary = ray.get(ready[0])
             except ray.exceptions.RayActorError as e:  # its process died (killed, out of memory, node lost)
-                actor = learner.remote()  # a new actor takes the dead one's place in the pool
+                actor = learner.remote(bool(big))  # a new actor takes the dead one's place in the pool
                 made.append(actor)
                 if tries[name] < GROUP_TRIES:
                     print(f"words: {name}: the learning actor died ({_died(e)}); learning the group again", file=sys.stderr)
@@ -778,6 +803,10 @@ def _learn_groups(todo: list[tuple[str, str]], by_group: dict[str, list[dict[str
 
 # Ray CPUs asked by an E-step shard while the small groups' pool runs beside it (see _learn_groups)
 SHARD_CPUS_BESIDE_POOL = 0.05
+# niceness added to the pool's actors beside a sharded group where SCHED_IDLE is not allowed: the
+# sharded group is the longest job (the whole corpus), so its shards go first wherever both want a
+# core (nice 15 -> 19 under Ray: a 36 : 15 share of a core)
+POOL_NICE_BESIDE_SHARDS = 4
 
 
 def _learn_sharded(name: str, fingerprint: str, tokens: int, by_group: dict[str, list[dict[str, Any]]],
@@ -848,24 +877,25 @@ def _stored_summary(output: str, folder: str) -> dict[str, Any] | None:
 def _log_group(summary: dict[str, Any], output: str) -> None:
     """One nested MLflow run per group: config, code length per round, final figures, artifacts."""
     import mlflow  # noqa: PLC0415
+    from mlflow.entities import Metric  # noqa: PLC0415
 
     from jobs.tracking import safe_params  # noqa: PLC0415
 
     parent = mlflow.active_run()
     experiment = parent.info.experiment_id if parent else None  # the job's experiment, not the default one
     with mlflow.start_run(run_name=f"group {summary['group']}", nested=True, experiment_id=experiment,
-                          tags={"job": "words", "group": summary["group"], "status": summary["status"]}):
+                          tags={"job": "words", "group": summary["group"], "status": summary["status"]}) as run:
         params = {"group": summary["group"], "n_pieces": summary["n_pieces"], "sharded": summary.get("sharded", False)}
         params.update(summary.get("config") or {})
         mlflow.log_params(safe_params(params))
-        for step, bits in enumerate(summary.get("history", [])):
-            mlflow.log_metric("code_length_bits", bits, step=step)
-        for r in summary.get("rounds", []):
-            mlflow.log_metric("round_bits", r["bits"], step=int(r["round"]))
-        # (code_length_bits: its last step above is the final figure)
+        # (code_length_bits: its last step is the final figure); one batch, not one write per step
         keys = ("n_notes", "n_tokens", "n_words", "n_reported", "base_bits", "dictionary_bits",
                 "data_bits", "compression_ratio", "coverage_top", "coverage_all", "seconds")
-        mlflow.log_metrics({k: float(summary[k]) for k in keys if summary.get(k) is not None})
+        now = int(time.time() * 1000)
+        metrics = [Metric("code_length_bits", float(bits), now, step) for step, bits in enumerate(summary.get("history", []))]
+        metrics += [Metric("round_bits", float(r["bits"]), now, int(r["round"])) for r in summary.get("rounds", [])]
+        metrics += [Metric(k, float(summary[k]), now, 0) for k in keys if summary.get(k) is not None]
+        mlflow.MlflowClient().log_batch(run.info.run_id, metrics=metrics)
         if summary["status"] != "ok":
             mlflow.log_text(summary["error"] or "", "error.txt")
             return
@@ -931,7 +961,7 @@ def _report(args: argparse.Namespace, names: list[str], folders: dict[str, str],
 
     shared = None
     corpus = summaries.get(CORPUS)
-    if corpus is not None and corpus["status"] == "ok":
+    if corpus is not None and corpus["status"] == "ok" and len(names) > 1:  # (--group-by none: the corpus alone)
         base = f"groups/{folders[CORPUS]}"
         vocabulary = {r["word_id"]: r for r in storage.read_table(storage.join(out, base, "words.parquet")).to_pylist()}
         group_of = {r["id"]: r["group"] for r in rows}

@@ -135,6 +135,8 @@ class Dictionary:
     data_bits: float = 0.0
     dict_bits: float = 0.0
     rounds: list[dict[str, float]] = field(default_factory=list)  # every round tried, accepted or not
+    _index: tuple[list[tuple[int, ...]], int, dict[tuple[int, ...], int], list[int]] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     @property
     def code_length(self) -> float:
@@ -149,9 +151,17 @@ class Dictionary:
         """Parts ``(token offset, word id)`` of word ``w`` in shorter words (a literal spells itself)."""
         if w < self.n_literals:
             return [(0, w)]
-        index = {word: i for i, word in enumerate(self.words)}
-        lengths = sorted({len(word) for word in self.words})
+        index, lengths = self._word_index()
         return _best_spelling(self.words[w], index, lengths, self.logp, exclude=w)[1]
+
+    def _word_index(self) -> tuple[dict[tuple[int, ...], int], list[int]]:
+        """Word → id, and the word lengths in use; kept while ``words`` is the same list (rebuilding
+        it for every :meth:`spelling` made reconstruction quadratic in the dictionary's size)."""
+        cached = self._index
+        if cached is None or cached[0] is not self.words or cached[1] != len(self.words):
+            cached = self._index = (self.words, len(self.words), {word: i for i, word in enumerate(self.words)},
+                                    sorted({len(word) for word in self.words}))
+        return cached[2], cached[3]
 
     def word_costs(self) -> np.ndarray:
         """Bits to put each word in the dictionary (0 for literals; see the module docstring)."""
@@ -618,8 +628,12 @@ def _merge_candidates(
     # token string (as the lattice does) and spell out only the first new ones, in order.
     from musicwords.lattice import _BASE, _prefix_hash, _values, _word_hashes  # noqa: PLC0415
 
-    tokens = np.fromiter(itertools.chain.from_iterable(d.words[w] for w in seq.tolist() if w >= 0), dtype=np.int64,
-                         count=int(len_prefix[-1]))
+    # the tokens the sequence spells (a gather from the words laid end to end)
+    flat = np.fromiter(itertools.chain.from_iterable(d.words), dtype=np.int64, count=int(word_len.sum()))
+    used = seq[seq >= 0]
+    n_used = word_len[used]
+    within = np.arange(int(n_used.sum()), dtype=np.int64) - np.repeat(np.cumsum(n_used) - n_used, n_used)
+    tokens = flat[np.repeat((np.cumsum(word_len) - word_len)[used], n_used) + within]
     prefix = _prefix_hash(_values(tokens))
     power = np.ones(int(length.max(initial=0)) + 1, dtype=np.uint64)
     with np.errstate(over="ignore"):

@@ -53,34 +53,49 @@ class Pattern:
 
 
 def find_occurrences(d: Dictionary, streams: TokenStreams, pieces: list[Notes]) -> list[Occurrence]:
-    """Occurrences of multi-token words in the best segmentation of every stream."""
+    """Occurrences of multi-token words in the best segmentation of every stream (each word of the
+    path, then the words it is spelled in, depth first)."""
     lattice = build_lattice(streams.tokens, d.words, d.n_literals)
     path, _ = viterbi(lattice, d.logp)
     spellings: dict[int, list[tuple[int, int]]] = {}
-    out: list[Occurrence] = []
-
-    def emit(w: int, s: int) -> None:
-        e = s + len(d.words[w])
-        p = int(streams.piece[s])
-        idx = np.concatenate([[streams.prev_note[s]], streams.note[s:e]]).astype(np.int64)
-        notes = pieces[p]
-        out.append(Occurrence(
-            piece=p, word=w, stream=int(streams.stream[s]), notes=idx,
-            start=float(notes.onset[idx].min()), end=float((notes.onset[idx] + notes.duration[idx]).max()),
-            pitch_lo=int(notes.pitch[idx].min()), pitch_hi=int(notes.pitch[idx].max()),
-        ))
-        # a word made of words: its parts occur here too
-        if w not in spellings:
-            spellings[w] = d.spelling(w)
-        for offset, part in spellings[w]:
-            if part >= d.n_literals:
-                emit(part, s + offset)
-
+    words: list[int] = []
+    starts: list[int] = []
     for k in path.tolist():
         w = int(lattice.word[k])
-        if w >= d.n_literals:
-            emit(w, int(lattice.start[k]))
-    return out
+        if w < d.n_literals:
+            continue
+        todo = [(w, int(lattice.start[k]))]
+        while todo:  # depth first, parts in order: a word made of words has its parts occur here too
+            w, s = todo.pop()
+            words.append(w)
+            starts.append(s)
+            if w not in spellings:
+                spellings[w] = [(o, part) for o, part in d.spelling(w) if part >= d.n_literals]
+            todo.extend((part, s + o) for o, part in reversed(spellings[w]))
+    if not words:
+        return []
+    # every occurrence's notes: the note its first token leaves, then the note each token arrives at
+    s_arr = np.array(starts, dtype=np.int64)
+    n = np.fromiter((len(d.words[w]) for w in words), dtype=np.int64, count=len(words)) + 1
+    first = np.cumsum(n) - n
+    j = np.arange(int(n.sum())) - np.repeat(first, n)
+    s_rep = np.repeat(s_arr, n)
+    idx = np.where(j == 0, streams.prev_note[s_rep], streams.note[np.maximum(s_rep + j - 1, 0)]).astype(np.int64)
+    piece = streams.piece[s_arr].astype(np.int64)
+    offset = np.concatenate([[0], np.cumsum([len(p) for p in pieces])]).astype(np.int64)
+    flat = offset[np.repeat(piece, n)] + idx  # into the pieces' notes laid end to end
+    onset = np.concatenate([p.onset for p in pieces])[flat]
+    pitch = np.concatenate([p.pitch for p in pieces])[flat]
+    end = onset + np.concatenate([p.duration for p in pieces])[flat]
+    lo_t, hi_t = np.minimum.reduceat(onset, first), np.maximum.reduceat(end, first)
+    lo_p, hi_p = np.minimum.reduceat(pitch, first), np.maximum.reduceat(pitch, first)
+    stream = streams.stream[s_arr]
+    return [
+        Occurrence(piece=p, word=w, stream=st, notes=notes, start=a, end=b, pitch_lo=c, pitch_hi=e)
+        for p, w, st, notes, a, b, c, e in zip(
+            piece.tolist(), words, stream.tolist(), np.split(idx, first[1:]), lo_t.tolist(), hi_t.tolist(),
+            lo_p.tolist(), hi_p.tolist(), strict=True)
+    ]
 
 
 def rank_words(d: Dictionary, occurrences: list[Occurrence]) -> list[tuple[int, float, int]]:

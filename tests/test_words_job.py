@@ -267,6 +267,19 @@ def test_rerun_skips_finished_work(local_run: dict[str, Any]) -> None:
     assert main([*argv[:-2], "--top-words", "7", "--workdir", local_run["workdir"]]) == 2
 
 
+def test_group_by_none_learns_the_corpus_alone(local_run: dict[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "none"
+    shutil.copytree(local_run["out"] / "pieces", out / "pieces")  # the parsed rows: only the learning runs
+    summary = _run(["words", "--input", str(local_run["root"]), "--output", str(out), "--preset", "debug", "--workers", "2",
+                    "--group-by", "none", "--top-words", "6"], local_run["workdir"])
+    assert summary["parsed_now"] == 0 and summary["groups"] == summary["groups_ok"] == 1
+    groups = pq.read_table(out / "groups.parquet").to_pylist()
+    assert [g["group"] for g in groups] == ["whole corpus"]
+    assert groups[0]["n_pieces"] == summary["parsed"] - summary["parse_errors"]
+    page = (out / "index.html").read_text()
+    assert page.count('class="group"') + page.count('class="corpus"') == 1
+
+
 def test_bad_calls_are_refused(tmp_path: Path) -> None:
     assert main(["words", "--input", str(tmp_path / "nothing"), "--output", str(tmp_path / "o")]) == 2
     assert main(["words", "--input", str(tmp_path), "--output", str(tmp_path / "o"), "--workers", "0"]) == 2
