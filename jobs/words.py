@@ -895,7 +895,9 @@ def _log_group(summary: dict[str, Any], output: str) -> None:
         metrics = [Metric("code_length_bits", float(bits), now, step) for step, bits in enumerate(summary.get("history", []))]
         metrics += [Metric("round_bits", float(r["bits"]), now, int(r["round"])) for r in summary.get("rounds", [])]
         metrics += [Metric(k, float(summary[k]), now, 0) for k in keys if summary.get(k) is not None]
-        mlflow.MlflowClient().log_batch(run.info.run_id, metrics=metrics)
+        client = mlflow.MlflowClient()
+        for i in range(0, len(metrics), 1000):  # MLflow takes at most 1,000 metrics per batch
+            client.log_batch(run.info.run_id, metrics=metrics[i : i + 1000])
         if summary["status"] != "ok":
             mlflow.log_text(summary["error"] or "", "error.txt")
             return
