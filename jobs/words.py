@@ -30,6 +30,7 @@ Steps (numbers as in :func:`run`):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -400,14 +401,13 @@ class GroupLearner:
     :data:`POOL_NICE_BESIDE_SHARDS`."""
 
     def __init__(self, yield_cpu: bool = False) -> None:
-        if yield_cpu:
-            try:  # SCHED_IDLE: run only on a core nothing else wants
-                os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-            except (AttributeError, OSError):  # not here: the same numbers, only a slower schedule
-                try:
-                    os.nice(POOL_NICE_BESIDE_SHARDS)
-                except (AttributeError, OSError):
-                    pass
+        if not yield_cpu:
+            return
+        try:  # SCHED_IDLE: run only on a core nothing else wants
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except (AttributeError, OSError):  # not on this system: a lower nice, or the same numbers more slowly
+            with contextlib.suppress(AttributeError, OSError):
+                os.nice(POOL_NICE_BESIDE_SHARDS)
 
     def learn(self, name: str, folder: str, rows: list[dict[str, Any]], config: dict[str, Any], output: str,
               fingerprint: str) -> dict[str, Any]:
