@@ -393,10 +393,17 @@ def _word_sequence(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _em(d: Dictionary, backend: EStep, lattice: int, cfg: EMConfig, iterations: int) -> None:
-    """EM iterations on a lattice built for ``d.words``."""
+def _em(d: Dictionary, backend: EStep, lattice: int, cfg: EMConfig, iterations: int,
+        alive: np.ndarray | None = None) -> None:
+    """EM iterations on a lattice built for ``d.words`` or, with ``alive``, for a larger list of
+    words of which ``d.words`` are those marked alive (the others are given probability 0)."""
     for _ in range(iterations):
-        counts, _log_z = _expect(backend, lattice, d.logp)  # E-step
+        if alive is None:
+            counts, _log_z = _expect(backend, lattice, d.logp)  # E-step
+        else:
+            logp = np.full(len(alive), -np.inf)
+            logp[alive] = d.logp
+            counts = _expect(backend, lattice, logp)[0][alive]
         d.counts = counts
         # M-step (variational Bayes): a sparse prior on words, a Laplace prior on the literals so
         # that every token stays cheap enough to spell what the words do not cover.
@@ -423,8 +430,9 @@ def _prune(d: Dictionary, backend: EStep, lattice: int, cfg: EMConfig, keys: Ite
     the non-paying words goes in one pass, then EM
     re-estimates: a word whose uses were shared with near-duplicates (the motif plus one note
     of context) gets them back once the duplicates are gone, instead of being pruned with them.
-    ``lattice`` is built for ``d.words``; the key of the lattice of the pruned dictionary is
-    returned (the others are released).
+    The passes run on ``lattice`` (built for ``d.words``) with the dropped words at probability
+    0; the lattice of the pruned dictionary is made once at the end and its key returned
+    (``lattice`` is then released).
     """
     param = 0.5 * math.log2(max(d.n_tokens, 2))
     A = d.n_literals
@@ -432,7 +440,6 @@ def _prune(d: Dictionary, backend: EStep, lattice: int, cfg: EMConfig, keys: Ite
     spellings = _Spellings(words0, A)
     lengths0 = np.array([_gamma_bits(len(w)) for w in words0])
     alive = np.ones(len(words0), dtype=bool)
-    lattice0 = lattice
     while len(d.words) > A:
         current = np.flatnonzero(alive)  # d.words == [words0[i] for i in current]
         pos = np.full(len(words0), -1)
@@ -454,17 +461,15 @@ def _prune(d: Dictionary, backend: EStep, lattice: int, cfg: EMConfig, keys: Ite
         logp = d.logp[keep]
         d.logp = logp - np.log(np.exp(logp).sum())
         d.counts = d.counts[keep]
-        new_id = np.full(len(words0), -1)
-        new_id[alive] = np.arange(int(alive.sum()))
-        restricted = next(keys)
-        backend.restrict(restricted, lattice0, new_id)
-        if lattice != lattice0:
-            backend.release(lattice)
-        lattice = restricted
-        _em(d, backend, lattice, cfg, 2)
-    if lattice != lattice0:
-        backend.release(lattice0)
-    return lattice
+        _em(d, backend, lattice, cfg, 2, alive)
+    if alive.all():
+        return lattice
+    new_id = np.full(len(words0), -1)
+    new_id[alive] = np.arange(int(alive.sum()))
+    restricted = next(keys)
+    backend.restrict(restricted, lattice, new_id)
+    backend.release(lattice)
+    return restricted
 
 
 class _Spellings:

@@ -12,10 +12,11 @@ import pytest
 from musicwords.discover import DiscoverConfig, discover
 from musicwords.em import EMConfig, learn_dictionary
 from musicwords.io import read_midi, read_note_csv, read_notes
+from musicwords.lattice import build_lattice, forward_backward
 from musicwords.midi import notes_to_midi_bytes, playable_notes
 from musicwords.notes import Notes, NotesError
 from musicwords.synthetic import planted_corpus
-from musicwords.tokens import Alphabet, tokenize
+from musicwords.tokens import SEPARATOR, Alphabet, tokenize
 from musicwords.voices import separate_voices
 
 
@@ -263,3 +264,55 @@ def test_new_bits_reports_a_motif_that_also_recurs_outside_a_repeated_section() 
     assert len(motif) in lengths["new_bits"], lengths
     assert len(motif) not in lengths["coverage"], lengths  # the section makes 80 % of the bits saved alone
     assert max(lengths["new_bits"]) >= 50  # the section is reported as well
+
+
+def _reference_forward_backward(tokens: np.ndarray, words: list[tuple[int, ...]], logp: np.ndarray) -> tuple[np.ndarray, float]:
+    """Expected counts and log Z by a plain log-sum-exp over every match, stream by stream."""
+    counts = np.zeros(len(words))
+    log_z = 0.0
+    cuts = np.flatnonzero(tokens == SEPARATOR)
+    for stream in np.split(tokens, cuts + 1):
+        t = [int(x) for x in stream if x != SEPARATOR]
+        if not t:
+            continue
+        n = len(t)
+        edges = [(s, s + len(w), i) for i, w in enumerate(words) for s in range(n - len(w) + 1)
+                 if tuple(t[s : s + len(w)]) == w]
+        alpha = np.full(n + 1, -np.inf)
+        beta = np.full(n + 1, -np.inf)
+        alpha[0] = beta[n] = 0.0
+        for p in range(1, n + 1):
+            alpha[p] = np.logaddexp.reduce([alpha[s] + logp[w] for s, e, w in edges if e == p] or [-np.inf])
+        for p in range(n - 1, -1, -1):
+            beta[p] = np.logaddexp.reduce([beta[e] + logp[w] for s, e, w in edges if s == p] or [-np.inf])
+        for s, e, w in edges:
+            counts[w] += np.exp(alpha[s] + logp[w] + beta[e] - alpha[n])
+        log_z += alpha[n]
+    return counts, float(log_z)
+
+
+def test_forward_backward_matches_a_plain_log_sum_exp() -> None:
+    """The ratio-based passes against the textbook recursion, with a long word over rare tokens
+    (its ratio leaves the range of a double: the exponential path), a word at -inf, overlapping
+    words and several streams."""
+    rng = np.random.default_rng(11)
+    n_lit = 6
+    long_word = tuple(rng.integers(0, n_lit, 160).tolist())
+    streams = []
+    for _ in range(4):
+        parts = [rng.integers(0, n_lit, rng.integers(3, 30)).tolist() for _ in range(3)]
+        streams.append(parts[0] + list(long_word) + parts[1] + [0, 1, 2, 0, 1, 2, 0, 1] + parts[2])
+    tokens = np.array([x for s in streams for x in [*s, SEPARATOR]], dtype=np.int64)
+    words = [(i,) for i in range(n_lit)] + [(0, 1), (1, 2), (0, 1, 2), (2, 0, 1), (0, 1, 2, 0, 1, 2), long_word,
+                                            long_word[:80], (5, 5)]
+    logp = rng.normal(0, 3, len(words))
+    logp[:n_lit] -= 8.0  # rare tokens: 160 of them are ~1e-600 on their own
+    logp[len(words) - 1] = -np.inf  # a word no one may use
+    logp -= np.log(np.exp(logp).sum())
+    lattice = build_lattice(tokens, words, n_lit)
+    counts, log_z = forward_backward(lattice, logp)
+    want_counts, want_z = _reference_forward_backward(tokens, words, logp)
+    assert log_z == pytest.approx(want_z, rel=1e-12)
+    np.testing.assert_allclose(counts, want_counts, rtol=1e-9, atol=1e-12)
+    assert counts[len(words) - 1] == 0.0
+    assert counts[n_lit + 5] > 0.5  # the long word is used, through the exponential path
