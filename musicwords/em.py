@@ -649,7 +649,7 @@ def _merge_candidates(
     known_list = list(known)
     known_hashes = _word_hashes(
         np.fromiter(itertools.chain.from_iterable(known_list), dtype=np.int64, count=sum(map(len, known_list))),
-        np.fromiter(map(len, known_list), dtype=np.int64, count=len(known_list)), np.zeros(0, dtype=np.int64))[0]
+        np.fromiter(map(len, known_list), dtype=np.int64, count=len(known_list)))
     new = np.flatnonzero(~np.isin(hashes, known_hashes))
     _, first = np.unique(hashes[new], return_index=True)
     picked = order[new[np.sort(first)][: cfg.merge_candidates]]

@@ -6,9 +6,9 @@ tokens ``s..e-1``. Every token is also a one-token word (a *literal*), so every 
 least one segmentation. Separator entries are crossed by a free edge, so one pass handles all
 streams and the total log-probability is the sum over streams.
 
-Word matching uses a 64-bit polynomial hash of token windows (one vectorised pass per word
-length, over the positions that pass a prefix test for long words); two different token strings
-share a hash with probability ~2^-64 per comparison.
+Word matching walks a trie of the words' prefixes, stored as 64-bit polynomial hashes in a
+hash table (:class:`WordIndex`); two different token strings share a hash with probability
+~2^-64 per comparison.
 The loops are compiled with numba.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,7 +28,6 @@ from musicwords.tokens import SEPARATOR
 __all__ = ["Lattice", "WordIndex", "build_lattice", "forward_backward", "viterbi", "window_hashes", "word_hash"]
 
 _BASE = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multiplier (golden ratio)
-_PREFIX_LEVELS = (8, 32, 128)  # prefix tests of build_lattice (tokens)
 
 
 def _values(tokens: np.ndarray) -> np.ndarray:
@@ -130,40 +130,123 @@ def _restrict(start, end, word, by_start, new_id, n):  # pragma: no cover - comp
 
 
 class WordIndex:
-    """Words grouped by length as sorted hash arrays, for vectorised matching, and the hashes
-    of the first ``k`` tokens of the words longer than ``k`` (``heads``, for each ``k`` of
-    :data:`_PREFIX_LEVELS`). Build it once and pass it to :func:`build_lattice` for every block."""
+    """Every prefix of every word in an open-addressing hash table, for :func:`build_lattice`:
+    slot ``i`` holds a prefix's hash (``table[2i]``) and ``-1`` if it is only a prefix, or the id
+    of the word it spells (``table[2i+1]``; ``-2``: an empty slot). Build it once and pass it to
+    :func:`build_lattice` for every block."""
 
     def __init__(self, words: Sequence[tuple[int, ...]]) -> None:
         lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
         flat = np.fromiter(itertools.chain.from_iterable(words), dtype=np.int64, count=int(lengths.sum()))
-        levels = np.array(_PREFIX_LEVELS, dtype=np.int64)
-        full, heads = _word_hashes(flat, lengths, levels)
-        multi = np.flatnonzero(lengths >= 2)
-        order = multi[np.lexsort((multi, full[multi], lengths[multi]))]  # by length, hash, id
-        bounds = np.flatnonzero(np.diff(lengths[order])) + 1
-        self.tables: dict[int, tuple[np.ndarray, np.ndarray]] = {
-            int(lengths[g[0]]): (full[g], g.astype(np.int64)) for g in np.split(order, bounds) if len(g)
-        }
-        self.heads = {int(k): np.unique(heads[i][lengths > k]) for i, k in enumerate(levels.tolist())}
+        self.bits = max(4, math.ceil(math.log2(max(2 * int(lengths.sum()), 2))))  # load factor <= 1/2
+        self.table = _prefix_table(flat, lengths, self.bits)
+
+
+_MIX = np.uint64(0xBF58476D1CE4E5B9)  # multiply-shift hashing of a prefix's hash into a slot
 
 
 @numba.njit(cache=True)
-def _word_hashes(flat, lengths, levels):  # pragma: no cover - compiled
-    """Hash of every word (as :func:`word_hash`), and of its first ``levels[i]`` tokens."""
+def _prefix_table(flat, lengths, bits):  # pragma: no cover - compiled
+    size = 1 << bits
+    table = np.zeros(2 * size, dtype=np.int64)
+    for i in range(size):
+        table[2 * i + 1] = -2
+    shift = np.uint64(64 - bits)
+    o = 0
+    for i in range(len(lengths)):
+        n = lengths[i]
+        h = np.uint64(0)
+        for j in range(n):
+            h = h * _BASE + np.uint64(flat[o + j] + 2)
+            key = np.int64(h)
+            slot = np.int64((h * _MIX) >> shift)
+            while table[2 * slot + 1] != -2 and table[2 * slot] != key:
+                slot = (slot + 1) & (size - 1)
+            if table[2 * slot + 1] == -2:
+                table[2 * slot] = key
+                table[2 * slot + 1] = -1
+            if j == n - 1 and n >= 2 and table[2 * slot + 1] == -1:  # a word (the first of duplicates)
+                table[2 * slot + 1] = i
+        o += n
+    return table
+
+
+@numba.njit(cache=True)
+def _word_hashes(flat, lengths):  # pragma: no cover - compiled
+    """Hash of every word (as :func:`word_hash`), the words laid end to end in ``flat``."""
     full = np.zeros(len(lengths), dtype=np.uint64)
-    heads = np.zeros((len(levels), len(lengths)), dtype=np.uint64)
     o = 0
     for i in range(len(lengths)):
         h = np.uint64(0)
         for j in range(lengths[i]):
             h = h * _BASE + np.uint64(flat[o + j] + 2)
-            for q in range(len(levels)):
-                if j + 1 == levels[q]:
-                    heads[q, i] = h
         full[i] = h
         o += lengths[i]
-    return full, heads
+    return full
+
+
+@numba.njit(cache=True)
+def _lookup(table, h, shift, size):  # pragma: no cover - compiled
+    """The value of prefix hash ``h`` in the table (``-2``: no word begins so)."""
+    key = np.int64(h)
+    slot = np.int64((h * _MIX) >> shift)
+    while True:
+        w = table[2 * slot + 1]
+        if w == -2 or table[2 * slot] == key:
+            return w
+        slot = (slot + 1) & (size - 1)
+
+
+@numba.njit(cache=True)
+def _match(tokens, table, bits):  # pragma: no cover - compiled
+    """Every edge, in order of start then end: from each token its literal, then the tokens that
+    follow for as long as the tokens read so far begin some word."""
+    T = len(tokens)
+    size = len(table) // 2
+    shift = np.uint64(64 - bits)
+    cap = 2 * T + 16
+    start = np.empty(cap, dtype=np.int64)
+    end = np.empty(cap, dtype=np.int64)
+    word = np.empty(cap, dtype=np.int64)
+    m = 0
+    for a in range(T):
+        if tokens[a] == SEPARATOR:
+            continue
+        b = a
+        w = tokens[a]  # the literal, always
+        h = np.uint64(tokens[a] + 2)
+        while True:
+            b += 1
+            if w >= 0:
+                if m == cap:
+                    cap *= 2
+                    start = np.concatenate((start, np.empty(cap - m, dtype=np.int64)))
+                    end = np.concatenate((end, np.empty(cap - m, dtype=np.int64)))
+                    word = np.concatenate((word, np.empty(cap - m, dtype=np.int64)))
+                start[m] = a
+                end[m] = b
+                word[m] = w
+                m += 1
+            if b == a + 1 and _lookup(table, h, shift, size) == -2:
+                break  # no word begins with this token
+            if b == T or tokens[b] == SEPARATOR:
+                break
+            h = h * _BASE + np.uint64(tokens[b] + 2)
+            w = _lookup(table, h, shift, size)
+            if w == -2:
+                break  # no word begins with tokens a..b
+    return start[:m], end[:m], word[:m]
+
+
+@numba.njit(cache=True)
+def _pointers(keys, n):  # pragma: no cover - compiled
+    """``ptr`` (``n + 1`` entries) with ``keys[ptr[p]:ptr[p+1]] == p``, for sorted ``keys`` in ``0..n-1``."""
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    for k in keys:
+        ptr[k + 1] += 1
+    for p in range(n):
+        ptr[p + 1] += ptr[p]
+    return ptr
 
 
 def build_lattice(
@@ -172,68 +255,25 @@ def build_lattice(
     """All matches of ``words`` (ids ``0..n_literals-1`` are the literals) in ``tokens``
     (``index``: the :class:`WordIndex` of ``words``, if already built).
 
-    Words of up to :data:`_PREFIX_LEVELS` ``[0]`` tokens are looked up at every position; a longer
-    word can only match where its first ``k`` tokens match the first ``k`` of some word as long,
-    so longer words are looked up only at the positions that pass such a prefix test (``k`` = 8,
-    32, 128): the same matches, without a pass over the whole corpus per word length.
+    From each position the tokens are read forward, one hash-table lookup per token, for as long
+    as they begin some word (a trie walk, the trie's nodes stored as hashes of prefixes): the cost
+    is the number of matches plus one lookup per position, however many word lengths there are.
     """
+    tokens = np.asarray(tokens, dtype=np.int64)
     T = len(tokens)
     is_sep = tokens == SEPARATOR
-    sep_prefix = np.concatenate([[0], np.cumsum(is_sep)])
-    prefix = _prefix_hash(_values(tokens))
-    lit = np.flatnonzero(~is_sep)
-    starts = [lit]
-    lengths = [np.ones(len(lit), dtype=np.int64)]
-    ids = [tokens[lit]]
     index = index or WordIndex(words)
-    by_length = sorted(length for length in index.tables if length <= T)
-    positions = np.arange(T, dtype=np.int64)  # where words longer than the current level may start
-    level = 0
-    for k in (*_PREFIX_LEVELS, None):
-        hi = k if k is not None else T
-        for length in (x for x in by_length if level < x <= hi):
-            hashes, word_ids = index.tables[length]
-            a = positions[positions + length <= T]
-            a = a[(sep_prefix[a + length] - sep_prefix[a]) == 0]
-            windows = _hash_at(prefix, a, length)
-            pos = np.minimum(np.searchsorted(hashes, windows), len(hashes) - 1)
-            hit = hashes[pos] == windows
-            starts.append(a[hit])
-            lengths.append(np.full(int(hit.sum()), length, dtype=np.int64))
-            ids.append(word_ids[pos[hit]])
-        if k is None or not any(x > k for x in by_length):
-            break
-        # positions whose next k tokens begin some word longer than k
-        heads = index.heads[k]
-        a = positions[positions + k <= T]
-        a = a[(sep_prefix[a + k] - sep_prefix[a]) == 0]
-        windows = _hash_at(prefix, a, k)
-        pos = np.minimum(np.searchsorted(heads, windows), len(heads) - 1)
-        positions = a[heads[pos] == windows]
-        level = k
-    start = np.concatenate(starts).astype(np.int64)
-    length_all = np.concatenate(lengths)
-    word = np.concatenate(ids).astype(np.int64)
-    end = start + length_all
-    # edges by end, then start (= np.lexsort((start, end))), and by start with ties in that
-    # order (= a stable argsort of start): counting sorts, both stable
-    order = _stable_order(start, T + 1)
-    order = order[_stable_order(end[order], T + 1)]
+    start, end, word = _match(tokens, index.table, index.bits)
+    # found in order of start, then end; wanted by end, then start (a stable counting sort), and
+    # by start with ties by end (the order found: the inverse permutation)
+    order = _stable_order(end, T + 1)
+    by_start = np.empty_like(order)
+    by_start[order] = np.arange(len(order), dtype=np.int64)
+    start_ptr = _pointers(start, T + 1)
+    end_bs, word_bs = end, word
     start, end, word = start[order], end[order], word[order]
-    end_ptr = np.searchsorted(end, np.arange(T + 2)).astype(np.int64)
-    by_start = _stable_order(start, T + 1)
-    start_ptr = np.searchsorted(start[by_start], np.arange(T + 2)).astype(np.int64)
-    return Lattice(T + 1, start, end, word, end_ptr, by_start, start_ptr, is_sep, end[by_start], word[by_start])
-
-
-
-def _hash_at(prefix: np.ndarray, a: np.ndarray, length: int) -> np.ndarray:
-    """Hashes of the windows of ``length`` tokens starting at positions ``a``."""
-    with np.errstate(over="ignore"):
-        power = np.uint64(1)
-        for _ in range(length):
-            power = power * _BASE
-        return prefix[a + length] - prefix[a] * power
+    end_ptr = _pointers(end, T + 1)
+    return Lattice(T + 1, start, end, word, end_ptr, by_start, start_ptr, is_sep, end_bs, word_bs)
 
 
 @numba.njit(cache=True)
