@@ -240,7 +240,8 @@ def _match(tokens, table, bits):  # pragma: no cover - compiled
 
 @numba.njit(cache=True)
 def _pointers(keys, n):  # pragma: no cover - compiled
-    """``ptr`` (``n + 1`` entries) with ``keys[ptr[p]:ptr[p+1]] == p``, for sorted ``keys`` in ``0..n-1``."""
+    """``ptr[p]``: how many ``keys`` (integers in ``0..n-1``) are below ``p`` (``n + 1`` entries; for sorted
+    ``keys``, ``keys[ptr[p]:ptr[p+1]] == p``)."""
     ptr = np.zeros(n + 1, dtype=np.int64)
     for k in keys:
         ptr[k + 1] += 1
@@ -279,11 +280,7 @@ def build_lattice(
 @numba.njit(cache=True)
 def _stable_order(keys, n_keys):  # pragma: no cover - compiled
     """The stable argsort of integer ``keys`` in ``0..n_keys-1`` (a counting sort)."""
-    count = np.zeros(n_keys + 1, dtype=np.int64)
-    for k in keys:
-        count[k + 1] += 1
-    for i in range(n_keys):
-        count[i + 1] += count[i]
+    count = _pointers(keys, n_keys)
     out = np.empty(len(keys), dtype=np.int64)
     for i in range(len(keys)):
         k = keys[i]
