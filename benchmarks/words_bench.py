@@ -6,14 +6,16 @@ Run: ``.venv/bin/python benchmarks/words_bench.py [--pieces N]`` (one process, o
 corpus tokenised as the library does:
 
 1. throughput in tokens/s of the SentencePiece unigram trainer (``sentencepiece``, C++, one
-   thread) on the token streams mapped to characters, beside ours on the same streams: our whole
-   dictionary learning (all EM + MDL rounds: the like-for-like figure, and the ratio), and one
-   E-step (forward-backward over every segmentation) of our numba lattice;
+   thread, in a child process) on the token streams mapped to characters, beside ours on the same
+   streams: one E-step each at the final dictionary (ours: forward-backward over every
+   segmentation with our numba lattice; SentencePiece's: the time between two lines its trainer
+   logs after consecutive E-step + M-step), and the whole learning (all our EM + MDL rounds
+   against all of SentencePiece's training), with the ratios;
 2. MIDI parsing: symusic vs mido vs pretty_midi on the same files (ms per file);
 3. the wall time of ``learn_dictionary`` on the Bach chorales.
 
-Times are given as wall clock and as this process's CPU time (``time.process_time``; the
-SentencePiece trainer runs inside this process, on one thread): on a shared machine the wall
+Times are given as wall clock and as CPU time (``time.process_time`` of the process that does
+the work; the SentencePiece trainer runs on one thread): on a shared machine the wall
 clock also counts the time spent waiting for a core, the CPU time does not. ``--cache FILE``
 keeps the tokenised corpus (parsing ~1700 pieces with music21 takes minutes): written on the
 first run, read on the next ones (then only 50 chorales are parsed, for the MIDI timings).
@@ -23,8 +25,11 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import os
+import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -81,6 +86,41 @@ def since(start: tuple[float, float]) -> tuple[float, float]:
     return time.time() - start[0], time.process_time() - start[1]
 
 
+_SPM_CHILD = """
+import json, sys, time
+import sentencepiece as spm
+kwargs = json.loads(sys.argv[1])
+wall, cpu = time.time(), time.process_time()
+spm.SentencePieceTrainer.train(minloglevel=0, **kwargs)
+print(json.dumps([time.time() - wall, time.process_time() - cpu]))
+"""
+
+
+def train_sentencepiece(**kwargs: object) -> tuple[float, float, list[tuple[float, int, int]]]:
+    """Train SentencePiece in a child process and time it: wall and CPU seconds of the training
+    call, and for every ``EM sub_iter`` line of its log, ``(arrival time, sub_iter, size)``.
+
+    The trainer logs one such line after each E-step + M-step (the pruning step runs between
+    two groups of sub-iterations), so two consecutive lines of the same group are one E-step apart.
+    The lines are timed by this process as they arrive (the trainer writes its log unbuffered).
+    """
+    proc = subprocess.Popen([sys.executable, "-c", _SPM_CHILD, json.dumps(kwargs)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None and proc.stdout is not None
+    sub_iters = []
+    log = []
+    for line in proc.stderr:
+        log.append(line)
+        m = re.search(r"EM sub_iter=(\d+) size=(\d+)", line)
+        if m:
+            sub_iters.append((time.time(), int(m.group(1)), int(m.group(2))))
+    out = proc.stdout.read()
+    if proc.wait() != 0:
+        raise RuntimeError("sentencepiece training failed:\n" + "".join(log[-20:]))
+    wall, cpu = json.loads(out.strip().splitlines()[-1])
+    return wall, cpu, sub_iters
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pieces", type=int, default=None, help="at most this many pieces per composer (default: all)")
@@ -124,8 +164,6 @@ def main() -> None:
         forward_backward(lattice, d_both.logp)
     estep_wall, estep_cpu = since(start)
 
-    import sentencepiece as spm
-
     chars = [chr(0x4E00 + t) for t in range(len(alphabet))]  # one CJK character per token
     lines = []
     seq: list[str] = []
@@ -140,23 +178,30 @@ def main() -> None:
         path = os.path.join(tmp, "streams.txt")
         with open(path, "w", encoding="utf-8") as f:
             f.write("\n".join(lines))
-        start = clocks()
-        spm.SentencePieceTrainer.train(
+        spm_wall, spm_cpu, sub_iters = train_sentencepiece(
             input=path, model_prefix=os.path.join(tmp, "m"), model_type="unigram",
             vocab_size=len(alphabet) + len(d_both.words), character_coverage=1.0, num_threads=1,
-            max_sentence_length=1 << 20, split_by_whitespace=False, minloglevel=2, hard_vocab_limit=False,
+            max_sentence_length=1 << 20, split_by_whitespace=False, hard_vocab_limit=False,
         )
-        spm_wall, spm_cpu = since(start)
     n = both.n_tokens
     print(f"Bach + Palestrina, {n:,} tokens, one thread (tokens/s by wall clock | by CPU time):")
     print(f"  sentencepiece unigram training: {n / spm_wall:,.0f} | {n / spm_cpu:,.0f} tokens/s "
-          f"({spm_wall:.1f} s | {spm_cpu:.1f} s CPU)")
+          f"({spm_wall:.1f} s | {spm_cpu:.1f} s CPU, {len(sub_iters)} EM iterations)")
     print(f"  ours, whole dictionary learning (EM + MDL rounds, {len(d_both.rounds) - 1} rounds, "
           f"{len(d_both.words) - d_both.n_literals} words): {n / ours_wall:,.0f} | {n / ours_cpu:,.0f} tokens/s "
           f"({ours_wall:.1f} s | {ours_cpu:.1f} s CPU)")
-    print(f"  -> ratio ours/sentencepiece = {spm_wall / ours_wall:.2f} by wall clock, {spm_cpu / ours_cpu:.2f} by CPU time")
-    print(f"  ours, one E-step (forward-backward, {len(lattice.start):,} lattice edges): "
-          f"{reps * n / estep_wall:,.0f} | {reps * n / estep_cpu:,.0f} tokens/s")
+    print(f"  -> whole learning, ratio ours/sentencepiece = {spm_wall / ours_wall:.2f} by wall clock, "
+          f"{spm_cpu / ours_cpu:.2f} by CPU time")
+    estep = reps * n / estep_wall
+    print(f"  ours, one E-step (forward-backward, {len(lattice.start):,} lattice edges, "
+          f"{len(d_both.words):,} words with the literals): {estep:,.0f} | {reps * n / estep_cpu:,.0f} tokens/s")
+    # the E-step between two lines of one group runs on the model of the first line
+    steps = [(b - a, size) for (a, i, size), (b, j, _) in itertools.pairwise(sub_iters) if j == i + 1]
+    if steps:
+        seconds, size = steps[-1]
+        print(f"  sentencepiece, one E-step (+ M-step) on its last model ({size:,} pieces), timed between its log lines: "
+              f"{n / seconds:,.0f} tokens/s by wall clock ({seconds:.2f} s)")
+        print(f"  -> E-step, ratio ours/sentencepiece = {estep * seconds / n:.2f} by wall clock")
 
     # 2. MIDI parsers on the same pieces
     import mido

@@ -32,9 +32,12 @@ The loop (each round):
    became too expensive);
 4. *prune*: drop words whose estimated saving ``c_w * (bits of their best spelling without
    them - bits as one word) - L(w)`` is not positive, then EM again;
-5. *accept* the round only if the total code length fell by more than the share ``tol``; otherwise
-   restore the previous dictionary and go on with the better-scored half of the candidates;
-   stop when ``patience`` rounds in a row are rejected (convergence).
+5. *accept* the round if the total code length fell; otherwise restore the previous dictionary
+   and go on with the better-scored half of the candidates. A round that shortens the code by
+   no more than the share ``tol`` (a rejected round included) is a *stall*; stop after
+   ``patience`` stalls in a row (convergence). An accepted small gain is kept: the gains of
+   later rounds are not smaller in general (runs of new words make longer words possible), so
+   stopping does not hang on whether one round's gain lands just above or below ``tol``.
 
 So the code length never rises across accepted rounds, and :attr:`Dictionary.history` records
 it after every accepted step.
@@ -96,12 +99,13 @@ class EMConfig:
     min_count: int = 2  # a word must recur to be worth a dictionary entry
     seed_candidates: int = 3000  # frequent n-grams proposed in the first round
     merge_candidates: int = 1000  # adjacent word pairs proposed per later round
-    em_iterations: int = 4  # E/M steps per round (counts settle in 3-5)
+    em_iterations: int = 2  # E/M steps per round on the new candidates (they start at p ∝ their count: a warm start)
     prior: float = 0.05  # Dirichlet pseudo-count of the VB M-step; < 1 favours sparse dictionaries
     max_rounds: int = 40
-    tol: float = 1e-3  # a round must shorten the code by more than this share (0.1 %): convergence
+    tol: float = 1e-3  # a round shortening the code by no more than this share (0.1 %) is a stall
     prune_fraction: float = 0.5  # share of the non-paying words dropped per pruning pass
-    patience: int = 2  # stop after this many rounds in a row fail to shorten the code
+    prune_iterations: int = 1  # E/M steps after each pruning pass (they hand the dropped words' uses to the others)
+    patience: int = 2  # stop after this many stalls in a row (convergence)
     block_tokens: int = 1 << 15  # E-step block size (tokens, whole streams): the unit of sharding; results add up in block order
 
     def __post_init__(self) -> None:
@@ -117,7 +121,7 @@ class EMConfig:
     @classmethod
     def debug(cls) -> EMConfig:
         """Fewer candidates and rounds: seconds on a test corpus."""
-        return cls(seed_candidates=500, merge_candidates=200, max_rounds=10, em_iterations=3)
+        return cls(seed_candidates=500, merge_candidates=200, max_rounds=10)
 
 
 @dataclass
@@ -310,7 +314,7 @@ def learn_dictionary(
     d.rounds.append({"round": 0, "words": 0, "bits": d.code_length, "accepted": 1.0, "seconds": 0.0})
 
     batch: int | None = None  # candidates per round; halved after each rejected round
-    rejected = 0  # consecutive rejected rounds
+    stalls = 0  # consecutive rounds that shortened the code by no more than the share tol
     for r in range(1, cfg.max_rounds + 1):
         t0 = time.time()
         # 1. candidates
@@ -332,7 +336,8 @@ def learn_dictionary(
         trial_lattice = _prune(trial, backend, trial_lattice, cfg, keys)
         _evaluate(trial, backend, trial_lattice)
         # 5. accept only if the total code length fell
-        accepted = trial.code_length < d.code_length * (1.0 - cfg.tol)
+        accepted = trial.code_length < d.code_length
+        stalled = trial.code_length >= d.code_length * (1.0 - cfg.tol)
         info = {
             "round": float(r), "candidates": float(len(cands)), "words": float(len(trial.words) - A),
             "bits": trial.code_length, "accepted": float(accepted), "seconds": time.time() - t0,
@@ -341,18 +346,17 @@ def learn_dictionary(
         if progress:
             progress(f"round {r}: {len(cands)} candidates, {len(trial.words) - A} words, "
                      f"{trial.code_length:,.0f} bits ({'accepted' if accepted else 'rejected'})")
-        if not accepted:
+        if accepted:
+            trial.rounds, trial.history = d.rounds, d.history
+            backend.release(lattice)
+            d, lattice = trial, trial_lattice
+            d.history.append(d.code_length)
+        else:
             backend.release(trial_lattice)
-            rejected += 1
-            if rejected >= cfg.patience:
-                break
-            batch = max(1, len(cands) // 2)
-            continue  # the same kind of round again with the better-scored half
-        rejected = 0
-        trial.rounds, trial.history = d.rounds, d.history
-        backend.release(lattice)
-        d, lattice = trial, trial_lattice
-        d.history.append(d.code_length)
+            batch = max(1, len(cands) // 2)  # the same kind of round again with the better-scored half
+        stalls = stalls + 1 if stalled else 0
+        if stalls >= cfg.patience:
+            break
     backend.release(lattice)
     return d
 
@@ -461,7 +465,7 @@ def _prune(d: Dictionary, backend: EStep, lattice: int, cfg: EMConfig, keys: Ite
         logp = d.logp[keep]
         d.logp = logp - np.log(np.exp(logp).sum())
         d.counts = d.counts[keep]
-        _em(d, backend, lattice, cfg, 2, alive)
+        _em(d, backend, lattice, cfg, cfg.prune_iterations, alive)
     if alive.all():
         return lattice
     new_id = np.full(len(words0), -1)
