@@ -24,8 +24,8 @@ first run, read on the next ones (then only 50 chorales are parsed, for the MIDI
 from __future__ import annotations
 
 import argparse
+import collections
 import io
-import itertools
 import json
 import os
 import re
@@ -96,9 +96,10 @@ print(json.dumps([time.time() - wall, time.process_time() - cpu]))
 """
 
 
-def train_sentencepiece(**kwargs: object) -> tuple[float, float, list[tuple[float, int, int]]]:
+def train_sentencepiece(**kwargs: object) -> tuple[float, float, int, tuple[float, int] | None]:
     """Train SentencePiece in a child process and time it: wall and CPU seconds of the training
-    call, and for every ``EM sub_iter`` line of its log, ``(arrival time, sub_iter, size)``.
+    call, the number of its EM iterations, and ``(seconds, pieces)`` of its last E-step (None if
+    no two lines of one group were logged).
 
     The trainer logs one such line after each E-step + M-step (the pruning step runs between
     two groups of sub-iterations), so two consecutive lines of the same group are one E-step apart.
@@ -107,18 +108,24 @@ def train_sentencepiece(**kwargs: object) -> tuple[float, float, list[tuple[floa
     proc = subprocess.Popen([sys.executable, "-c", _SPM_CHILD, json.dumps(kwargs)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None and proc.stdout is not None
-    sub_iters = []
-    log = []
+    n_iterations = 0
+    last: tuple[float, int, int] | None = None  # (arrival time, sub_iter, size) of the previous line
+    step: tuple[float, int] | None = None
+    log: collections.deque[str] = collections.deque(maxlen=20)
     for line in proc.stderr:
         log.append(line)
         m = re.search(r"EM sub_iter=(\d+) size=(\d+)", line)
         if m:
-            sub_iters.append((time.time(), int(m.group(1)), int(m.group(2))))
+            now, sub_iter, size = time.time(), int(m.group(1)), int(m.group(2))
+            if last is not None and sub_iter == last[1] + 1:
+                step = (now - last[0], last[2])  # the E-step ran on the model of the previous line
+            last = (now, sub_iter, size)
+            n_iterations += 1
     out = proc.stdout.read()
     if proc.wait() != 0:
-        raise RuntimeError("sentencepiece training failed:\n" + "".join(log[-20:]))
+        raise RuntimeError("sentencepiece training failed:\n" + "".join(log))
     wall, cpu = json.loads(out.strip().splitlines()[-1])
-    return wall, cpu, sub_iters
+    return wall, cpu, n_iterations, step
 
 
 def main() -> None:
@@ -178,7 +185,7 @@ def main() -> None:
         path = os.path.join(tmp, "streams.txt")
         with open(path, "w", encoding="utf-8") as f:
             f.write("\n".join(lines))
-        spm_wall, spm_cpu, sub_iters = train_sentencepiece(
+        spm_wall, spm_cpu, spm_iterations, spm_step = train_sentencepiece(
             input=path, model_prefix=os.path.join(tmp, "m"), model_type="unigram",
             vocab_size=len(alphabet) + len(d_both.words), character_coverage=1.0, num_threads=1,
             max_sentence_length=1 << 20, split_by_whitespace=False, hard_vocab_limit=False,
@@ -186,7 +193,7 @@ def main() -> None:
     n = both.n_tokens
     print(f"Bach + Palestrina, {n:,} tokens, one thread (tokens/s by wall clock | by CPU time):")
     print(f"  sentencepiece unigram training: {n / spm_wall:,.0f} | {n / spm_cpu:,.0f} tokens/s "
-          f"({spm_wall:.1f} s | {spm_cpu:.1f} s CPU, {len(sub_iters)} EM iterations)")
+          f"({spm_wall:.1f} s | {spm_cpu:.1f} s CPU, {spm_iterations} EM iterations)")
     print(f"  ours, whole dictionary learning (EM + MDL rounds, {len(d_both.rounds) - 1} rounds, "
           f"{len(d_both.words) - d_both.n_literals} words): {n / ours_wall:,.0f} | {n / ours_cpu:,.0f} tokens/s "
           f"({ours_wall:.1f} s | {ours_cpu:.1f} s CPU)")
@@ -195,10 +202,10 @@ def main() -> None:
     estep = reps * n / estep_wall
     print(f"  ours, one E-step (forward-backward, {len(lattice.start):,} lattice edges, "
           f"{len(d_both.words):,} words with the literals): {estep:,.0f} | {reps * n / estep_cpu:,.0f} tokens/s")
-    # the E-step between two lines of one group runs on the model of the first line
-    steps = [(b - a, size) for (a, i, size), (b, j, _) in itertools.pairwise(sub_iters) if j == i + 1]
-    if steps:
-        seconds, size = steps[-1]
+    if spm_step is None:
+        print("  sentencepiece, one E-step: not timed (its log had no two EM lines of one group)")
+    else:
+        seconds, size = spm_step
         print(f"  sentencepiece, one E-step (+ M-step) on its last model ({size:,} pieces), timed between its log lines: "
               f"{n / seconds:,.0f} tokens/s by wall clock ({seconds:.2f} s)")
         print(f"  -> E-step, ratio ours/sentencepiece = {estep * seconds / n:.2f} by wall clock")
