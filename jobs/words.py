@@ -11,7 +11,7 @@ Steps (numbers as in :func:`run`):
 3. *learn* one dictionary per group (plus one for the whole corpus when there are several
    groups, the common vocabulary the composers are compared in). Groups run in parallel in an
    actor pool, one EM per actor, largest first; a group of more than ``--shard-tokens`` tokens
-   and at least a worker's fair share of all the groups' tokens (see :func:`_learn_groups`)
+   and well over a worker's fair share of all the groups' tokens (see :func:`_learn_groups`)
    runs on the driver (in a thread, beside the pool, largest first) with its E-step sharded over
    ``--workers`` actors that each hold a contiguous range of the E-step blocks (see
    :mod:`musicwords.em`: same blocks, same sums, same numbers as one process). A dead worker
@@ -86,7 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cfg.add_argument("--block-tokens", type=int, default=EMConfig().block_tokens,
                      help="E-step block size in tokens, the unit of sharding; part of the result (default: %(default)s)")
     cfg.add_argument("--shard-tokens", type=int, default=200_000,
-                     help="a group with more tokens (and at least 1/--workers of all groups' tokens) runs its E-step "
+                     help="a group with more tokens (and over 1.25/--workers of all groups' tokens) runs its E-step "
                           "sharded over --workers actors (default: %(default)s)")
     cfg.add_argument("--top-words", type=int, default=12, help="words per group shown in the report (default: %(default)s)")
     parser.add_argument("--flush", type=int, default=200, help="parsed rows per output part file (default: %(default)s)")
@@ -707,10 +707,15 @@ def _learn_groups(todo: list[tuple[str, str]], by_group: dict[str, list[dict[str
     """Yield one summary per group, as each is done: small groups in an actor pool, and beside it, in
     a driver thread, the big ones (largest first) with a sharded E-step.
 
-    Big: more than ``--shard-tokens`` tokens and at least a worker's fair share of all the groups'
-    tokens (their sum / ``workers``). Such a group, learned by one pool actor, would still be
-    running when the others are done (the whole-corpus group holds half of all tokens); a group
-    below its fair share fits in the pool, where it costs no driver time and no E-step calls.
+    Big: more than ``--shard-tokens`` tokens and more than :data:`SHARD_ABOVE_SHARE` times a
+    worker's fair share of all the groups' tokens (their sum / ``workers``). Such a group, learned
+    by one pool actor, would still be running long after the others are done; a group up to about
+    its fair share fits in the pool, where it costs no driver time and no E-step calls. Sharding
+    saves at most the group's excess over the fair share (the pool's makespan cannot fall below
+    it) and costs the driver's serial work (candidates, M-step, pruning) and a call per E-step,
+    so a group at its fair share is learned faster in one actor: the whole-corpus group, which
+    holds exactly half of all tokens when every piece is in one composer group, stays in the pool
+    with 2 workers and is sharded from 3 on.
 
     Why beside, not after: a sharded group leaves cores idle whenever its driver works alone (M-step,
     candidates, pruning, reconstruction, plots), and the pool's last groups leave cores idle at its
@@ -729,7 +734,8 @@ def _learn_groups(todo: list[tuple[str, str]], by_group: dict[str, list[dict[str
 
     size = {name: sum(r["n_tokens"] for r in by_group[name]) for name, _ in todo}
     share = sum(size.values()) / workers  # a worker's fair share of the learning, in tokens
-    big = sorted((t for t in todo if workers > 1 and size[t[0]] > args.shard_tokens and size[t[0]] >= share),
+    big = sorted((t for t in todo
+                  if workers > 1 and size[t[0]] > args.shard_tokens and size[t[0]] > SHARD_ABOVE_SHARE * share),
                  key=lambda t: -size[t[0]])
     small = sorted((t for t in todo if t not in big), key=lambda t: -size[t[0]])  # largest first: a balanced pool
     shard_cpus = SHARD_CPUS_BESIDE_POOL if small else per_actor
@@ -801,6 +807,11 @@ def _learn_groups(todo: list[tuple[str, str]], by_group: dict[str, list[dict[str
         thread.join()
 
 
+# a group is sharded when it holds more than this many fair shares of the learning (see _learn_groups):
+# measured at e2b8c1f with 2 workers, the whole corpus (one fair share) took 63 s sharded beside the
+# pool and 53 s in one pool actor; any factor between 1 and 1.5 splits 2 workers (1.0: pool) from 3
+# (1.5: sharded) for the whole-corpus group, and 1.25 is the middle
+SHARD_ABOVE_SHARE = 1.25
 # Ray CPUs asked by an E-step shard while the small groups' pool runs beside it (see _learn_groups)
 SHARD_CPUS_BESIDE_POOL = 0.05
 # niceness added to the pool's actors beside a sharded group where SCHED_IDLE is not allowed: the

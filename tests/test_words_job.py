@@ -156,7 +156,7 @@ def local_run(ray_cluster: None, tmp_path_factory: pytest.TempPathFactory) -> di
     out = tmp_path_factory.mktemp("words") / "out"
     workdir = str(tmp_path_factory.mktemp("mlflow"))
     t0 = time.time()
-    summary = _run(["words", "--input", str(root), "--output", str(out), "--preset", "debug", "--workers", "2",
+    summary = _run(["words", "--input", str(root), "--output", str(out), "--preset", "debug", "--workers", "3",
                     "--shard-tokens", "1000", "--block-tokens", "300", "--top-words", "6", "--max-error-rate", "0.5"], workdir)
     return {"root": root, "out": out, "workdir": workdir, "expected": expected, "summary": summary,
             "seconds": time.time() - t0, "runs": _last_run(workdir)}
@@ -185,7 +185,9 @@ def test_every_group_has_its_outputs(local_run: dict[str, Any]) -> None:
     groups = {r["group"]: r for r in pq.read_table(out / "groups.parquet").to_pylist()}
     assert set(groups) == {"alpha", "beta", "whole corpus"}
     assert all(g["status"] == "ok" for g in groups.values()), groups
-    assert groups["whole corpus"]["sharded"]  # bigger than --shard-tokens: its E-step ran on 2 actors
+    # bigger than --shard-tokens and 1.5 fair shares (half of all tokens, 3 workers): its E-step ran
+    # on 3 actors; the composers' groups, in the pool beside it, were not
+    assert groups["whole corpus"]["sharded"] and not groups["alpha"]["sharded"] and not groups["beta"]["sharded"]
     assert local_run["summary"]["groups_sharded"] >= 1
     pieces = {r["id"]: r for r in pq.read_table(out / "pieces").to_pylist()}
     for g in groups.values():
@@ -258,7 +260,7 @@ def test_mlflow_nested_run_per_group(local_run: dict[str, Any]) -> None:
 
 
 def test_rerun_skips_finished_work(local_run: dict[str, Any]) -> None:
-    argv = ["words", "--input", str(local_run["root"]), "--output", str(local_run["out"]), "--preset", "debug", "--workers", "2",
+    argv = ["words", "--input", str(local_run["root"]), "--output", str(local_run["out"]), "--preset", "debug", "--workers", "3",
             "--shard-tokens", "1000", "--block-tokens", "300", "--top-words", "6"]
     summary = _run(argv, local_run["workdir"])
     assert summary["parsed_now"] == 0 and summary["groups_reused"] == summary["groups"] == 3

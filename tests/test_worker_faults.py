@@ -155,7 +155,7 @@ def test_a_shard_actor_killed_mid_learning_gives_the_single_process_result(
     from tests.procs import raylet_pid, workers
 
     out = tmp_path / "out"
-    argv = _words(scores["root"], out, str(tmp_path / "mlflow"), "--workers", "2", "--shard-tokens", "1000",
+    argv = _words(scores["root"], out, str(tmp_path / "mlflow"), "--workers", "3", "--shard-tokens", "1000",
                   "--block-tokens", "300")
     raylet = raylet_pid()
     first_seen: list[float] = []
