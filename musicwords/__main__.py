@@ -11,6 +11,7 @@ from musicwords.notes import NotesError
 
 
 def main(argv: list[str] | None = None) -> int:
+    from musicwords.discover import DiscoverConfig  # noqa: PLC0415
     from musicwords.evaluate import _jkupdd_default  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(prog="python -m musicwords", description=__doc__)
@@ -25,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--jkupdd", default=_jkupdd_default(), help="JKUPDD folder (default: $JKUPDD or ../shared/data/jkupdd)")
     e.add_argument("--method", choices=("words", "bpe", "ngram"), default="words", help="method (default: %(default)s)")
     e.add_argument("--json", action="store_true", help="print one JSON object with the means")
+    e.add_argument("--significance", type=_significance, default=DiscoverConfig.significance,
+                   help="report a word only if its saving is this unlikely by chance, or 'none': every saving word "
+                        "(default: %(default)s; for a sensitivity check, not per-piece tuning)")
     args = parser.parse_args(argv)
     try:
         if args.command == "discover":
@@ -84,12 +88,22 @@ def _discover(files: list[str], out: Path) -> int:
     return 1 if failed else 0
 
 
+def _significance(text: str) -> float | None:
+    if text.lower() == "none":
+        return None
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1] or 'none', got {text}")
+    return value
+
+
 def _evaluate(args: argparse.Namespace) -> int:
+    from musicwords.discover import DiscoverConfig  # noqa: PLC0415
     from musicwords.evaluate import evaluate_jkupdd  # noqa: PLC0415
 
     if not args.jkupdd:
         raise FileNotFoundError("no JKUPDD folder: pass --jkupdd PATH or set JKUPDD")
-    result = evaluate_jkupdd(args.jkupdd, method=args.method)
+    result = evaluate_jkupdd(args.jkupdd, method=args.method, config=DiscoverConfig(significance=args.significance))
     means = {v: {k: round(x, 4) for k, x in r.items() if k != "pieces"} for v, r in result.items()}
     if args.json:
         print(json.dumps(means))

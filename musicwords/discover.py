@@ -36,7 +36,8 @@ class DiscoverConfig:
     min_share: float = 1.0  # ... in every other occurrence (a translatable pattern, as in SIA)
     top_patterns: int | None = None  # report at most this many (None: every word that saves bits)
     select: str = "coverage"  # which patterns are reported (see reconstruct.patterns); "new_bits": by conditional code length
-    coverage: float = 0.8  # for select="coverage": the patterns that together make this share of the bits saved
+    coverage: float = 1.0  # for select="coverage": the patterns that together make this share of the bits saved
+    significance: float | None = 0.05  # report a word only if its saving is this unlikely by chance (see reconstruct.patterns)
 
     @classmethod
     def debug(cls) -> DiscoverConfig:
@@ -82,5 +83,6 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
         dictionary = learn(tokens, alphabet)
     occurrences = find_occurrences(dictionary, tokens, pieces)
     found = patterns(dictionary, occurrences, pieces, top=cfg.top_patterns, min_notes=cfg.min_pattern_notes,
-                     extend=cfg.extend, min_share=cfg.min_share, coverage=cfg.coverage, select=cfg.select)
+                     extend=cfg.extend, min_share=cfg.min_share, coverage=cfg.coverage, select=cfg.select,
+                     significance=cfg.significance)
     return DiscoverResult(pieces, streams, tokens, dictionary, occurrences, found)

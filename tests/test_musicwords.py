@@ -248,7 +248,7 @@ def test_maximal_extension_grows_a_word_to_the_phrase_its_statements_share() -> 
     assert [idx.tolist() for _, idx in plain] == [o.notes.tolist() for o in occs]
 
 
-def test_new_bits_reports_a_motif_that_also_recurs_outside_a_repeated_section() -> None:
+def test_a_motif_that_also_recurs_outside_a_repeated_section_is_reported_beside_it() -> None:
     rng = np.random.default_rng(3)
     motif = np.array([0, 7, 5, 4, 2, 0])
     section = rng.integers(55, 80, 60)
@@ -257,13 +257,23 @@ def test_new_bits_reports_a_motif_that_also_recurs_outside_a_repeated_section() 
         parts += [rng.integers(50, 85, 12), 62 + k + motif]
     pitch = np.concatenate(parts)
     n = Notes.from_arrays("sect", onset=np.arange(len(pitch), dtype=float), pitch=pitch, duration=np.ones(len(pitch)))
-    lengths = {}
-    for select in ("coverage", "new_bits"):
-        result = discover([n], DiscoverConfig(select=select))
-        lengths[select] = sorted(len(result.dictionary.words[p.word]) + 1 for p in result.patterns)
-    assert len(motif) in lengths["new_bits"], lengths
-    assert len(motif) not in lengths["coverage"], lengths  # the section makes 80 % of the bits saved alone
-    assert max(lengths["new_bits"]) >= 50  # the section is reported as well
+    configs = {"default": DiscoverConfig(), "new_bits": DiscoverConfig(select="new_bits"),
+               "coverage 0.8": DiscoverConfig(coverage=0.8), "every saving word": DiscoverConfig(significance=None)}
+    lengths, results = {}, {}
+    for name, cfg in configs.items():
+        results[name] = result = discover([n], cfg)
+        lengths[name] = sorted(len(result.dictionary.words[p.word]) + 1 for p in result.patterns)
+    for name in ("default", "new_bits"):
+        assert len(motif) in lengths[name], lengths
+        assert max(lengths[name]) >= 50, lengths  # the section is reported as well
+    assert len(motif) not in lengths["coverage 0.8"], lengths  # the section makes 80 % of the bits saved alone
+    # significance: only words saving more than log2(n_words / 0.05) bits, a subset of every saving word
+    d = results["default"].dictionary
+    floor = np.log2((len(d.words) - d.n_literals) / 0.05)
+    assert all(p.bits_saved > floor for p in results["default"].patterns)
+    assert {p.word for p in results["default"].patterns} <= {p.word for p in results["every saving word"].patterns}
+    with pytest.raises(ValueError, match="significance"):
+        discover([n], DiscoverConfig(significance=2.0))
 
 
 def _reference_forward_backward(tokens: np.ndarray, words: list[tuple[int, ...]], logp: np.ndarray) -> tuple[np.ndarray, float]:
