@@ -157,7 +157,8 @@ def patterns(
           section's occurrences (already explained by it) is not reported again.
         - ``"coverage"`` (default): report until the patterns make ``coverage`` of the bits saved by
           all, leaving out a pattern whose notes lie, to ``max_overlap`` or more, inside the
-          notes of one pattern that saves more.
+          notes of the patterns reported before it (more saving ones): a motif the sections
+          already hold, even when no one section holds all its occurrences.
     max_overlap : float
         For ``"coverage"``: see above.
     coverage : float
@@ -179,7 +180,6 @@ def patterns(
     for occ in occurrences:
         by_word.setdefault(occ.word, []).append(occ)
     out = []
-    kept_notes: list[set[tuple[int, int]]] = []
     if significance is not None and not 0 < significance <= 1:
         raise ValueError(f"significance must be in (0, 1], got {significance}")
     n_words = len(d.words) - d.n_literals
@@ -189,7 +189,7 @@ def patterns(
     total = sum(r[1] for r in ranked)
     reported = 0.0
     costs = d.word_costs()
-    held: set[tuple[int, int]] = set()  # notes of the reported patterns ("new_bits")
+    held: set[tuple[int, int]] = set()  # notes of the patterns reported so far
     for w, saved, count in ranked:
         if select == "coverage" and reported >= coverage * total - 1e-9:
             break
@@ -205,9 +205,10 @@ def patterns(
             if new * per_use <= costs[w]:
                 continue  # what it would add is already explained by patterns that save more
             held |= covered
-        elif any(len(covered & seen) >= max_overlap * len(covered) for seen in kept_notes):
-            continue  # (nearly) all of it is inside a pattern that saves more: its bits count as reported
-        kept_notes.append(covered)
+        elif len(covered & held) >= max_overlap * len(covered):
+            continue  # (nearly) all of it is inside patterns that save more: its bits count as reported
+        else:
+            held |= covered
         out.append(Pattern(word=w, bits_saved=saved, occurrences=tuple(sets)))
         if top is not None and len(out) >= top:
             break
