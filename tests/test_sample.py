@@ -13,7 +13,8 @@ import pytest
 from jobs import storage
 from jobs.__main__ import main
 from tests.conftest import N_VIDEOS
-from vem.synthetic import SyntheticAdConfig, encode_mp4, plan_ad
+from vem.audio import PITCH_CLASSES, estimate_key
+from vem.synthetic import SyntheticAdConfig, encode_mp4, plan_ad, render_soundtrack
 
 
 def _decode(path: str) -> tuple[np.ndarray, float, float, np.ndarray, int]:
@@ -147,6 +148,16 @@ def test_catalog_statistics_match_the_specification() -> None:
         assert all(b.start_s - a.start_s >= 2.0 - 1e-9 for a, b in zip(p.shots, p.shots[1:], strict=False))
         bright = p.mood == "bright"
         assert (p.mode == "major") == bright and (p.tempo_bpm >= 112) == bright
+
+
+def test_the_soundtrack_key_and_mode_are_recognisable_from_its_pitch_classes() -> None:
+    """A key-profile estimator (the one the mood metrics use) finds the planned tonic and mode: the
+    minor loop is not a rotation of the relative major's chords."""
+    plans = [plan_ad(seed=3, index=i) for i in range(20)]
+    assert {p.mode for p in plans} == {"major", "minor"}
+    right = [estimate_key(render_soundtrack(p), sr=p.sample_rate)[:2] == (PITCH_CLASSES[p.tonic], p.mode) for p in plans]
+    # (with the natural-minor loop i-VI-III-VII, about half the minor ones read as the relative major)
+    assert np.mean(right) >= 0.9, [(p.index, p.mode) for p, ok in zip(plans, right, strict=True) if not ok]
 
 
 def test_sample_job_on_s3(ray_cluster: None, bucket: str, workdir: str) -> None:

@@ -389,8 +389,10 @@ def _bounce(x: float, size: float) -> float:
 # 3. Music
 
 _MAJOR = (0, 2, 4, 5, 7, 9, 11)
-_MINOR = (0, 2, 3, 5, 7, 8, 10)
-_PROGRESSION = {"major": (0, 4, 5, 3), "minor": (0, 5, 2, 6)}  # I-V-vi-IV and i-VI-III-VII (scale degrees)
+_MINOR = (0, 2, 3, 5, 7, 8, 11)  # harmonic minor: the raised 7th makes V major, the leading tone of the key
+# I-V-vi-IV and i-VI-iv-V (scale degrees). Not the natural-minor loop i-VI-III-VII: its chords are
+# those of I-V-vi-IV in the relative major, so its pitch classes cannot tell the two modes apart.
+_PROGRESSION = {"major": (0, 4, 5, 3), "minor": (0, 5, 3, 4)}
 
 
 def render_soundtrack(plan: AdPlan) -> np.ndarray:
@@ -405,7 +407,7 @@ def render_soundtrack(plan: AdPlan) -> np.ndarray:
     -----
     A kick drum sounds on every beat (the pulse a listener taps), a snare on beats 2 and 4, a
     closed hi-hat on the off-beat eighths; the bass plays the chord root on every beat and the
-    chords change every bar (4 beats) along a I-V-vi-IV (major) or i-VI-III-VII (minor) loop.
+    chords change every bar (4 beats) along a I-V-vi-IV (major) or i-VI-iv-V (harmonic minor) loop.
     The music starts at time 0; the first beat falls at ``plan.first_beat_s``.
     """
     sr = plan.sample_rate
