@@ -204,11 +204,9 @@ def patterns(
             new = sum(sum((pc, int(i)) not in held for i in idx) / len(idx) for pc, idx in sets)
             if new * per_use <= costs[w]:
                 continue  # what it would add is already explained by patterns that save more
-            held |= covered
         elif len(covered & held) >= max_overlap * len(covered):
             continue  # (nearly) all of it is inside patterns that save more: its bits count as reported
-        else:
-            held |= covered
+        held |= covered
         out.append(Pattern(word=w, bits_saved=saved, occurrences=tuple(sets)))
         if top is not None and len(out) >= top:
             break
