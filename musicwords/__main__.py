@@ -89,11 +89,13 @@ def _discover(files: list[str], out: Path) -> int:
 
 
 def _significance(text: str) -> float | None:
-    if text.lower() == "none":
-        return None
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1] or 'none', got {text}")
+    from musicwords.reconstruct import check_significance  # noqa: PLC0415
+
+    value = None if text.lower() == "none" else float(text)
+    try:
+        check_significance(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
     return value
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from musicwords.em import Dictionary, EMConfig, learn_dictionary
 from musicwords.notes import Notes, NotesError
-from musicwords.reconstruct import Occurrence, Pattern, find_occurrences, patterns
+from musicwords.reconstruct import Occurrence, Pattern, check_significance, find_occurrences, patterns
 from musicwords.tokens import Alphabet, TokenConfig, TokenStreams, tokenize
 from musicwords.voices import Streams, separate_voices
 
@@ -38,6 +38,9 @@ class DiscoverConfig:
     select: str = "coverage"  # which patterns are reported (see reconstruct.patterns); "new_bits": by conditional code length
     coverage: float = 1.0  # for select="coverage": the patterns that together make this share of the bits saved
     significance: float | None = 0.05  # report a word only if its saving is this unlikely by chance (see reconstruct.patterns)
+
+    def __post_init__(self) -> None:
+        check_significance(self.significance)
 
     @classmethod
     def debug(cls) -> DiscoverConfig:

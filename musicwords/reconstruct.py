@@ -29,7 +29,7 @@ from musicwords.lattice import build_lattice, viterbi
 from musicwords.notes import Notes
 from musicwords.tokens import TokenStreams
 
-__all__ = ["Occurrence", "Pattern", "find_occurrences", "patterns", "rank_words"]
+__all__ = ["Occurrence", "Pattern", "check_significance", "find_occurrences", "patterns", "rank_words"]
 
 
 @dataclass(frozen=True)
@@ -180,8 +180,7 @@ def patterns(
     for occ in occurrences:
         by_word.setdefault(occ.word, []).append(occ)
     out = []
-    if significance is not None and not 0 < significance <= 1:
-        raise ValueError(f"significance must be in (0, 1], got {significance}")
+    check_significance(significance)
     n_words = len(d.words) - d.n_literals
     min_saved = 0.0 if significance is None else math.log2(max(n_words, 1) / significance)
     ranked = [r for r in rank_words(d, occurrences)
@@ -211,6 +210,12 @@ def patterns(
         if top is not None and len(out) >= top:
             break
     return out
+
+
+def check_significance(significance: float | None) -> None:
+    """Raise ``ValueError`` unless ``significance`` is ``None`` or in (0, 1] (see :func:`patterns`)."""
+    if significance is not None and not 0 < significance <= 1:
+        raise ValueError(f"significance must be in (0, 1] or None, got {significance}")
 
 
 def _extend(occs: list[Occurrence], pieces: list[Notes], min_share: float, *, grow: bool = False) -> list[tuple[int, np.ndarray]]:
