@@ -16,7 +16,7 @@ train() {
   $PY -m jobs train --data "$W/data" --output "$W/model" --preset small --workers 2 --batch-size 8 \
       --checkpoint-every 100 --log-every 20 --val-clips 4 --holdout 0.2 --register vem-small --workdir "$W/mlflow" "$@"
 }
-time train --phase vae --steps 150
+time train --phase vae --steps 300
 time train --phase aligner --steps 300
 time train --phase diffusion --steps 600
 time train --phase adapter --steps 200

@@ -10,13 +10,13 @@ import torch
 
 from vem.beatgrid import BeatPlan
 from vem.conditioning import video_conditions, window_batch
-from vem.mel import GriffinLim
+from vem.mel import GriffinLim, LogMel, MelConfig, mel_to_chroma
 from vem.pipeline import ModelError, VeMPipeline
 from vem.presets import preset
 from vem.sgcatt import SGCrossAttention, attention_bias, storyboard_mask
 from vem.stitch import overlap_add, window_starts
 from vem.storyboard import Storyboard
-from vem.training import diffusion_loss, trainable_parameters
+from vem.training import chroma_loss, diffusion_loss, trainable_parameters
 
 from .tiny_models import save_tiny_audioldm, save_tiny_clap_text, save_tiny_clip_vision
 
@@ -273,6 +273,23 @@ def test_debug_model_overfits_one_batch() -> None:
         opt.step()
         losses.append(float(loss))
     assert losses[-1] <= 0.1 * losses[0], f"loss {losses[0]:.4f} -> {losses[-1]:.4f}"
+
+
+def test_the_vae_chroma_loss_hears_harmony_not_loudness() -> None:
+    cfg = MelConfig(n_mels=128)
+    t = np.arange(16000) / 16000
+
+    def chord(*hz: float, gain: float = 1.0) -> torch.Tensor:
+        wav = gain * sum(np.sin(2 * np.pi * f * t) for f in hz) / len(hz)
+        return LogMel(cfg)(torch.from_numpy(wav).float()[None])
+
+    m = mel_to_chroma(cfg)
+    assert m.shape == (12, 128)
+    a_minor, a_major = chord(220.0, 261.63, 329.63), chord(220.0, 277.18, 329.63)
+    assert float(chroma_loss(a_minor, a_minor, m)) == 0.0
+    louder = float(chroma_loss(chord(220.0, 261.63, 329.63, gain=0.25), a_minor, m))
+    third = float(chroma_loss(a_major, a_minor, m))
+    assert third > 0.2 and louder < 0.1 * third, (louder, third)
 
 
 def test_presets_are_ordered_by_size() -> None:

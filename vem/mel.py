@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["MelConfig", "LogMel", "GriffinLim", "HifiGan", "Vocoder"]
+__all__ = ["MelConfig", "LogMel", "GriffinLim", "HifiGan", "Vocoder", "mel_to_chroma"]
 
 LOG_FLOOR = 1e-5
 
@@ -55,6 +55,21 @@ def _mel_basis(cfg: MelConfig) -> torch.Tensor:
 
     basis = librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax)
     return torch.from_numpy(basis.astype(np.float32))  # (n_mels, n_fft // 2 + 1)
+
+
+def mel_to_chroma(cfg: MelConfig) -> torch.Tensor:
+    """(12, n_mels): maps mel energies to pitch-class energies (``mel @ M.T``).
+
+    Each mel band is spread back over the STFT bins it averages (its filter, normalised to sum 1),
+    then the bins are folded onto the 12 pitch classes (``librosa.filters.chroma``, A440 tuning).
+    A fixed music prior, independent of any data.
+    """
+    import librosa  # noqa: PLC0415
+
+    basis = _mel_basis(cfg).numpy()
+    spread = basis / np.maximum(basis.sum(axis=1, keepdims=True), 1e-12)  # (n_mels, bins)
+    chroma = librosa.filters.chroma(sr=cfg.sample_rate, n_fft=cfg.n_fft, tuning=0.0)  # (12, bins)
+    return torch.from_numpy((chroma @ spread.T).astype(np.float32))
 
 
 class LogMel(torch.nn.Module):
