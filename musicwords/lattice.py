@@ -158,12 +158,9 @@ def _prefix_table(flat, lengths, bits):  # pragma: no cover - compiled
         h = np.uint64(0)
         for j in range(n):
             h = h * _BASE + np.uint64(flat[o + j] + 2)
-            key = np.int64(h)
-            slot = np.int64((h * _MIX) >> shift)
-            while table[2 * slot + 1] != -2 and table[2 * slot] != key:
-                slot = (slot + 1) & (size - 1)
+            slot = _slot(table, h, shift, size)
             if table[2 * slot + 1] == -2:
-                table[2 * slot] = key
+                table[2 * slot] = np.int64(h)
                 table[2 * slot + 1] = -1
             if j == n - 1 and n >= 2 and table[2 * slot + 1] == -1:  # a word (the first of duplicates)
                 table[2 * slot + 1] = i
@@ -186,15 +183,20 @@ def _word_hashes(flat, lengths):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _lookup(table, h, shift, size):  # pragma: no cover - compiled
-    """The value of prefix hash ``h`` in the table (``-2``: no word begins so)."""
+def _slot(table, h, shift, size):  # pragma: no cover - compiled
+    """The slot of prefix hash ``h``: where it is stored, or else the empty slot where it would go
+    (linear probing)."""
     key = np.int64(h)
     slot = np.int64((h * _MIX) >> shift)
-    while True:
-        w = table[2 * slot + 1]
-        if w == -2 or table[2 * slot] == key:
-            return w
+    while table[2 * slot + 1] != -2 and table[2 * slot] != key:
         slot = (slot + 1) & (size - 1)
+    return slot
+
+
+@numba.njit(cache=True)
+def _lookup(table, h, shift, size):  # pragma: no cover - compiled
+    """The value of prefix hash ``h`` in the table (``-2``: no word begins so)."""
+    return table[2 * _slot(table, h, shift, size) + 1]
 
 
 @numba.njit(cache=True)
