@@ -22,7 +22,8 @@ from vem.examples import Example
 from vem.mel import MelConfig, mel_to_chroma
 from vem.pipeline import VeMPipeline, noise_scheduler
 
-__all__ = ["vae_loss", "chroma_loss", "aligner_loss", "diffusion_loss", "trainable_parameters", "crop_batch", "TrainBatch", "PHASES"]
+__all__ = ["vae_loss", "chroma_loss", "aligner_loss", "diffusion_loss", "trainable_parameters", "crop_batch", "TrainBatch",
+           "PHASES"]
 
 PHASES = ("vae", "aligner", "diffusion", "adapter")
 
