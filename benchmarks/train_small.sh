@@ -3,9 +3,9 @@
 # four training phases of the small preset, one after another (each phase is a rerun of the same
 # job: it continues from the previous phase's checkpoint), on 2 CPU Ray Train workers (DDP). The
 # step counts fill the budget of 30 min of training on 2 cores: the diffusion phase, where
-# the music learns to follow the picture's mood, gets what the other phases leave.
-# Then the held-out evidence (benchmarks/vem_evidence.py) on the ads the train job held out. The small preset's
-# log-mel has 128 bands (vem/presets.py says why); preprocess --preset small makes examples of it.
+# the music learns to follow the picture's mood, gets what the other phases leave. Then the
+# held-out evidence (benchmarks/vem_evidence.py) on the ads the train job held out. The small
+# preset's log-mel has 128 bands (vem/presets.py says why); preprocess --preset small makes examples of it.
 # A rerun skips what is done (the catalog, preprocessed clips, finished phases).
 #   benchmarks/train_small.sh [WORK_DIR]          (default: work/train-small; ~40 min on 2 quiet cores,
 #                                                  of which ~29 min training)
