@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet --no-deps "tinysoundfont>=0.3"   # renders scores (vem/soundfont.py); its pyaudio dependency is for playback only
 	@touch $(STAMP)
 
 lint: $(STAMP)

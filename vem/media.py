@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["open_media", "mux_soundtrack"]
+__all__ = ["mux_soundtrack", "open_media", "write_mp4"]
 
 
 def open_media(source: str | bytes, error: type[Exception]) -> Any:
@@ -16,6 +17,56 @@ def open_media(source: str | bytes, error: type[Exception]) -> Any:
         return av.open(io.BytesIO(source) if isinstance(source, bytes) else source, mode="r")
     except (av.error.FFmpegError, OSError, ValueError) as e:
         raise error(f"cannot open the file: {e}") from e
+
+
+def write_mp4(path: str, frames: Iterable[Any] | None, *, width: int, height: int, fps: int, crf: int = 23,
+              audio: Any = None, sample_rate: int = 16_000, x264_params: str = "") -> None:
+    """Write H.264 video (``frames``: (height, width, 3) uint8 RGB, at ``fps``) and, given,
+    ``audio`` (mono float32 at ``sample_rate``) as AAC into the mp4 file ``path``.
+
+    ``frames`` None writes an audio-only file, ``audio`` None a video without sound.
+    x264 runs single-threaded (preset veryfast, a keyframe every 2 s unless ``x264_params`` says
+    otherwise), so the bytes are the same on every machine for the same input.
+    """
+    from fractions import Fraction  # noqa: PLC0415
+
+    import av  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+
+    with av.open(path, mode="w", format="mp4") as container:
+        video = container.add_stream("libx264", rate=fps) if frames is not None else None
+        if video is not None:
+            video.width, video.height = width, height
+            video.pix_fmt = "yuv420p"
+            video.codec_context.time_base = Fraction(1, fps)
+            video.options = {"crf": str(crf), "preset": "veryfast", "threads": "1", "g": str(2 * fps),
+                             **({"x264-params": x264_params} if x264_params else {})}
+        sound = None
+        if audio is not None:
+            sound = container.add_stream("aac", rate=sample_rate)
+            sound.layout = "mono"
+            sound.options = {"b": "96k"}
+        if video is not None and frames is not None:
+            for k, rgb in enumerate(frames):
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                frame.pts = k
+                frame.time_base = Fraction(1, fps)
+                for packet in video.encode(frame):
+                    container.mux(packet)
+            for packet in video.encode():
+                container.mux(packet)
+        if sound is not None:
+            samples = np.ascontiguousarray(np.asarray(audio, np.float32))
+            chunk = 1024  # AAC frame size
+            for start in range(0, len(samples), chunk):
+                block = av.AudioFrame.from_ndarray(samples[None, start : start + chunk], format="flt", layout="mono")
+                block.sample_rate = sample_rate
+                block.pts = start
+                block.time_base = Fraction(1, sample_rate)
+                for packet in sound.encode(block):
+                    container.mux(packet)
+            for packet in sound.encode():
+                container.mux(packet)
 
 
 def mux_soundtrack(video: bytes, audio: Any, sample_rate: int) -> bytes:

@@ -11,21 +11,11 @@ stream whose remaining frames leave gaps over ``max_skip_gap_s`` is decoded in f
 Analysis slot ``k`` shows the picture on screen at ``k / fps``: the latest decoded frame at or
 before it; each such frame is converted and scaled (box filter) once, however many slots it fills.
 
-Detection (on per-frame HSV colour histograms, read through a table of 5-bit quantised colours,
-and small grey thumbnails):
-
-1. ``g[k]``, half the L1 distance between the colour histograms of the frames ``lag`` before
-   and after frame ``k``, rises to a plateau around any transition; its peaks above an adaptive
-   threshold ``max(min_gradual, median + 4 * MAD)`` of ``g`` over the surrounding 4 s are the
-   transitions (one per plateau; the transition sits in the plateau's middle);
-2. a transition is a *hard cut* (``kind="hard"``) when the largest frame-to-frame change ``c``
-   in its region (histogram step plus mean absolute thumbnail difference) is at least three
-   times the next largest, and stands out of its 2 s surroundings
-   (``max(min_cut, median + 8 * MAD)``); its time is that step. Otherwise it is *gradual*
-   (``kind="gradual"``: dissolves, fades: the change is spread over several steps).
-
-The thresholds adapt to each video's own level of motion; the absolute floors only stop a
-static video's noise from counting.
+Detection (:mod:`vem.transitions`): fades from a dip of the picture's contrast, hard cuts from a
+change between neighbouring frames that survives motion compensation and holds on both sides
+(a flash frame returns; a whip pan or a person crossing the frame is not one frame's change),
+and dissolves from the change across a half-second window; the thresholds adapt to each video's
+own level of motion, the absolute floors only stop a static video's noise from counting.
 """
 
 from __future__ import annotations
@@ -34,9 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numba
 import numpy as np
 
 from vem.media import open_media
+from vem.transitions import detect_transitions
+from vem.transitions import hsv as colour_hsv
 
 __all__ = ["ParseConfig", "Storyboard", "VideoError", "decode_frames", "light_embedding", "parse_frames", "parse_video",
            "read_frames"]
@@ -52,9 +45,15 @@ class ParseConfig:
 
     fps: float = 16.0  # analysis rate (frames/s), the paper's
     width: int = 128  # analysis width (px); colour and coarse layout survive, costs stay small
+    # transition detection (vem/transitions.py; chosen on the real-footage tuning half and the sample catalog)
     lag_s: float = 0.5  # half-window of the gradual-transition comparison
-    min_cut: float = 0.25  # floor of the hard-cut threshold (change score units, 0..2)
-    min_gradual: float = 0.25  # floor of the gradual threshold (histogram distance, 0..1)
+    residual_scale: float = 40.0  # grey levels of motion-compensated difference worth a whole colour change
+    min_cut: float = 0.5  # floor of the hard-cut threshold (distance units: a cut between photos scores 1-3)
+    cut_isolation: float = 2.0  # a cut's change is at least this many times any other within 3 frames
+    min_gradual: float = 0.6  # floor of the gradual-transition threshold (distance units)
+    valley: float = 0.7  # two peaks of the gradual signal are one transition unless it falls below this share between them
+    fade_dip: float = 0.4  # a fade's contrast falls below this share of the contrast around it
+    pan_structure: float = 0.5  # a window the camera pans across is no transition while its moved pictures differ less
     min_shot_s: float = 0.4  # transitions closer than this are one transition
     max_duration_s: float = 1800.0  # refuse longer videos (30 min)
     max_pixels: int = 3840 * 2160  # refuse larger frames (4K)
@@ -86,6 +85,7 @@ class Storyboard:
     motion_energy: np.ndarray  # (n_frames,)
     embeddings: np.ndarray  # (n_frames, dim) visual embedding per analysis frame
     frames: np.ndarray | None = field(default=None, repr=False)  # (n_frames, h, w, 3) uint8 when kept
+    transition_spans: np.ndarray | None = None  # (n_t, 2) s: start and end (a cut's are its time), when parsed
 
     @property
     def n_shots(self) -> int:
@@ -219,7 +219,7 @@ def light_embedding(frames: np.ndarray, hsv: np.ndarray | None = None) -> np.nda
     x = frames[:, ::2, ::2].astype(np.float32) / 255.0  # half resolution: layout and texture statistics survive
     n, h, w, _ = x.shape
     grid = x[:, : h - h % 2, : w - w % 3].reshape(n, 2, (h - h % 2) // 2, 3, (w - w % 3) // 3, 3).mean(axis=(2, 4))
-    hsv = _hsv(x) if hsv is None else hsv  # the caller's is at the same half resolution
+    hsv = colour_hsv(x) if hsv is None else hsv  # the caller's is at the same half resolution
     flat = hsv.reshape(n, -1, 3)
     grey = x.mean(axis=3)
     gx = np.abs(np.diff(grey, axis=2)).mean(axis=(1, 2))
@@ -231,69 +231,6 @@ def light_embedding(frames: np.ndarray, hsv: np.ndarray | None = None) -> np.nda
         grid.reshape(n, -1), flat.mean(axis=1), flat.std(axis=1),
         np.stack([gx, gy, gd1, gd2, g.mean(axis=1), g.std(axis=1)], axis=1),
     ], axis=1).astype(np.float32)
-
-
-def _hsv(x: np.ndarray) -> np.ndarray:
-    """RGB in [0, 1] → HSV in [0, 1], vectorised (channel-wise operations, no reductions over
-    the short last axis, which numpy does slowly)."""
-    r, g, b = x[..., 0], x[..., 1], x[..., 2]
-    mx = np.maximum(np.maximum(r, g), b)
-    mn = np.minimum(np.minimum(r, g), b)
-    delta = mx - mn
-    safe = np.where(delta > 0, delta, np.float32(1.0))
-    hue = np.where(mx == r, ((g - b) / safe) % 6, np.where(mx == g, (b - r) / safe + 2, (r - g) / safe + 4)) / 6.0
-    hue = np.where(delta > 0, hue, np.float32(0.0))
-    sat = np.where(mx > 0, delta / np.where(mx > 0, mx, np.float32(1.0)), np.float32(0.0))
-    out = np.empty(x.shape, dtype=np.float32)
-    out[..., 0], out[..., 1], out[..., 2] = hue, sat, mx
-    return out
-
-
-_LUT_BITS = 5  # bits kept of each RGB channel for the histogram lookup (the value bins' edges fall on its cells)
-_lut: np.ndarray | None = None
-
-
-def _bin_lut() -> np.ndarray:
-    """``(2**15,)`` uint8: the histogram bin (16 hues x 4 saturations x 4 values) of each RGB
-    colour quantised to 5 bits per channel, taken at the middle of its quantisation cell."""
-    global _lut  # noqa: PLW0603  (built once per process: 32768 colours, about a millisecond)
-    if _lut is None:
-        levels = (np.arange(2**_LUT_BITS, dtype=np.float32) + 0.5) / 2**_LUT_BITS
-        r, g, b = np.meshgrid(levels, levels, levels, indexing="ij")
-        hsv = _hsv(np.stack([r, g, b], axis=-1).reshape(1, -1, 3))[0]
-        h = np.minimum((hsv[:, 0] * 16).astype(np.int64), 15)
-        s = np.minimum((hsv[:, 1] * 4).astype(np.int64), 3)
-        v = np.minimum((hsv[:, 2] * 4).astype(np.int64), 3)
-        _lut = (h * 16 + s * 4 + v).astype(np.uint8)
-    return _lut
-
-
-def _histograms(frames: np.ndarray) -> np.ndarray:
-    """(n, 256) normalised HSV histograms (16 hues x 4 saturations x 4 values) of uint8 RGB
-    frames, through a lookup table of quantised colours: no per-pixel HSV arithmetic, and the
-    32 kB table stays in cache."""
-    n = len(frames)
-    drop = 8 - _LUT_BITS
-    code = (frames[..., 0] >> drop).astype(np.uint16) << (2 * _LUT_BITS)
-    code |= (frames[..., 1] >> drop).astype(np.uint16) << _LUT_BITS
-    code |= frames[..., 2] >> drop
-    bins = _bin_lut()[code].reshape(n, -1).astype(np.int64) + (256 * np.arange(n, dtype=np.int64))[:, None]
-    out = np.bincount(bins.ravel(), minlength=256 * n).reshape(n, 256).astype(np.float32)
-    return out / out.sum(axis=1, keepdims=True)
-
-
-def _adaptive(x: np.ndarray, k: int, half: int, floor: float, spread: float = 8.0,
-              own: tuple[int, int] | None = None) -> float:
-    """``max(floor, median + spread * MAD)`` of ``x`` within ``half`` of ``k``, leaving out ``k``
-    itself or, given, the event's own span ``own = (start, stop)``."""
-    lo, hi = max(0, k - half), min(len(x), k + half + 1)
-    a, b = own if own is not None else (k, k + 1)
-    window = np.concatenate([x[lo : max(lo, a)], x[min(hi, max(b, lo)) : hi]])
-    if len(window) == 0:
-        return floor
-    med = float(np.median(window))
-    mad = float(np.median(np.abs(window - med)))
-    return max(floor, med + spread * mad)
 
 
 def parse_frames(
@@ -310,58 +247,15 @@ def parse_frames(
     cfg = config or ParseConfig()
     n = len(frames)
     fps = cfg.fps
-    hist = _histograms(frames[:, ::2, ::2])  # colour statistics need no fine detail
-    # grey thumbnails as channel sums (0..765): no float copy, no reduction over the short colour axis
-    thumbs = frames[..., 0].astype(np.int16) + frames[..., 1] + frames[..., 2]
-    # 1. change between neighbouring frames (c) and across a window of ±lag frames (g)
-    c = np.zeros(n)
-    step = np.zeros(n)  # histogram part of c
-    change = np.zeros(n)  # mean absolute grey difference from the slot before (0..1)
-    if n > 1:
-        change[1:] = np.abs(np.diff(thumbs, axis=0)).mean(axis=(1, 2)) / (3 * 255.0)
-        step[1:] = 0.5 * np.abs(np.diff(hist, axis=0)).sum(axis=1)
-        c[1:] = step[1:] + change[1:]
+    # motion energy: mean absolute grey difference from the slot before (0..1)
+    thumbs, change = _grey_and_change(np.ascontiguousarray(frames))
     motion = change if fresh is None else _spread(change, np.asarray(fresh, dtype=bool))
-    lag = max(1, int(round(cfg.lag_s * fps)))
-    padded = np.concatenate([np.repeat(hist[:1], lag, axis=0), hist, np.repeat(hist[-1:], lag, axis=0)])
-    g = 0.5 * np.abs(padded[2 * lag :] - padded[: -2 * lag]).sum(axis=1)  # g[k]: frames k-lag vs k+lag
-    # 2. transitions: peaks of g above an adaptive threshold, one per region (non-maximum suppression)
-    half = int(round(2 * fps))  # ±2 s of context for the threshold
-    candidates = [k for k in np.argsort(-g, kind="stable") if g[k] > cfg.min_gradual]
-    taken = np.zeros(n, dtype=bool)
-    events: list[tuple[float, str, float]] = []
-    for k in candidates:
-        if taken[k]:
-            continue
-        # the run of frames around k where g stays near its peak: the transition sits in its middle
-        lo, hi = k, k
-        while lo > 0 and g[lo - 1] >= 0.9 * g[k]:
-            lo -= 1
-        while hi < n - 1 and g[hi + 1] >= 0.9 * g[k]:
-            hi += 1
-        # the threshold comes from the surroundings, not from the plateau and ramps (±lag) of this very
-        # transition: a long fade's own plateau would otherwise fill the window and raise it above the peak
-        if g[k] <= _adaptive(g, k, half, cfg.min_gradual, spread=4.0, own=(lo - lag, hi + lag + 1)):
-            continue
-        region = slice(max(1, lo - lag), min(n, hi + lag + 1))
-        taken[max(0, lo - lag) : hi + lag + 1] = True
-        k_step = region.start + int(np.argmax(c[region]))
-        others = np.delete(c[region], k_step - region.start)
-        runner_up = float(others.max()) if len(others) else 0.0
-        if c[k_step] >= 3.0 * runner_up and c[k_step] > _adaptive(c, k_step, half // 2, cfg.min_cut):
-            events.append(((k_step - 0.5) / fps, "hard", float(c[k_step])))  # one step holds the change: a cut
-        else:
-            events.append((((lo + hi) / 2) / fps, "gradual", float(g[k])))
-    events.sort()
-    # 3. merge what lies closer than a shot, build shots
-    merged: list[tuple[float, str, float]] = []
-    for ev in events:
-        if merged and ev[0] - merged[-1][0] < cfg.min_shot_s:
-            if ev[2] > merged[-1][2]:
-                merged[-1] = ev
-            continue
-        merged.append(ev)
-    times = np.array([e[0] for e in merged])
+    merged = detect_transitions(
+        frames, fps, lag_s=cfg.lag_s, residual_scale=cfg.residual_scale, min_cut=cfg.min_cut, cut_isolation=cfg.cut_isolation,
+        min_gradual=cfg.min_gradual, valley=cfg.valley, fade_dip=cfg.fade_dip, pan_structure=cfg.pan_structure,
+        min_shot_s=cfg.min_shot_s, fresh=fresh,
+        grey=thumbs)
+    times = np.array([e.time for e in merged])
     starts = np.concatenate([[0.0], times])
     ends = np.concatenate([times, [duration_s]])
     indicator = np.zeros(n, dtype=np.float32)
@@ -374,11 +268,33 @@ def parse_frames(
     else:
         embeddings = np.zeros((n, 0), dtype=np.float32)
     return Storyboard(
-        fps=fps, duration_s=float(duration_s), transitions=times, transition_kinds=[e[1] for e in merged],
-        transition_strengths=np.array([e[2] for e in merged]), shot_starts=starts, shot_durations=ends - starts,
+        fps=fps, duration_s=float(duration_s), transitions=times, transition_kinds=[e.kind for e in merged],
+        transition_strengths=np.array([e.strength for e in merged]),
+        transition_spans=np.array([(e.start, e.end) for e in merged]).reshape(-1, 2), shot_starts=starts,
+        shot_durations=ends - starts,
         keyframe_times=(starts + ends) / 2, transition_indicator=indicator, motion_energy=motion.astype(np.float32),
         embeddings=embeddings, frames=frames if keep_frames else None,
     )
+
+
+@numba.njit(cache=True)
+def _grey_and_change(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover  (compiled)
+    """Channel sums (``(n, h, w)`` int16, 0-765) of uint8 RGB frames, and each frame's mean
+    absolute difference of them from the frame before, over 3 * 255 (0 for the first): one pass."""
+    n, h, w, _ = frames.shape
+    grey = np.empty((n, h, w), dtype=np.int16)
+    change = np.zeros(n)
+    for k in range(n):
+        total = 0
+        for y in range(h):
+            for x in range(w):
+                v = np.int16(frames[k, y, x, 0]) + np.int16(frames[k, y, x, 1]) + np.int16(frames[k, y, x, 2])
+                grey[k, y, x] = v
+                if k > 0:
+                    total += abs(v - grey[k - 1, y, x])
+        if k > 0:
+            change[k] = total / (3 * 255.0 * h * w)
+    return grey, change
 
 
 def _spread(change: np.ndarray, fresh: np.ndarray) -> np.ndarray:

@@ -32,7 +32,6 @@ import colorsys
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -497,46 +496,15 @@ def encode_mp4(plan: AdPlan, path: str, *, streams: str = "both") -> None:
     """Render ``plan`` and write an H.264 + AAC mp4 to the local file ``path``.
 
     ``streams`` = ``"video"`` or ``"audio"`` writes only that track (test inputs: a video with
-    no soundtrack, an audio-only file). x264 runs single-threaded so the bytes are the same on
-    every machine for the same plan.
+    no soundtrack, an audio-only file). The same plan always gives the same bytes.
     """
-    import av  # noqa: PLC0415  (PyAV loads FFmpeg; import it only where videos are written)
+    from vem.media import write_mp4  # noqa: PLC0415
 
     if streams not in ("both", "video", "audio"):
         raise ValueError(f"streams must be 'both', 'video' or 'audio', got {streams!r}")
-    with av.open(path, mode="w", format="mp4") as container:
-        video = sound = None
-        if streams != "audio":
-            video = container.add_stream("libx264", rate=plan.fps)
-            video.width, video.height = plan.width, plan.height
-            video.pix_fmt = "yuv420p"
-            video.codec_context.time_base = Fraction(1, plan.fps)
-            video.options = {"crf": str(plan.crf), "preset": "veryfast", "threads": "1", "g": str(2 * plan.fps)}
-        if streams != "video":
-            sound = container.add_stream("aac", rate=plan.sample_rate)
-            sound.layout = "mono"
-            sound.options = {"b": "96k"}
-        if video is not None:
-            for k, rgb in enumerate(render_frames(plan)):
-                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                frame.pts = k
-                frame.time_base = Fraction(1, plan.fps)
-                for packet in video.encode(frame):
-                    container.mux(packet)
-            for packet in video.encode():
-                container.mux(packet)
-        if sound is not None:
-            audio = render_soundtrack(plan)
-            chunk = 1024  # AAC frame size
-            for start in range(0, len(audio), chunk):
-                block = av.AudioFrame.from_ndarray(audio[None, start : start + chunk], format="flt", layout="mono")
-                block.sample_rate = plan.sample_rate
-                block.pts = start
-                block.time_base = Fraction(1, plan.sample_rate)
-                for packet in sound.encode(block):
-                    container.mux(packet)
-            for packet in sound.encode():
-                container.mux(packet)
+    write_mp4(path, render_frames(plan) if streams != "audio" else None, width=plan.width, height=plan.height,
+              fps=plan.fps, crf=plan.crf, audio=render_soundtrack(plan) if streams != "video" else None,
+              sample_rate=plan.sample_rate)
 
 
 # --------------------------------------------------------------------------------------------
