@@ -60,7 +60,7 @@ def _report(counts: dict[str, np.ndarray], errors: dict[str, list[float]], inden
 
 
 def catalog(folder: str) -> None:
-    rows = [r for r in pq.read_table(os.path.join(folder, "ground_truth.parquet")).to_pylist() if r["status"] == "ok"]
+    rows = [r for r in pq.read_table(os.path.join(folder, "ground_truth.parquet")).to_pylist() if r.get("status", "ok") == "ok"]
     counts = {"hard": np.zeros(3), "gradual": np.zeros(3)}
     errors: dict[str, list[float]] = {"hard": [], "gradual": []}
     beat_f, tempo_err, seconds = [], [], []

@@ -214,7 +214,8 @@ class _Distances:
                 better = trial < residual[k]
                 residual[k[better]] = trial[better]
                 chosen[k[better]] = np.stack([dy[left][better], dx[left][better]], axis=1)
-            rest = np.flatnonzero(residual > _MOVED * self.scale)  # last, a pixel's play around the best shift, block by block
+            # last, for frames far apart (where a pan has moved the view most), a pixel's play around the best shift
+            rest = np.flatnonzero(residual > _MOVED * self.scale) if far else np.zeros(0, dtype=np.int64)
             if len(rest):
                 residual[rest] = np.minimum(residual[rest], self._residual(i[rest], j[rest], chosen[rest, 0], chosen[rest, 1],
                                                                            local=True))
@@ -250,30 +251,35 @@ class _Distances:
         absorbs a shift measured to the nearest pixel, a slight zoom or roll."""
         h, w = self.thumbs.shape[1:]
         far = (h - np.abs(dy) < 2 * _BLOCK) | (w - np.abs(dx) < 2 * _BLOCK)
-        dy, dx = np.where(far, 0, dy), np.where(far, 0, dx)
-        around = [(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)] if local else [(0, 0)]
-        blocks = np.min([self._blocks(i, j, dy + a, dx + b) for a, b in around], axis=0).reshape(len(i), -1)
+        blocks = self._blocks(i, j, np.where(far, 0, dy), np.where(far, 0, dx), 1 if local else 0).reshape(len(i), -1)
         ranked = np.sort(blocks, axis=1)
         count = np.isfinite(blocks).sum(axis=1)
         rows = np.arange(len(i))
         return (0.5 * (ranked[rows, (count - 1) // 2] + ranked[rows, count // 2])).astype(np.float32)
 
-    def _blocks(self, i: np.ndarray, j: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
-        """(m, bh, bw) mean ``|thumbs[j] - thumbs[i] moved by (dy, dx)|`` per 4 x 4 block; inf for a
-        block that is not wholly inside the moved frame."""
+    def _blocks(self, i: np.ndarray, j: np.ndarray, dy: np.ndarray, dx: np.ndarray, play: int) -> np.ndarray:
+        """(m, bh, bw) mean ``|thumbs[j] - thumbs[i] moved by (dy, dx)|`` per 4 x 4 block, the least
+        over the moves up to ``play`` pixels more; inf for a block that is not wholly inside the
+        moved frame."""
         t = self.thumbs
         h, w = t.shape[1:]
-        moved = t[i]
-        shifted = np.flatnonzero((dy != 0) | (dx != 0))
-        if len(shifted):
-            sy = np.clip(np.arange(h)[None, :] - dy[shifted, None], 0, h - 1)  # the row of frame i landing on each row of j
-            sx = np.clip(np.arange(w)[None, :] - dx[shifted, None], 0, w - 1)
-            moved[shifted] = t[i[shifted, None, None], sy[:, :, None], sx[:, None, :]]
-        blocks = _box_sum(np.abs(t[j] - moved), _BLOCK) / _BLOCK**2
-        top = np.arange(blocks.shape[1])[None, :] * _BLOCK - dy[:, None]
-        left = np.arange(blocks.shape[2])[None, :] * _BLOCK - dx[:, None]
-        whole = ((top >= 0) & (top + _BLOCK <= h))[:, :, None] & ((left >= 0) & (left + _BLOCK <= w))[:, None, :]
-        return np.where(whole, blocks, np.inf)
+        # frame i moved by (dy, dx) on a canvas ``play`` pixels larger all round: window (a, b) of it is frame i
+        # moved by (dy + play - a, dx + play - b)
+        ys = np.arange(-play, h + play)[None, :] - dy[:, None]  # (m, h + 2 play): the rows of frame i
+        xs = np.arange(-play, w + play)[None, :] - dx[:, None]
+        canvas = t[i[:, None, None], np.clip(ys, 0, h - 1)[:, :, None], np.clip(xs, 0, w - 1)[:, None, :]]
+        target = t[j]
+        best = None
+        for a in range(2 * play + 1):
+            for b in range(2 * play + 1):
+                blocks = _box_sum(np.abs(target - canvas[:, a : a + h, b : b + w]), _BLOCK) / _BLOCK**2
+                top = np.arange(blocks.shape[1])[None, :] * _BLOCK - (dy + play - a)[:, None]
+                left = np.arange(blocks.shape[2])[None, :] * _BLOCK - (dx + play - b)[:, None]
+                whole = ((top >= 0) & (top + _BLOCK <= h))[:, :, None] & ((left >= 0) & (left + _BLOCK <= w))[:, None, :]
+                blocks = np.where(whole, blocks, np.inf)
+                best = blocks if best is None else np.minimum(best, blocks)
+        assert best is not None
+        return best
 
 
 def _thumbnails(frames: np.ndarray) -> np.ndarray:
