@@ -149,26 +149,32 @@ def tempo_map(pid: str, bpm_quarter: float, beat_q: float, end_q: float) -> tupl
     return q, seconds, variant
 
 
-def render_piece(kind: str, path: str, number: int | None, out: Path, soundfont: str) -> dict[str, Any] | None:
-    """Render one piece's first 30 s to ``out/ID.wav`` and ``out/ID.json`` (beats, tempo); None if unusable."""
-    import mido  # noqa: PLC0415
-    import soundfile  # noqa: PLC0415
+def load_piece(path: str, number: int | None) -> tuple[Any, np.ndarray]:
+    """A corpus piece's playable notes and its beats in crotchets (see :func:`score_beats`)."""
     from music21 import converter  # noqa: PLC0415
 
     from musicwords.corpus import _corpus_root, score_to_notes  # noqa: PLC0415
     from musicwords.midi import playable_notes  # noqa: PLC0415
 
-    pid = piece_id(path, number)
-    meta_path = out / f"{pid}.json"
-    if meta_path.exists():
-        return dict(json.loads(meta_path.read_text()))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore")
         file = _corpus_root() / path
         parsed = converter.parse(file, number=number) if number is not None else converter.parse(file)
         score = parsed.scores[0] if hasattr(parsed, "scores") else parsed
-        notes = playable_notes(score_to_notes(score, piece_id=pid, source=path))
-        beats_q = score_beats(score)
+        notes = playable_notes(score_to_notes(score, piece_id=piece_id(path, number), source=path))
+        return notes, score_beats(score)
+
+
+def render_piece(kind: str, path: str, number: int | None, out: Path, soundfont: str) -> dict[str, Any] | None:
+    """Render one piece's first 30 s to ``out/ID.wav`` and ``out/ID.json`` (beats, tempo); None if unusable."""
+    import mido  # noqa: PLC0415
+    import soundfile  # noqa: PLC0415
+
+    pid = piece_id(path, number)
+    meta_path = out / f"{pid}.json"
+    if meta_path.exists():
+        return dict(json.loads(meta_path.read_text()))
+    notes, beats_q = load_piece(path, number)
     if len(beats_q) < 8:
         return None
     beat_q = float(np.median(np.diff(beats_q)))

@@ -32,7 +32,6 @@ import glob
 import os
 import sys
 import tempfile
-import warnings
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -53,7 +52,6 @@ PHOTOS = (  # photographs that Debian packages and Python packages ship (no illu
     "{sklearn}/datasets/images/*.jpg",  # scikit-learn: china, flower
     "{matplotlib}/mpl-data/sample_data/grace_hopper.jpg",
 )
-PROGRAMS = {"chorale": [19], "quartet": [40, 40, 41, 42], "piano": [0], "folk": [40]}
 
 
 def photo_paths() -> list[str]:
@@ -87,21 +85,11 @@ def load_photo(path: str, max_width: int) -> np.ndarray:
 
 def render_music(kind: str, path: str, number: int | None, rng: np.random.Generator, seconds: float) -> dict[str, Any] | None:
     """A piece's first ``seconds`` at a steady tempo: audio, beats (s) and tempo; None if unusable."""
-    from beat_real import piece_id, score_beats
-    from music21 import converter
+    from beat_real import PROGRAMS, load_piece, piece_id
 
-    from musicwords.corpus import _corpus_root, score_to_notes
-    from musicwords.midi import playable_notes
     from vem.soundfont import render_notes
 
-    pid = piece_id(path, number)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore")
-        file = _corpus_root() / path
-        parsed = converter.parse(file, number=number) if number is not None else converter.parse(file)
-        score = parsed.scores[0] if hasattr(parsed, "scores") else parsed
-        notes = playable_notes(score_to_notes(score, piece_id=pid, source=path))
-        beats_q = score_beats(score)
+    notes, beats_q = load_piece(path, number)
     if len(beats_q) < 8:
         return None
     beat_q = float(np.median(np.diff(beats_q)))
@@ -118,7 +106,7 @@ def render_music(kind: str, path: str, number: int | None, rng: np.random.Genera
                          sample_rate=SR)
     beats = beats_q * to_s
     beats = beats[beats < min(seconds, float(end[keep].max()))]
-    return {"audio": audio, "beats": beats, "tempo_bpm": bpm, "piece": pid, "music_kind": kind}
+    return {"audio": audio, "beats": beats, "tempo_bpm": bpm, "piece": piece_id(path, number), "music_kind": kind}
 
 
 def make_video(job: tuple[str, int, str, list[str], tuple[str, str, int | None]]) -> dict[str, Any] | None:

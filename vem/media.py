@@ -20,18 +20,17 @@ def open_media(source: str | bytes, error: type[Exception]) -> Any:
 
 
 def write_mp4(path: str, frames: Iterable[Any] | None, *, width: int, height: int, fps: int, crf: int = 23,
-              audio: Any = None, sample_rate: int = 16_000, x264_params: str = "") -> None:
+              audio: Any = None, sample_rate: int = 16_000) -> None:
     """Write H.264 video (``frames``: (height, width, 3) uint8 RGB, at ``fps``) and, given,
     ``audio`` (mono float32 at ``sample_rate``) as AAC into the mp4 file ``path``.
 
     ``frames`` None writes an audio-only file, ``audio`` None a video without sound.
-    x264 runs single-threaded (preset veryfast, a keyframe every 2 s unless ``x264_params`` says
-    otherwise), so the bytes are the same on every machine for the same input.
+    x264 runs single-threaded (preset veryfast, a keyframe at least every 2 s), so the bytes are
+    the same on every machine for the same input.
     """
     from fractions import Fraction  # noqa: PLC0415
 
     import av  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415
 
     with av.open(path, mode="w", format="mp4") as container:
         video = container.add_stream("libx264", rate=fps) if frames is not None else None
@@ -39,8 +38,7 @@ def write_mp4(path: str, frames: Iterable[Any] | None, *, width: int, height: in
             video.width, video.height = width, height
             video.pix_fmt = "yuv420p"
             video.codec_context.time_base = Fraction(1, fps)
-            video.options = {"crf": str(crf), "preset": "veryfast", "threads": "1", "g": str(2 * fps),
-                             **({"x264-params": x264_params} if x264_params else {})}
+            video.options = {"crf": str(crf), "preset": "veryfast", "threads": "1", "g": str(2 * fps)}
         sound = None
         if audio is not None:
             sound = container.add_stream("aac", rate=sample_rate)
@@ -56,17 +54,7 @@ def write_mp4(path: str, frames: Iterable[Any] | None, *, width: int, height: in
             for packet in video.encode():
                 container.mux(packet)
         if sound is not None:
-            samples = np.ascontiguousarray(np.asarray(audio, np.float32))
-            chunk = 1024  # AAC frame size
-            for start in range(0, len(samples), chunk):
-                block = av.AudioFrame.from_ndarray(samples[None, start : start + chunk], format="flt", layout="mono")
-                block.sample_rate = sample_rate
-                block.pts = start
-                block.time_base = Fraction(1, sample_rate)
-                for packet in sound.encode(block):
-                    container.mux(packet)
-            for packet in sound.encode():
-                container.mux(packet)
+            _mux_audio(container, sound, audio, sample_rate)
 
 
 def mux_soundtrack(video: bytes, audio: Any, sample_rate: int) -> bytes:
@@ -75,10 +63,8 @@ def mux_soundtrack(video: bytes, audio: Any, sample_rate: int) -> bytes:
     The picture stream is copied packet by packet (not re-encoded: no quality loss, fast); any
     audio the file had is dropped; the new track is AAC at 128 kb/s.
     """
-    from fractions import Fraction  # noqa: PLC0415
 
     import av  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415
 
     out = io.BytesIO()
     with av.open(io.BytesIO(video), mode="r") as src, av.open(out, mode="w", format="mp4") as dst:
@@ -94,15 +80,25 @@ def mux_soundtrack(video: bytes, audio: Any, sample_rate: int) -> bytes:
                 continue
             packet.stream = vout
             dst.mux(packet)
-        samples = np.ascontiguousarray(np.asarray(audio, np.float32))
-        chunk = 1024  # AAC frame size
-        for start in range(0, len(samples), chunk):
-            block = av.AudioFrame.from_ndarray(samples[None, start : start + chunk], format="flt", layout="mono")
-            block.sample_rate = sample_rate
-            block.pts = start
-            block.time_base = Fraction(1, sample_rate)
-            for packet in sound.encode(block):
-                dst.mux(packet)
-        for packet in sound.encode():
-            dst.mux(packet)
+        _mux_audio(dst, sound, audio, sample_rate)
     return out.getvalue()
+
+
+def _mux_audio(container: Any, stream: Any, audio: Any, sample_rate: int) -> None:
+    """Encode mono float32 ``audio`` into ``stream`` in AAC-frame chunks and mux it into ``container``."""
+    from fractions import Fraction  # noqa: PLC0415
+
+    import av  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+
+    samples = np.ascontiguousarray(np.asarray(audio, np.float32))
+    chunk = 1024  # AAC frame size
+    for start in range(0, len(samples), chunk):
+        block = av.AudioFrame.from_ndarray(samples[None, start : start + chunk], format="flt", layout="mono")
+        block.sample_rate = sample_rate
+        block.pts = start
+        block.time_base = Fraction(1, sample_rate)
+        for packet in stream.encode(block):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
