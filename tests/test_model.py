@@ -10,13 +10,14 @@ import torch
 
 from vem.beatgrid import BeatPlan
 from vem.conditioning import video_conditions, window_batch
+from vem.examples import Example
 from vem.mel import GriffinLim, LogMel, MelConfig, mel_to_chroma
 from vem.pipeline import ModelError, VeMPipeline
 from vem.presets import preset
 from vem.sgcatt import SGCrossAttention, attention_bias, storyboard_mask
 from vem.stitch import overlap_add, window_starts
 from vem.storyboard import Storyboard
-from vem.training import chroma_loss, diffusion_loss, trainable_parameters
+from vem.training import chroma_loss, crop_batch, diffusion_loss, trainable_parameters
 
 from .tiny_models import save_tiny_audioldm, save_tiny_clap_text, save_tiny_clip_vision
 
@@ -297,3 +298,44 @@ def test_presets_are_ordered_by_size() -> None:
     assert counts["debug"] < counts["small"]
     with pytest.raises(ValueError, match="unknown preset"):
         preset("huge")
+
+
+def _clip(seed: int, tempo_bpm: float, pipe: VeMPipeline) -> Example:
+    """A 4 s training clip: a storyboard and the log-mel of clicks at ``tempo_bpm``."""
+    sr = pipe.config.mel.sample_rate
+    beats = np.arange(0.1, 4.0, 60.0 / tempo_bpm)
+    wav = np.zeros(4 * sr, np.float32)
+    wav[(beats * sr).astype(int)] = 1.0
+    with torch.no_grad():
+        logmel = pipe.logmel(torch.from_numpy(wav)[None])[0].numpy()
+    n = 64
+    return Example(id=f"c{seed}", storyboard=storyboard(4.0, [1.5, 3.0], seed=seed), logmel=logmel, beats=beats,
+                   tempo_bpm=tempo_bpm, beat_target=np.zeros(n, np.uint8), tb_target=np.zeros(n, np.uint8))
+
+
+@pytest.mark.parametrize("bpm_dropout", [0.3, 1.0])
+def test_the_conditions_generation_uses_are_trained(bpm_dropout: float) -> None:
+    # generation passes a BPM (the beat plan's) beside the video and its shots: each must learn in training.
+    # Control: with every row's tempo dropped (as training did before), the BPM layer keeps its initial weights.
+    import dataclasses
+
+    cfg = dataclasses.replace(preset("debug"), bpm_dropout=bpm_dropout)
+    pipe = VeMPipeline.build(cfg, seed=0).train()
+    as_if_trained(pipe)  # the zero-initialised output layers pass no gradient back to the conditions otherwise
+    clips = [_clip(k, tempo, pipe) for k, tempo in enumerate((90.0, 150.0))]
+    layers = {"bpm": pipe.conditioner.bpm, "video": pipe.conditioner.visual, "shots": pipe.conditioner.shot}
+    before = {name: [p.detach().clone() for p in layer.parameters()] for name, layer in layers.items()}
+    opt = torch.optim.AdamW(list(trainable_parameters(pipe, "diffusion")), lr=1e-3, weight_decay=0.0)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        batch = crop_batch(pipe, clips, 2.0, rng)
+        with torch.no_grad():
+            latents = pipe.mel_to_latents(batch.logmel)
+        loss = diffusion_loss(pipe, latents, batch.cond, None, generator=torch.Generator().manual_seed(1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    moved = {name: any(not torch.equal(a, b) for a, b in zip(before[name], layer.parameters(), strict=True))
+             for name, layer in layers.items()}
+    assert moved["video"] and moved["shots"]
+    assert moved["bpm"] == (bpm_dropout < 1.0)

@@ -143,7 +143,11 @@ class TrainBatch:
 
 def crop_batch(pipe: VeMPipeline, examples: Sequence[Example], crop_s: float, rng: np.random.Generator,
                conditions: Sequence[VideoConditions] | None = None) -> TrainBatch:
-    """Crops of ``min(crop_s, shortest clip)`` seconds starting on latent-frame boundaries."""
+    """Crops of ``min(crop_s, shortest clip)`` seconds starting on latent-frame boundaries.
+
+    Without ``conditions``, each clip's are made here, its tempo as the BPM condition except in a
+    ``config.bpm_dropout`` share of the rows (drawn from ``rng``), which learn the music without one.
+    """
     cfg = pipe.config
     f = cfg.vae_factor
     latent_s = 1.0 / cfg.latent_rate
@@ -152,7 +156,11 @@ def crop_batch(pipe: VeMPipeline, examples: Sequence[Example], crop_s: float, rn
     length_s = n_latent * latent_s
     n_frames = max(1, int(round(length_s * cfg.fps)))
     mels, frames, tbs, starts, firsts, beats = [], [], [], [], [], []
-    vcs = list(conditions) if conditions is not None else [video_conditions(e.storyboard) for e in examples]
+    if conditions is None:  # the clip's own tempo is its BPM condition, as generation passes the plan's (or the user's)
+        keep = rng.uniform(size=len(examples)) >= cfg.bpm_dropout
+        conditions = [video_conditions(e.storyboard, bpm=e.tempo_bpm if k and np.isfinite(e.tempo_bpm) and e.tempo_bpm > 0
+                                       else None) for e, k in zip(examples, keep, strict=True)]
+    vcs = list(conditions)
     for e, vc in zip(examples, vcs, strict=True):
         max_start = min(len(e.logmel) // f, int(e.storyboard.duration_s / latent_s)) - n_latent
         j = int(rng.integers(0, max_start + 1)) if max_start > 0 else 0
