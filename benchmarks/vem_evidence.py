@@ -20,6 +20,11 @@ the same ``--holdout``), per video:
   profile correlation) over the bright and over the dark videos, generated and true: a model whose
   music carries the mood at all has a larger margin on the bright videos than on the dark ones,
   even where the binary mode estimate misses;
+- ablations, each a flag (``--ablation NAME``, repeatable; ``cut_beat_hit_<name>`` in the summary):
+  ``plan`` (TB-As reads the beat plan only, the aligner's features zeroed), ``aligner`` (the
+  aligner only: no plan, no BPM from it; the paper's TB-As), ``empty-plan`` (the adapter with the
+  plan's BPM but its beat channels empty) and ``mask-off`` (SG-CAtt without the storyboard mask,
+  the paper's own ablation; ``hard`` is the default);
 - log-mel spectrogram PNGs of the first clips, with the cuts (cyan) and the detected beats;
 - a 180 s storyboard (held-out videos one after another) generated in one call: spectral flux
   around every window join vs the clip's 99th percentile.
@@ -50,6 +55,10 @@ from vem.storyboard import Storyboard  # noqa: E402
 from vem.validation import spectrogram_png, wav_bytes  # noqa: E402
 
 MOOD_MODE = {"bright": "major", "dark": "minor"}
+ABLATIONS: dict[str, dict[str, Any]] = {  # generation arguments of each ablation
+    "plan": {"adapter_inputs": "plan"}, "aligner": {"adapter_inputs": "aligner"},
+    "empty-plan": {"adapter_inputs": "empty-plan"}, "mask-off": {"mask_mode": "off"},
+}
 
 
 def concatenate(boards: list[Storyboard], seconds: float) -> Storyboard:
@@ -137,12 +146,15 @@ def _one_video(i: int, r: dict[str, Any]) -> tuple[dict[str, Any], Storyboard]:
         return _ceilings(pipe, data, {"id": r["id"], "mood": r["mood"]}), sb
     y = pipe(sb, seed=args.seed, steps=args.steps, guidance_scale=args.guidance)
     y_off = pipe(sb, seed=args.seed, steps=args.steps, guidance_scale=args.guidance, adapter_strength=0.0)
+    ablated = {name: pipe(sb, seed=args.seed, steps=args.steps, guidance_scale=args.guidance, **ABLATIONS[name])
+               for name in args.ablation or []}
     beats = analyze_audio(y, sr=sr).beats
     beats_off = analyze_audio(y_off, sr=sr).beats
     real = load_audio(data)
     real_beats = analyze_audio(real).beats
     row: dict[str, Any] = {"id": r["id"], "mood": r["mood"], "n_cuts": len(cuts), "tempo_true": r["tempo_bpm"]}
-    for name, b in (("gen", beats), ("off", beats_off), ("truth", real_beats)):
+    ablated_beats = [(f"abl_{name}", analyze_audio(y_abl, sr=sr).beats) for name, y_abl in ablated.items()]
+    for name, b in (("gen", beats), ("off", beats_off), ("truth", real_beats), *ablated_beats):
         if len(cuts) and len(b):
             m = rhythm_metrics(cuts, b)
             row.update({f"{name}_{k}": m[k] for k in ("cut_beat_hit", "tbiou_tight", "tbiou")})
@@ -178,6 +190,8 @@ def main() -> None:
                     help="only the mode of the real soundtracks: as they are, through the model's log-mel and vocoder, "
                          "and through its VAE too (no generation: where does the mood get lost?)")
     ap.add_argument("--procs", type=int, default=1, help="videos generated in this many processes (default: %(default)s)")
+    ap.add_argument("--ablation", action="append", choices=sorted(ABLATIONS),
+                    help="also generate with this part ablated (repeatable): see the module docstring")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
@@ -241,6 +255,7 @@ def main() -> None:
            for who in ("gen", "truth") for mood in MOOD_MODE if any(r["mood"] == mood for r in rows)},
         "guidance": args.guidance, "split": args.split,
         "plan_cut_beat_hit": mean("plan_cut_beat_hit"),
+        **{f"cut_beat_hit_{name}": mean(f"abl_{name}_cut_beat_hit") for name in args.ablation or []},
         "seconds_per_video": round((time.time() - t0) / max(len(rows), 1), 1),
     }
     summary["hit_ratio_to_truth"] = round(summary["cut_beat_hit"] / summary["cut_beat_hit_truth"], 3)

@@ -43,6 +43,7 @@ WEIGHTS_NAME = "model.safetensors"
 FORMAT_VERSION = 1
 PEAK = 0.99  # louder output is scaled down to this peak
 DECODE_CHUNK = 256  # latent frames per VAE decoder call (bounded memory for any length)
+ADAPTER_INPUTS = ("both", "plan", "aligner", "empty-plan")  # what TB-As reads (ablations: see __call__)
 
 
 class ModelError(ValueError):
@@ -263,14 +264,18 @@ class VeMPipeline(nn.Module):
     def __call__(self, video: Storyboard | str | bytes, *, seed: int = 0, steps: int = 25, guidance_scale: float = 3.0,
                  mask_mode: str | None = None, adapter_strength: float = 1.0, bpm: float | None = None,
                  caption: str | None = None, tags: Sequence[str] | None = None, shot_texts: Sequence[str] | None = None,
-                 max_batch: int = 8, bf16: bool = False, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+                 max_batch: int = 8, bf16: bool = False, progress: Callable[[int, int], None] | None = None,
+                 adapter_inputs: str = "both") -> np.ndarray:
         """A soundtrack: float32 mono at ``config.mel.sample_rate``, exactly the video's duration.
 
         ``video``: a :class:`~vem.storyboard.Storyboard` or a video (path or bytes), parsed here.
         ``guidance_scale`` 1 turns classifier-free guidance off; ``mask_mode`` overrides the
         configured storyboard mask; ``adapter_strength`` 0 switches TB-As off; ``bpm`` asks for a
         tempo (the beat plan then takes its phase from the cuts); ``caption``, ``tags`` and
-        ``shot_texts`` need a model with a text encoder. Runs on
+        ``shot_texts`` need a model with a text encoder. ``adapter_inputs`` (ablations) chooses what
+        TB-As reads: ``both`` (the aligner's features and the beat plan), ``plan`` (the plan, the
+        aligner's features zeroed), ``aligner`` (no plan: its beat channels empty and no BPM from
+        it, the paper's TB-As) or ``empty-plan`` (the plan's BPM, its beat channels empty). Runs on
         the device the pipeline was moved to (``pipe.to("cuda")``); ``bf16`` autocasts the
         denoiser and the VAE decoder there. The noise is drawn on the CPU, so a seed gives the same
         music on any device (up to floating point).
@@ -281,7 +286,11 @@ class VeMPipeline(nn.Module):
         if not sb.duration_s > 0:
             raise ModelError(f"the video has no duration ({sb.duration_s} s)")
         cfg = self.config
-        plan = self.beat_plan(sb, bpm) if cfg.beat_plan and adapter_strength else None  # TB-As off: no plan either
+        if adapter_inputs not in ADAPTER_INPUTS:
+            raise ValueError(f"adapter_inputs must be one of {ADAPTER_INPUTS}, got {adapter_inputs!r}")
+        if adapter_inputs != "both" and not cfg.beat_plan:
+            raise ValueError(f"adapter_inputs={adapter_inputs!r} needs a model with a beat plan (config.beat_plan)")
+        plan = self.beat_plan(sb, bpm) if cfg.beat_plan and adapter_strength and adapter_inputs != "aligner" else None
         vc = self.conditions(sb, caption=caption, tags=tags, shot_texts=shot_texts,
                              bpm=plan.bpm if plan is not None else bpm)  # the tempo of the plan the beats follow
         n_samples = round(sb.duration_s * cfg.mel.sample_rate)
@@ -298,7 +307,10 @@ class VeMPipeline(nn.Module):
         if guided:
             null_tokens, null_bias = self.window_inputs(c, width, mask_mode,
                                                         drop=torch.ones(len(starts), dtype=torch.bool, device=device))
-        align = self.aligner_features(vc.frame_features, total, plan.beats if plan is not None else None)[0]
+        plan_beats_s = plan.beats if plan is not None and adapter_inputs != "empty-plan" else None
+        align = self.aligner_features(vc.frame_features, total, plan_beats_s)[0]
+        if adapter_inputs == "plan":  # the aligner's features zeroed, the plan's channels kept
+            align[: cfg.aligner_hidden] = 0.0
         align_w = torch.stack([align[:, s : s + width] for s in starts])
         gen = torch.Generator().manual_seed(seed)
         sched = noise_scheduler(cfg, "dpm")
