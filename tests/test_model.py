@@ -339,3 +339,17 @@ def test_the_conditions_generation_uses_are_trained(bpm_dropout: float) -> None:
              for name, layer in layers.items()}
     assert moved["video"] and moved["shots"]
     assert moved["bpm"] == (bpm_dropout < 1.0)
+
+
+def test_each_adapter_input_ablation_changes_what_tb_as_reads() -> None:
+    pipe = as_if_trained(VeMPipeline.build("debug", seed=0))
+    assert pipe.config.beat_plan
+    with torch.no_grad():
+        for p in pipe.denoiser.adapters.parameters():
+            p.normal_(0, 0.1)
+    sb = storyboard(3.0, [1.0, 2.0])
+    outs = {m: pipe(sb, steps=2, seed=3, adapter_inputs=m) for m in ("both", "plan", "aligner", "empty-plan")}
+    names = list(outs)
+    assert all(not np.array_equal(outs[a], outs[b]) for i, a in enumerate(names) for b in names[i + 1 :])
+    with pytest.raises(ValueError, match="adapter_inputs must be one of"):
+        pipe(sb, steps=1, adapter_inputs="planless")
