@@ -15,6 +15,7 @@ import argparse
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -146,9 +147,12 @@ class Generator(RowWorker):
 
 
 def safe_name(id_: str) -> str:
-    """A file name from an id that cannot leave its folder (no separators, no '..')."""
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in id_.replace("/", "__"))
-    return name.lstrip(".") or "_"
+    """A file name from an id: percent-encoded, so it holds no separator, does not start with a dot
+    and no two ids share one (``a/b`` and ``a__b`` stay apart)."""
+    name = urllib.parse.quote(id_, safe="")  # every byte but letters, digits and "_.-~" as %XX ("%" itself too)
+    if name.startswith("."):
+        name = "%2E" + name[1:]
+    return name or "%"  # a lone "%" is no encoding of anything else
 
 
 def error_row(id_: str, uri: str, reason: str) -> dict[str, Any]:

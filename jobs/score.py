@@ -19,6 +19,7 @@ rows say that no joint embedder was configured.
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import posixpath
 import sys
@@ -76,20 +77,31 @@ def check(args: argparse.Namespace) -> None:
 
 
 def list_inputs(url: str) -> list[dict[str, str | None]]:
-    """``[{id, uri, version}]`` of a manifest or of the videos under a prefix (ids: paths without suffix).
+    """``[{id, uri, version}]`` of a manifest or of the videos under a prefix.
 
+    Under a prefix an id is the file's path without its suffix, except where two files share that
+    stem (``ad1.mp4`` and ``ad1.mov``): those keep their suffix, so no input hides another. A
+    manifest's ids are its own; a manifest with an id twice is refused, naming the duplicates.
     ``version`` is the content version of the file (jobs.incremental), ``None`` if it cannot be seen.
     """
     if url.lower().endswith(".parquet"):
         rows = storage.read_table(url).select(["id", "uri"]).to_pylist()
+        counts = collections.Counter(str(r["id"]) for r in rows)
+        twice = sorted(i for i, c in counts.items() if c > 1)
+        if twice:
+            shown = ", ".join(repr(i) for i in twice[:10]) + (f" and {len(twice) - 10} more" if len(twice) > 10 else "")
+            raise JobError(f"--input {storage.redact_url(url)}: {len(twice)} ids appear more than once ({shown}); "
+                           "each row needs its own id")
         versions = incremental.versions_of(str(r["uri"]) for r in rows)
         return [{"id": str(r["id"]), "uri": str(r["uri"]), "version": versions[str(r["uri"])]} for r in rows]
     base = url.rstrip("/")
-    out: list[dict[str, str | None]] = []
+    found = []
     for uri, version in incremental.list_versions(base, suffixes=VIDEO_SUFFIXES).items():
         rel = uri[len(base) :].lstrip("/") if uri.startswith(base) else posixpath.basename(uri)
-        out.append({"id": os.path.splitext(rel)[0], "uri": uri, "version": version})
-    return out
+        found.append((rel, uri, version))
+    stems = collections.Counter(os.path.splitext(rel)[0] for rel, _, _ in found)
+    return [{"id": rel if stems[os.path.splitext(rel)[0]] > 1 else os.path.splitext(rel)[0], "uri": uri, "version": version}
+            for rel, uri, version in found]
 
 
 def dry_run(args: argparse.Namespace) -> dict[str, Any]:

@@ -261,3 +261,39 @@ def test_a_timestamp_far_ahead_is_refused_not_filled(tmp_path: Path, monkeypatch
     monkeypatch.setattr(storyboard, "_duration", lambda container, stream: 1.0)  # the header lies
     with pytest.raises(VideoError, match="past the 60 s limit"):
         parse_video(str(path), ParseConfig(max_duration_s=60.0))
+
+
+def test_inputs_that_share_a_stem_keep_their_suffix_and_a_manifest_with_an_id_twice_is_refused(
+        ray_cluster: None, workdir: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import pyarrow as pa
+
+    from jobs.score import list_inputs
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    encode_mp4(plan_ad(seed=9, index=0, config=SyntheticAdConfig.debug()), str(videos / "ad1.mp4"))
+    (videos / "ad1.mov").write_bytes((videos / "ad1.mp4").read_bytes())  # the same stem in another container
+    encode_mp4(plan_ad(seed=9, index=1, config=SyntheticAdConfig.debug()), str(videos / "ad2.mp4"))
+    assert sorted(r["id"] for r in list_inputs(str(videos))) == ["ad1.mov", "ad1.mp4", "ad2"]
+    out = tmp_path / "scores"
+    assert main(["score", "--input", str(videos), "--output", str(out), "--workdir", workdir]) == 0
+    rows = pq.read_table(out / "scores").to_pylist()
+    assert sorted(r["id"] for r in rows) == ["ad1.mov", "ad1.mp4", "ad2"] and all(r["status"] == "ok" for r in rows)
+    assert main(["score", "--input", str(videos), "--output", str(out), "--workdir", workdir]) == 0  # a rerun: all done
+    assert len(pq.read_table(out / "scores")) == 3
+    # a manifest naming one id twice: refused before anything runs, the duplicate named
+    manifest = tmp_path / "twice.parquet"
+    pq.write_table(pa.table({"id": ["x", "y", "x"], "uri": [str(videos / "ad1.mp4"), str(videos / "ad2.mp4"),
+                                                            str(videos / "ad1.mov")]}), manifest)
+    capsys.readouterr()
+    assert main(["score", "--input", str(manifest), "--output", str(tmp_path / "other"), "--workdir", workdir]) == 2
+    assert "'x'" in capsys.readouterr().err and not (tmp_path / "other" / "scores").exists()
+
+
+def test_output_file_names_are_an_injective_encoding_of_the_id() -> None:
+    from jobs.generate import safe_name
+
+    ids = ["a/b", "a__b", "a_b", "a%2Fb", "..", ".", "%2E", ".hidden", "", "%", "sub/dir/ad1", "ad 1", "ad\u00e91", "ad/../x"]
+    names = [safe_name(i) for i in ids]
+    assert len(set(names)) == len(ids), dict(zip(ids, names, strict=True))
+    assert all("/" not in n and "\\" not in n and not n.startswith(".") and n for n in names)
