@@ -55,17 +55,19 @@ PHOTOS = (  # photographs that Debian packages and Python packages ship (no illu
 
 
 def photo_paths() -> list[str]:
+    import importlib.util
+
+    packages = {}
+    for name in ("sklearn", "matplotlib"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            packages[name] = os.path.dirname(spec.origin)
     found: list[str] = []
     for pattern in PHOTOS:
-        for name in ("sklearn", "matplotlib"):
-            if "{" + name + "}" in pattern:
-                try:
-                    module = __import__(name)
-                except ImportError:
-                    pattern = ""
-                else:
-                    pattern = pattern.replace("{" + name + "}", os.path.dirname(module.__file__))
-        found += sorted(glob.glob(pattern)) if pattern else []
+        try:
+            found += sorted(glob.glob(pattern.format(**packages)))
+        except KeyError:  # a package that is not installed: its photos are missing (main says how to get them)
+            continue
     return found
 
 

@@ -71,7 +71,7 @@ class Tally:
         self.counts["all"] += [len(pairs), len(ref), len(est)]
         self.errors += [abs(float(est[j] - ref[i])) for i, j in pairs]
         for cat in ("hard", "gradual"):
-            matched = sum(cats[i] == cat for i, _ in pairs if kinds is None or kinds[_] == cat)
+            matched = sum(cats[i] == cat for i, j in pairs if kinds is None or kinds[j] == cat)
             n_est = sum(k == cat for k in kinds) if kinds is not None else 0
             self.counts[cat] += [matched, sum(c == cat for c in cats), n_est]
 
@@ -191,16 +191,14 @@ def real_hd(tmp: str) -> tuple[str, int] | None:
     if len(photos) < 2:
         return None
     plan = plan_footage([p.shape[:2] for p in photos], seed=3, index=0, config=FootageConfig())
-    music = None
-    try:
-        from beat_real import select_pieces
+    from beat_real import select_pieces
 
-        music = real_footage.render_music(*select_pieces(2)[0], np.random.default_rng(0), plan.duration_s)
-    except ImportError:
-        pass
+    music = real_footage.render_music(*select_pieces(2)[0], np.random.default_rng(0), plan.duration_s)
+    if music is None:
+        raise RuntimeError("the first chorale of the corpus no longer renders: pick another piece for the HD video")
     path = os.path.join(tmp, "real_hd.mp4")
     write_mp4(path, render_footage(plan, photos), width=plan.width, height=plan.height, fps=plan.fps, crf=plan.crf,
-              audio=None if music is None else music["audio"], sample_rate=real_footage.SR)
+              audio=music["audio"], sample_rate=real_footage.SR)
     return path, len(plan.shots)
 
 

@@ -33,28 +33,40 @@ def write_mp4(path: str, frames: Iterable[Any] | None, *, width: int, height: in
     import av  # noqa: PLC0415
 
     with av.open(path, mode="w", format="mp4") as container:
-        video = container.add_stream("libx264", rate=fps) if frames is not None else None
-        if video is not None:
+        if frames is not None:
+            video = container.add_stream("libx264", rate=fps)
             video.width, video.height = width, height
             video.pix_fmt = "yuv420p"
             video.codec_context.time_base = Fraction(1, fps)
             video.options = {"crf": str(crf), "preset": "veryfast", "threads": "1", "g": str(2 * fps)}
-        sound = None
         if audio is not None:
             sound = container.add_stream("aac", rate=sample_rate)
             sound.layout = "mono"
             sound.options = {"b": "96k"}
-        if video is not None and frames is not None:
-            for k, rgb in enumerate(frames):
-                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                frame.pts = k
-                frame.time_base = Fraction(1, fps)
-                for packet in video.encode(frame):
-                    container.mux(packet)
-            for packet in video.encode():
-                container.mux(packet)
-        if sound is not None:
+        if frames is not None:
+            _encode(container, video, (_video_frame(rgb, k, fps) for k, rgb in enumerate(frames)))
+        if audio is not None:
             _mux_audio(container, sound, audio, sample_rate)
+
+
+def _video_frame(rgb: Any, k: int, fps: int) -> Any:
+    from fractions import Fraction  # noqa: PLC0415
+
+    import av  # noqa: PLC0415
+
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    frame.pts = k
+    frame.time_base = Fraction(1, fps)
+    return frame
+
+
+def _encode(container: Any, stream: Any, frames: Iterable[Any]) -> None:
+    """Encode ``frames`` (PyAV frames with their timestamps) into ``stream``, flush it, and mux every packet."""
+    for frame in frames:
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
 
 
 def mux_soundtrack(video: bytes, audio: Any, sample_rate: int) -> bytes:
@@ -93,12 +105,13 @@ def _mux_audio(container: Any, stream: Any, audio: Any, sample_rate: int) -> Non
 
     samples = np.ascontiguousarray(np.asarray(audio, np.float32))
     chunk = 1024  # AAC frame size
-    for start in range(0, len(samples), chunk):
-        block = av.AudioFrame.from_ndarray(samples[None, start : start + chunk], format="flt", layout="mono")
-        block.sample_rate = sample_rate
-        block.pts = start
-        block.time_base = Fraction(1, sample_rate)
-        for packet in stream.encode(block):
-            container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
+
+    def blocks() -> Iterable[Any]:
+        for start in range(0, len(samples), chunk):
+            block = av.AudioFrame.from_ndarray(samples[None, start : start + chunk], format="flt", layout="mono")
+            block.sample_rate = sample_rate
+            block.pts = start
+            block.time_base = Fraction(1, sample_rate)
+            yield block
+
+    _encode(container, stream, blocks())

@@ -56,6 +56,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft as scipy_fft
+from scipy.ndimage import maximum_filter1d
 
 __all__ = ["Detected", "detect_transitions", "histograms"]
 
@@ -106,6 +107,7 @@ def detect_transitions(frames: np.ndarray, fps: float, *, lag_s: float = 0.5, re
     at = np.flatnonzero(cut > min_cut)  # the two other comparisons can only lower it: made where it matters
     cut[at] = np.minimum(cut[at], np.minimum(d.step(-1, 4, at), d.step(-5, 0, at)))
     half = int(round(2 * fps))
+    shot = int(round(min_shot_s * fps))  # no second cut within a shot's shortest length
     taken = no_cut.copy()
     around = np.maximum(_window_max(cut, 3, "before"), _window_max(cut, 3, "after"))  # the largest other within 3 frames
     isolated = np.flatnonzero((cut > min_cut) & (cut >= cut_isolation * around))
@@ -116,10 +118,11 @@ def detect_transitions(frames: np.ndarray, fps: float, *, lag_s: float = 0.5, re
             continue
         t = (b - 0.5) / fps
         events.append(Detected(t, "hard", t, t, float(cut[b])))
-        taken[max(0, b - 6) : b + 6] = True
+        taken[max(0, b - shot) : b + shot] = True
         explained[max(0, b - reach) : b + reach] = True
     # 3. gradual transitions
-    across = d.step(-lag, lag)
+    colour, structure = d.parts(-lag, lag)
+    across = colour + structure
     at = np.flatnonzero(across > 0.5 * min_gradual)
     across[at] = np.minimum(across[at], d.step(-lag - 3, lag + 3, at))
     g = across.copy()
@@ -131,7 +134,7 @@ def detect_transitions(frames: np.ndarray, fps: float, *, lag_s: float = 0.5, re
     panned = np.flatnonzero(travel.max(axis=1) >= 0.25)
     camera = np.zeros(n, dtype=bool)
     if len(panned):
-        camera[panned] = d.step(-lag, lag, panned, colour=False) < pan_structure
+        camera[panned] = structure[panned] < pan_structure
     events += _gradual(g, explained, camera, fps, lag, reach, half, min_gradual, valley)
     # 4. one transition per shot boundary
     events.sort(key=lambda e: e.time)
@@ -174,24 +177,26 @@ class _Distances:
             self._path = np.cumsum(self._moves, axis=0)
         return self._path
 
-    def step(self, before: int, after: int, at: np.ndarray | None = None, *, colour: bool = True) -> np.ndarray:
-        """``D(k + before, k + after)`` for every ``k`` (or those ``at``; indices clipped to the video);
-        without ``colour``, its structural part ``R / s`` alone."""
+    def step(self, before: int, after: int, at: np.ndarray | None = None) -> np.ndarray:
+        """``D(k + before, k + after)`` for every ``k`` (or those ``at``; indices clipped to the video)."""
+        colour, structure = self.parts(before, after, at)
+        return colour + structure
+
+    def parts(self, before: int, after: int, at: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``H`` and ``R / s`` of :meth:`step`'s pairs, apart."""
         k = np.arange(self.n) if at is None else at
         i, j = np.clip(k + before, 0, self.n - 1), np.clip(k + after, 0, self.n - 1)
         pairs, inverse = np.unique(self.source[i] * self.n + self.source[j], return_inverse=True)
-        same = pairs // self.n == pairs % self.n
-        first = np.zeros(len(pairs), dtype=np.int64)
+        first = np.zeros(len(pairs), dtype=np.int64)  # a slot pair standing for all with the same decoded frames
         first[inverse[::-1]] = np.arange(len(k))[::-1]
-        out = np.zeros(len(pairs))
+        colour, structure = np.zeros(len(pairs)), np.zeros(len(pairs))
         moves = np.zeros((len(pairs), 2), dtype=np.int64)
-        todo = np.flatnonzero(~same)
+        todo = np.flatnonzero(pairs // self.n != pairs % self.n)  # a frame against itself differs by nothing
         if len(todo):
-            hues, structure, moves[todo] = self._pairs(i[first[todo]], j[first[todo]], far=after - before > 1)
-            out[todo] = hues + structure if colour else structure
+            colour[todo], structure[todo], moves[todo] = self._pairs(i[first[todo]], j[first[todo]], far=after - before > 1)
         if (before, after) == (-1, 0) and at is None:
             self._moves = moves[inverse.ravel()]
-        return out[inverse.ravel()]
+        return colour[inverse.ravel()], structure[inverse.ravel()]
 
     def _pairs(self, i: np.ndarray, j: np.ndarray, *, far: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``H(i, j)``, ``R(i, j) / s`` and the (dy, dx) of the highest correlation peak, pair by pair."""
@@ -333,8 +338,6 @@ def _fades(contrast: np.ndarray, brightness: np.ndarray, fps: float, dip: float)
 def _window_max(x: np.ndarray, width: int, where: str, inclusive: bool = False) -> np.ndarray:
     """Per frame, the largest value of ``x`` among the ``width`` frames ``before`` it, ``after`` it
     or on ``both`` sides (``inclusive``: the frame itself too); -inf where there are none."""
-    from scipy.ndimage import maximum_filter1d  # noqa: PLC0415
-
     n = len(x)
     pad = np.concatenate([np.full(width + 1, -np.inf), x.astype(np.float64), np.full(width + 1, -np.inf)])
     size = 2 * width + 1 if where == "both" else width + (1 if inclusive else 0)
@@ -360,8 +363,6 @@ def _run(x: np.ndarray, m: int, level: float, *, strict: bool = False, limit: in
 def _gradual(g: np.ndarray, explained: np.ndarray, camera: np.ndarray, fps: float, lag: int, reach: int, half: int, floor: float,
              valley: float) -> list[Detected]:
     n = len(g)
-    from scipy.ndimage import maximum_filter1d  # noqa: PLC0415
-
     is_peak = (g > floor) & ~explained & ~camera & (g >= maximum_filter1d(g, 7, mode="nearest"))
     peaks = [int(k) for k in np.flatnonzero(is_peak)[np.argsort(-g[is_peak], kind="stable")]]
     accepted: list[int] = []
