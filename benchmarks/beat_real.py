@@ -60,7 +60,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -76,60 +75,13 @@ SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/Tim
               "/usr/share/sounds/sf2/default-GM.sf2")
 APT = "apt-get update && apt-get install -y fluidsynth fluid-soundfont-gm"
 
-PIANO = ("joplin/maple_leaf_rag.mxl", "mozart/k545/movement1_exposition.mxl", "schumann_clara/polonaise_op1n1.mxl",
-         "schumann_clara/polonaise_op1n2.mxl", "schumann_clara/polonaise_op1n3.mxl", "schumann_clara/polonaise_op1n4.mxl",
-         "chopin/mazurka06-2.krn", "schubert/Lindenbaum.xml", "schumann_robert/dichterliebe_no2.xml",
-         "beach/prayer_of_a_tired_child.musicxml", "cpebach/h186.mxl", "schumann_robert/opus48no2.mxl")
-PROGRAMS = {"chorale": [19], "quartet": [40, 40, 41, 42], "piano": [0], "folk": [40]}  # GM programs per part
-
-
 # --------------------------------------------------------------------------------------------- pieces
-
-def select_pieces(per_kind: int) -> list[tuple[str, str, int | None]]:
-    """(kind, corpus path, abc tune number) for up to ``per_kind`` pieces of each kind, stable."""
-    from musicwords.corpus import _corpus_root, list_pieces  # noqa: PLC0415
-
-    root = _corpus_root()
-    out: list[tuple[str, str, int | None]] = []
-    out += [("chorale", r.path, None) for r in list_pieces(["bach"], limit=per_kind)]
-    quartets = [r.path for r in list_pieces(["beethoven", "mozart"])]
-    quartets += sorted(p.relative_to(root).as_posix() for p in (root / "haydn").rglob("*.mxl"))
-    picks = np.unique(np.linspace(0, len(quartets) - 1, per_kind).round().astype(int))
-    out += [("quartet", quartets[i], None) for i in picks]
-    out += [("piano", p, None) for p in PIANO[:per_kind] if (root / p).exists()]
-    folk = [(r.path, r.number) for r in list_pieces(["essen"], limit=per_kind // 2)]
-    folk += [("oneills1850/0001-0050.abc", n) for n in range(1, 50, max(1, 100 // per_kind))][: per_kind - len(folk)]
-    out += [("folk", p, n) for p, n in folk]
-    return out
-
-
-def piece_id(path: str, number: int | None) -> str:
-    return path.rsplit(".", 1)[0].replace("/", "_") + ("" if number is None else f"_{number:04d}")
+# the pieces, their beats and their sounds are the library's (vem.realmusic), shared with real_footage.py
+from vem.realmusic import PROGRAMS, load_piece, piece_id, select_pieces  # noqa: E402
 
 
 def split_of(pid: str) -> str:
     return "dev" if zlib.crc32(pid.encode()) % 2 == 0 else "test"
-
-
-def score_beats(score: Any) -> np.ndarray:
-    """Beat positions (crotchets from the score's start) from the first part's bars and time signatures."""
-    from music21 import meter  # noqa: PLC0415
-
-    part = score.parts[0] if score.parts else score
-    measures = list(part.getElementsByClass("Measure"))
-    beats: list[float] = []
-    ts = None
-    for i, m in enumerate(measures):
-        ts = m.timeSignature or ts or m.getContextByClass(meter.TimeSignature) or meter.TimeSignature("4/4")
-        bar = float(ts.barDuration.quarterLength)
-        step = float(ts.beatDuration.quarterLength)
-        start = float(m.offset)
-        length = float(m.highestTime) or bar
-        first = start + length - bar if (i == 0 and length < bar - 1e-6) else start  # pickup: counted from its end
-        k = np.arange(int(np.ceil((bar + 1e-6) / step)))
-        b = first + k * step
-        beats += [float(x) for x in b if start - 1e-6 <= x < start + length - 1e-6]
-    return np.unique(np.round(beats, 6))
 
 
 def tempo_map(pid: str, bpm_quarter: float, beat_q: float, end_q: float) -> tuple[np.ndarray, np.ndarray, str]:
@@ -147,22 +99,6 @@ def tempo_map(pid: str, bpm_quarter: float, beat_q: float, end_q: float) -> tupl
         log_tempo[q >= middle] += np.log(rng.choice([1.25, 0.8]))
     seconds = np.concatenate([[0.0], np.cumsum(60.0 / np.exp(log_tempo[:-1]) * 0.01)])
     return q, seconds, variant
-
-
-def load_piece(path: str, number: int | None) -> tuple[Any, np.ndarray]:
-    """A corpus piece's playable notes and its beats in crotchets (see :func:`score_beats`)."""
-    from music21 import converter  # noqa: PLC0415
-
-    from musicwords.corpus import _corpus_root, score_to_notes  # noqa: PLC0415
-    from musicwords.midi import playable_notes  # noqa: PLC0415
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore")
-        file = _corpus_root() / path
-        parsed = converter.parse(file, number=number) if number is not None else converter.parse(file)
-        score = parsed.scores[0] if hasattr(parsed, "scores") else parsed
-        notes = playable_notes(score_to_notes(score, piece_id=piece_id(path, number), source=path))
-        return notes, score_beats(score)
 
 
 def render_piece(kind: str, path: str, number: int | None, out: Path, soundfont: str) -> dict[str, Any] | None:

@@ -28,7 +28,6 @@ on strings, piano pieces on a piano, folk tunes on a fiddle; the beats come from
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import sys
 import tempfile
@@ -45,32 +44,6 @@ sys.path.insert(0, os.path.dirname(__file__))
 SR = 16_000
 SEEDS = {"tune": 1, "test": 2}
 SIZES = ((1280, 720), (854, 480), (640, 360))
-PHOTOS = (  # photographs that Debian packages and Python packages ship (no illustrations, no scikit-image)
-    "/usr/share/backgrounds/mate/nature/*.jpg",  # mate-backgrounds: 12 nature photos
-    "/usr/share/backgrounds/Infinite-Sea_by_Aury88.jpg",  # lomiri-wallpapers-20.04
-    "/usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg",
-    "{sklearn}/datasets/images/*.jpg",  # scikit-learn: china, flower
-    "{matplotlib}/mpl-data/sample_data/grace_hopper.jpg",
-)
-
-
-def photo_paths() -> list[str]:
-    import importlib.util
-
-    packages = {}
-    for name in ("sklearn", "matplotlib"):
-        spec = importlib.util.find_spec(name)
-        if spec is not None and spec.origin:
-            packages[name] = os.path.dirname(spec.origin)
-    found: list[str] = []
-    for pattern in PHOTOS:
-        try:
-            found += sorted(glob.glob(pattern.format(**packages)))
-        except KeyError:  # a package that is not installed: its photos are missing (main says how to get them)
-            continue
-    return found
-
-
 def half_of(name: str) -> str:
     return "tune" if zlib.crc32(os.path.basename(name).encode()) % 2 == 0 else "test"
 
@@ -87,8 +60,7 @@ def load_photo(path: str, max_width: int) -> np.ndarray:
 
 def render_music(kind: str, path: str, number: int | None, rng: np.random.Generator, seconds: float) -> dict[str, Any] | None:
     """A piece's first ``seconds`` at a steady tempo: audio, beats (s) and tempo; None if unusable."""
-    from beat_real import PROGRAMS, load_piece, piece_id
-
+    from vem.realmusic import PROGRAMS, load_piece, piece_id
     from vem.soundfont import render_notes
 
     notes, beats_q = load_piece(path, number)
@@ -148,9 +120,12 @@ def main() -> None:
     args = parser.parse_args()
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from beat_real import piece_id, select_pieces, split_of
+    from beat_real import split_of
 
-    photos = photo_paths()
+    from vem.footage import packaged_photos
+    from vem.realmusic import piece_id, select_pieces
+
+    photos = packaged_photos()
     if len(photos) < 8:
         sys.exit(f"found {len(photos)} photos; install them: apt-get install mate-backgrounds lomiri-wallpapers-20.04 "
                  "(and pip install scikit-learn for its two sample images)")

@@ -10,6 +10,7 @@ Nothing runs at import time.
 #: job name -> module; the one-line descriptions live in the modules.
 JOBS = {
     "sample": "jobs.sample",
+    "paired": "jobs.paired",
     "score": "jobs.score",
     "preprocess": "jobs.preprocess",
     "train": "jobs.train",

@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FootageConfig", "FootagePlan", "FootageShot", "FootageTransition", "Trap", "ground_truth_row", "plan_footage",
-           "render_footage"]
+__all__ = ["FootageConfig", "FootagePlan", "FootageShot", "FootageTransition", "Trap", "ground_truth_row", "packaged_photos",
+           "plan_footage", "render_footage"]
 
 MOTIONS = ("pan", "zoom", "handheld", "still")
 TRAPS = ("flash", "whip", "object", "caption")
@@ -408,6 +408,38 @@ class _Overlay:
             out[y : y + bh, x : x + bw] = out[y : y + bh, x : x + bw] * (1 - self.alpha) + self.box * self.alpha
             return np.clip(out + 0.5, 0, 255).astype(np.uint8)
         return frame
+
+
+#: photographs that Debian packages and Python packages ship (no illustrations; scikit-image's are
+#: kept back to check results): mate-backgrounds' 12 nature photos, two of lomiri-wallpapers-20.04,
+#: scikit-learn's two sample images and matplotlib's portrait of Grace Hopper
+PACKAGED_PHOTOS = (
+    "/usr/share/backgrounds/mate/nature/*.jpg",
+    "/usr/share/backgrounds/Infinite-Sea_by_Aury88.jpg",
+    "/usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg",
+    "{sklearn}/datasets/images/*.jpg",
+    "{matplotlib}/mpl-data/sample_data/grace_hopper.jpg",
+)
+
+
+def packaged_photos() -> list[str]:
+    """Paths of the :data:`PACKAGED_PHOTOS` installed here (those of missing packages are left out)."""
+    import glob  # noqa: PLC0415
+    import importlib.util  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    packages = {}
+    for name in ("sklearn", "matplotlib"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            packages[name] = os.path.dirname(spec.origin)
+    found: list[str] = []
+    for pattern in PACKAGED_PHOTOS:
+        try:
+            found += sorted(glob.glob(pattern.format(**packages)))
+        except KeyError:  # a package that is not installed
+            continue
+    return found
 
 
 def ground_truth_row(plan: FootagePlan, *, uri: str) -> dict[str, Any]:

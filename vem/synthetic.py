@@ -46,6 +46,7 @@ __all__ = [
     "plan_ad",
     "render_frames",
     "render_soundtrack",
+    "texture_picture",
 ]
 
 MOODS = ("bright", "dark")
@@ -376,6 +377,17 @@ def _shot_frame(shot: Shot, t: float, xs: np.ndarray, ys: np.ndarray, waves: tup
         inside = np.clip(r + 0.5 - np.hypot(xs[box] - cx, ys[box] - cy), 0, 1)[..., None]  # anti-aliased disc
         frame[box] = frame[box] + (shape_colour - frame[box]) * inside
     return frame
+
+
+def texture_picture(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """A still of one synthetic shot (a bright palette), ``(height, width, 3)`` uint8 RGB: a
+    picture :mod:`vem.footage` can film like a photograph."""
+    cfg = SyntheticAdConfig(width=width - width % 2, height=height - height % 2)
+    hue = float(rng.uniform())
+    shot = _draw_shot(rng, cfg, "bright", 0.0, 1.0, hue, str(rng.choice(TEXTURES)))
+    ys, xs = np.mgrid[0 : cfg.height, 0 : cfg.width].astype(np.float32)
+    waves = (rng.uniform(-1, 1, size=(5, 2)), rng.uniform(0, 2 * np.pi, size=5))
+    return np.clip(_shot_frame(shot, 0.0, xs, ys, waves) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
 def _bounce(x: float, size: float) -> float:
