@@ -37,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flush", type=int, default=200, help="rows per output part file (default: %(default)s)")
     parser.add_argument("--preset", default="small", choices=["debug", "small", "base"],
                         help="the model the examples are for: its log-mel settings (bands) are used (default: %(default)s)")
+    parser.add_argument("--encoder", default=None,
+                        help="CLIP or SigLIP vision folder (local or s3): frame features from it instead of the built-in "
+                             "ones; train with the same --encoder")
+    parser.add_argument("--audio-dir", default=None,
+                        help="pretrained AudioLDM-style folder (vae/ + vocoder/): the log-mel follows its vocoder's "
+                             "settings; train with the same --audio-dir")
     sandbox.add_argument(parser)
     incremental.add_arguments(parser)
 
@@ -49,6 +55,7 @@ def check(args: argparse.Namespace) -> None:
     try:
         if not storage.exists(args.input):
             raise JobError(f"--input {storage.redact_url(args.input)}: not found")
+        check_pretrained(args)
         storage.check_writable(args.output)
     except storage.StorageError as e:
         raise JobError(str(e)) from e
@@ -62,6 +69,25 @@ def dry_run(args: argparse.Namespace) -> dict[str, Any]:
                    outputs={"examples": folder})
 
 
+def check_pretrained(args: argparse.Namespace) -> None:
+    """``--encoder`` and ``--audio-dir`` (preprocess and train): folders that exist, with what they need."""
+    for name, needs in (("encoder", "config.json"), ("audio_dir", "vocoder/config.json")):
+        url = getattr(args, name, None)
+        if url and not storage.exists(storage.join(url, needs)):
+            raise JobError(f"--{name.replace('_', '-')} {storage.redact_url(url)}: no {needs} there")
+
+
+def mel_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The log-mel the model will read: the pretrained vocoder's (``--audio-dir``), else the preset's."""
+    if args.audio_dir:
+        from vem.pipeline import audio_dir_mel  # noqa: PLC0415
+
+        return audio_dir_mel(args.audio_dir).to_dict()
+    from vem.presets import preset  # noqa: PLC0415
+
+    return preset(args.preset).mel.to_dict()
+
+
 def examples_folder(output: str) -> str:
     return storage.join(output, "examples")
 
@@ -72,12 +98,14 @@ class Preprocessor(RowWorker):
     PRELOAD = ("vem.storyboard", "vem.audio")
 
     def __init__(self, texts: dict[str, dict[str, Any]] | None = None, input_time_limit: float = sandbox.DEFAULT_LIMIT_S,
-                 mel: dict[str, Any] | None = None) -> None:
+                 mel: dict[str, Any] | None = None, encoder: str | None = None) -> None:
+        from vem.encoders import load_image_encoder, local_dir  # noqa: PLC0415
         from vem.mel import LogMel, MelConfig  # noqa: PLC0415
         from vem.storyboard import ParseConfig  # noqa: PLC0415
 
         super().__init__(input_time_limit)
         self.parse = ParseConfig(embedding="light")
+        self.encoder = load_image_encoder(local_dir(encoder)) if encoder else None
         self.logmel = LogMel(MelConfig(**(mel or {})))
         self.texts = texts or {}
 
@@ -95,10 +123,14 @@ class Preprocessor(RowWorker):
             data = storage.read_bytes(uri)
         except storage.StorageError as e:
             return error_row(id_, uri, f"read: {e}")
-        decoded = self.isolated(decode_clip, data, self.parse)
+        decoded = self.isolated(decode_clip, data, self.parse, keep_frames=self.encoder is not None)
         if decoded is None:
             return error_row(id_, uri, "no soundtrack: the file has no audio track or only silence")
         sb, audio, analysis = decoded
+        if self.encoder is not None:  # the pretrained encoder's features of the decoded frames, as generation computes them
+            from dataclasses import replace  # noqa: PLC0415
+
+            sb = replace(sb, embeddings=self.encoder(sb.frames), frames=None)
         with torch.no_grad():
             mel = self.logmel(torch.from_numpy(audio.astype(np.float32))[None])[0].numpy()
         extra = self.texts.get(id_, {})
@@ -107,15 +139,15 @@ class Preprocessor(RowWorker):
         return {**row, "uri": uri, "status": "ok", "error": None, "seconds": round(time.time() - t0, 3)}
 
 
-def decode_clip(data: bytes, parse: Any) -> tuple[Any, Any, Any] | None:
-    """Storyboard, 16 kHz audio and its beat analysis of one clip; None when it has no sound.
-    Runs in the actor's sandbox (untrusted bytes)."""
+def decode_clip(data: bytes, parse: Any, keep_frames: bool = False) -> tuple[Any, Any, Any] | None:
+    """Storyboard (with its analysis frames when ``keep_frames``), 16 kHz audio and its beat analysis
+    of one clip; None when it has no sound. Runs in the actor's sandbox (untrusted bytes)."""
     import numpy as np  # noqa: PLC0415
 
     from vem.audio import analyze_audio, load_audio  # noqa: PLC0415
     from vem.storyboard import parse_video  # noqa: PLC0415
 
-    sb = parse_video(data, parse)
+    sb = parse_video(data, parse, keep_frames=keep_frames)
     audio = load_audio(data)
     if len(audio) == 0 or not np.any(audio):
         return None
@@ -155,8 +187,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import ray  # noqa: PLC0415
 
     from jobs.score import VIDEO_SUFFIXES, list_inputs  # noqa: PLC0415
-    from vem.presets import preset  # noqa: PLC0415
-
     started = time.time()
     inputs = list_inputs(args.input)
     if not inputs:
@@ -167,7 +197,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rows = map_rows(work.todo, Preprocessor, folder=folder, schema=schema(), flush=args.flush, workers=workers,
                     lost_row=lambda r, why: error_row(r["id"], r["uri"], why),
                     worker_kwargs={"texts": _texts(args.input), "input_time_limit": args.input_time_limit,
-                                 "mel": preset(args.preset).mel.to_dict()})
+                                 "mel": mel_settings(args), "encoder": args.encoder})
     ok = [r for r in rows if r["status"] == "ok"]
     summary = {"inputs": len(inputs), "processed": len(rows), "ok": len(ok), "errors": len(rows) - len(ok),
                **work.counts(), "transition_beat_frames": sum(int(r["n_tb"]) for r in ok),

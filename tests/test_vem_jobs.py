@@ -139,3 +139,50 @@ def test_generate_through_s3_one_row_per_video(ray_cluster: None, workdir: str, 
     # a rerun skips the done ids
     assert main(argv) == 0
     assert len(storage.list_files(f"{out}/generated", suffixes=(".parquet",))) == 1
+
+
+@pytest.mark.slow
+def test_the_vocoder_phase_learns_a_vocoder_the_model_then_uses(examples: Path, workdir: str, tmp_path: Path,
+                                                                catalog: Path) -> None:
+    import mlflow
+
+    from vem.pipeline import VeMPipeline
+    from vem.vocoder import LearnedVocoder
+
+    out = tmp_path / "voc"
+    argv = ["train", "--data", str(examples), "--output", str(out), "--preset", "debug", "--phase", "vocoder",
+            "--steps", "40", "--workers", "2", "--batch-size", "2", "--checkpoint-every", "20", "--log-every", "20",
+            "--holdout", "0.3", "--register", "vem-voc", "--lr", "0.003", "--workdir", workdir]
+    assert main(argv) == 0
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
+    run = client.search_runs([client.get_experiment_by_name("jobs/train").experiment_id], order_by=["start_time DESC"])[0]
+    losses = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "loss_vocoder"), key=lambda m: m.step)]
+    assert len(losses) == 2 and losses[1] < losses[0]
+    pipe = VeMPipeline.from_pretrained(out / "model")
+    assert isinstance(pipe.vocoder, LearnedVocoder)
+    video = sorted((catalog / "videos").glob("*.mp4"))[0]
+    wav = pipe(video.read_bytes(), steps=2, seed=0)
+    assert np.isfinite(wav).all() and np.abs(wav).max() > 0
+
+
+@pytest.mark.slow
+def test_preprocess_and_train_around_pretrained_parts(ray_cluster: None, workdir: str, clips: Path, tmp_path: Path) -> None:
+    from tests.tiny_models import save_tiny_audioldm, save_tiny_clip_vision
+    from vem.examples import read_example
+    from vem.pipeline import VeMPipeline
+
+    audio = save_tiny_audioldm(tmp_path / "audioldm", n_mels=32)
+    clip = save_tiny_clip_vision(tmp_path / "clip")
+    data = tmp_path / "examples"
+    assert main(["preprocess", "--input", str(clips), "--output", str(data), "--workdir", workdir, "--preset", "debug",
+                 "--encoder", str(clip), "--audio-dir", str(audio), "--max-error-rate", "1"]) == 0
+    rows = [r for r in pq.read_table(data / "examples").to_pylist() if r["status"] == "ok"]
+    e = read_example(rows[0])
+    assert e.storyboard.embeddings.shape[1] == 16 and e.logmel.shape[1] == 32  # the encoder's features, the vocoder's mel
+    base = ["train", "--data", str(data), "--preset", "debug", "--phase", "vae", "--steps", "2", "--batch-size", "2",
+            "--holdout", "0", "--register", "vem-pretrained", "--workdir", workdir]
+    assert main([*base, "--output", str(tmp_path / "no-encoder")]) == 2  # features of another encoder: refused
+    assert main([*base, "--output", str(tmp_path / "model"), "--encoder", str(clip), "--audio-dir", str(audio)]) == 0
+    pipe = VeMPipeline.from_pretrained(tmp_path / "model" / "model")
+    assert (pipe.config.visual_dim, pipe.config.mel.n_mels) == (16, 32)
+    assert (tmp_path / "model" / "model" / "image_encoder").is_dir()

@@ -7,7 +7,8 @@ denoiser with SG-CAtt (:mod:`vem.denoiser`), the sampler (``diffusers``
 overlapping windows blended at every step (:mod:`vem.stitch`).
 
 A saved pipeline is a folder: ``vem_config.json``, ``model.safetensors`` (conditioner, aligner,
-denoiser), ``vae/`` (diffusers), and when used ``vocoder/`` (HiFi-GAN), ``text_encoder/`` and
+denoiser), ``vae/`` (diffusers), and when used ``vocoder/`` (a HiFi-GAN loaded with ``audio_dir``,
+or the learned vocoder of :mod:`vem.vocoder`; else Griffin-Lim), ``text_encoder/`` and
 ``image_encoder/`` (transformers). Every weight is read from safetensors; nothing is unpickled.
 """
 
@@ -29,14 +30,15 @@ from vem.beatgrid import BeatPlan, beat_channels, plan_beats
 from vem.conditioning import ConditionBatch, Conditioner, VideoConditions, video_conditions, window_batch
 from vem.denoiser import Denoiser
 from vem.encoders import EncoderError, load_image_encoder, load_text_encoder, local_dir
-from vem.mel import GriffinLim, HifiGan, LogMel, Vocoder
+from vem.mel import GriffinLim, HifiGan, LogMel, MelConfig, Vocoder
 from vem.presets import VeMConfig, preset
 from vem.sgcatt import attention_bias, storyboard_mask
 from vem.stitch import overlap_add, window_starts
 from vem.storyboard import ParseConfig, Storyboard, parse_video
 from vem.tbas import Aligner, resample
+from vem.vocoder import LearnedVocoder
 
-__all__ = ["VeMPipeline", "ModelError", "build_vae", "noise_scheduler"]
+__all__ = ["VeMPipeline", "ModelError", "audio_dir_mel", "build_vae", "noise_scheduler"]
 
 CONFIG_NAME = "vem_config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -135,10 +137,14 @@ class VeMPipeline(nn.Module):
         self.vae.save_pretrained(out / "vae", safe_serialization=True)
         if isinstance(self.vocoder, HifiGan):
             self.vocoder.model.save_pretrained(out / "vocoder", safe_serialization=True)
+        elif isinstance(self.vocoder, LearnedVocoder):
+            self.vocoder.save_pretrained(out / "vocoder")
         for name, src in (("text_encoder", self.text_encoder_dir), ("image_encoder", self.image_encoder_dir)):
             if src is not None and Path(src).resolve() != (out / name).resolve():
                 shutil.copytree(src, out / name, dirs_exist_ok=True)
-        meta = {"format_version": FORMAT_VERSION, "vocoder": "hifigan" if isinstance(self.vocoder, HifiGan) else "griffin-lim",
+        kind = ("hifigan" if isinstance(self.vocoder, HifiGan) else "learned" if isinstance(self.vocoder, LearnedVocoder)
+                else "griffin-lim")
+        meta = {"format_version": FORMAT_VERSION, "vocoder": kind,
                 "text_encoder": self.text_encoder_dir is not None, "image_encoder": self.image_encoder_dir is not None,
                 "config": self.config.to_dict()}
         (out / CONFIG_NAME).write_text(json.dumps(meta, indent=2))
@@ -162,8 +168,14 @@ class VeMPipeline(nn.Module):
         if meta.get("format_version") != FORMAT_VERSION:
             raise ModelError(f"{path}: format version {meta.get('format_version')}, this code reads {FORMAT_VERSION}")
         cfg = VeMConfig.from_dict(meta["config"])
+        vocoder: Vocoder | None
         if meta.get("vocoder") == "hifigan":
             vae, vocoder = _load_audio_parts(folder)
+        elif meta.get("vocoder") == "learned":
+            try:
+                vae, vocoder = _load_vae(folder / "vae"), LearnedVocoder.from_pretrained(folder / "vocoder")
+            except Exception as e:  # safetensors, json and torch raise their own types for a corrupt folder
+                raise ModelError(f"{path}: cannot load the learned vocoder: {e}") from e
         else:
             vae, vocoder = _load_vae(folder / "vae"), None
         pipe = cls(cfg, vae, vocoder, text_encoder_dir=folder / "text_encoder" if meta.get("text_encoder") else None,
@@ -350,7 +362,7 @@ class VeMPipeline(nn.Module):
 
     def num_parameters(self) -> dict[str, int]:
         parts = {"vae": self.vae, "conditioner": self.conditioner, "aligner": self.aligner, "denoiser": self.denoiser}
-        if isinstance(self.vocoder, HifiGan):
+        if isinstance(self.vocoder, HifiGan | LearnedVocoder):
             parts["vocoder"] = self.vocoder
         return {k: sum(p.numel() for p in m.parameters()) for k, m in parts.items()}
 
@@ -364,6 +376,13 @@ def _load_vae(folder: Path) -> Any:
         return AutoencoderKL.from_pretrained(folder, use_safetensors=True, low_cpu_mem_usage=False).eval()
     except (OSError, ValueError, KeyError) as e:
         raise ModelError(f"{folder}: cannot load the VAE: {e}") from e
+
+
+def audio_dir_mel(audio_dir: str | Path) -> MelConfig:
+    """The log-mel settings of a pretrained AudioLDM-style folder (its vocoder's config), without loading weights."""
+    from transformers import SpeechT5HifiGanConfig  # noqa: PLC0415
+
+    return MelConfig.from_vocoder(SpeechT5HifiGanConfig.from_pretrained(local_dir(audio_dir) / "vocoder"))
 
 
 def _load_audio_parts(folder: Path) -> tuple[Any, HifiGan]:

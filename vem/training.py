@@ -1,9 +1,15 @@
-"""The losses of VeM's three training phases (the Ray Train job drives them; nothing here knows Ray).
+"""The losses of VeM's training phases (the Ray Train job drives them; nothing here knows Ray).
 
 1. :func:`vae_loss` (the music latent space) and :func:`aligner_loss` (TB-As aligner);
 2. :func:`diffusion_loss` with global + storyboard conditions (adapter off);
 3. :func:`diffusion_loss` again with ``adapter_strength=1`` and only the adapters trainable
-   (:func:`trainable_parameters` picks each phase's parameters).
+   (:func:`trainable_parameters` picks each phase's parameters);
+4. besides the paper: ``vocoder``, a learned vocoder (:mod:`vem.vocoder`) on the true audio.
+
+:class:`PhaseLoss` is one phase's loss as a module (what DDP wraps: its gradients are averaged
+across workers in the backward pass), :func:`lr_factor` the learning-rate schedule (linear
+warm-up, cosine decay to a tenth) and :class:`EMA` the exponential moving average of the
+trained weights that a phase ends with.
 """
 
 from __future__ import annotations
@@ -23,9 +29,9 @@ from vem.mel import MelConfig, mel_to_chroma
 from vem.pipeline import VeMPipeline, noise_scheduler
 
 __all__ = ["vae_loss", "chroma_loss", "aligner_loss", "diffusion_loss", "trainable_parameters", "crop_batch", "TrainBatch",
-           "PHASES"]
+           "PHASES", "EMA", "PhaseLoss", "lr_factor"]
 
-PHASES = ("vae", "aligner", "diffusion", "adapter")
+PHASES = ("vae", "aligner", "diffusion", "adapter", "vocoder")
 
 
 def vae_loss(pipe: VeMPipeline, logmel: torch.Tensor, kl_weight: float = 1e-4, chroma_weight: float = 1.0,
@@ -123,6 +129,8 @@ def trainable_parameters(pipe: VeMPipeline, phase: str) -> Iterator[nn.Parameter
                 yield p
     elif phase == "adapter":
         yield from pipe.denoiser.adapters.parameters()
+    elif phase == "vocoder":
+        yield from pipe.vocoder.parameters()
     else:
         raise ValueError(f"unknown phase {phase!r}; choose one of {', '.join(PHASES)}")
 
@@ -182,3 +190,82 @@ def crop_batch(pipe: VeMPipeline, examples: Sequence[Example], crop_s: float, rn
         tb_target=torch.from_numpy(np.stack(tbs)), cond=window_batch(vcs, starts, length_s, cfg.text_dim),
         starts_s=starts, latent_starts=firsts, n_latent=n_latent, beat_channels=torch.from_numpy(np.stack(beats)),
     )
+
+
+class PhaseLoss(nn.Module):
+    """One phase's loss as a module over the whole pipeline: ``loss = PhaseLoss(pipe, phase)(**inputs)``.
+
+    Inputs per phase: ``vae``: ``logmel``; ``aligner``: ``frames``, ``tb_target``; ``diffusion``
+    and ``adapter``: ``latents``, ``cond``, ``frames``, ``beats``; ``vocoder``: ``wav``.
+    """
+
+    def __init__(self, pipe: VeMPipeline, phase: str):
+        super().__init__()
+        if phase not in PHASES:
+            raise ValueError(f"unknown phase {phase!r}; choose one of {', '.join(PHASES)}")
+        self.pipe, self.phase = pipe, phase
+
+    def forward(self, **inputs: torch.Tensor) -> torch.Tensor:
+        pipe, phase = self.pipe, self.phase
+        if phase == "vae":
+            return vae_loss(pipe, inputs["logmel"])
+        if phase == "aligner":
+            return aligner_loss(pipe, inputs["frames"], inputs["tb_target"])
+        if phase == "vocoder":
+            from vem.vocoder import vocoder_loss  # noqa: PLC0415
+
+            return vocoder_loss(pipe.vocoder, pipe.logmel, inputs["wav"])  # type: ignore[arg-type]
+        return diffusion_loss(pipe, inputs["latents"], inputs["cond"], inputs["frames"],  # type: ignore[arg-type]
+                              adapter_strength=1.0 if phase == "adapter" else 0.0, beats=inputs["beats"])
+
+
+def lr_factor(step: int, steps: int, warmup: int | None = None) -> float:
+    """The learning rate's factor at ``step`` of ``steps``: linear warm-up over ``warmup`` steps
+    (default 5 %, at most 200), then a cosine decay to 0.1 at the last step."""
+    warm = max(1, min(200, steps // 20) if warmup is None else warmup)
+    if step < warm:
+        return (step + 1) / warm
+    progress = (step - warm) / max(1, steps - warm)
+    return 0.1 + 0.9 * 0.5 * (1 + float(np.cos(np.pi * min(1.0, progress))))
+
+
+class EMA:
+    """An exponential moving average of some parameters (by name), with the usual warm-up: the
+    decay at update ``n`` is ``min(decay, (1 + n) / (10 + n))``, so early weights fade fast."""
+
+    def __init__(self, named: Sequence[tuple[str, nn.Parameter]], decay: float = 0.999):
+        self.decay, self.updates = decay, 0
+        self.params = dict(named)
+        self.shadow = {k: p.detach().clone() for k, p in self.params.items()}
+
+    @torch.no_grad()
+    def update(self) -> None:
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for k, p in self.params.items():
+            self.shadow[k].mul_(d).add_(p.detach(), alpha=1 - d)
+        self.updates += 1
+
+    @torch.no_grad()
+    def copy_to(self) -> dict[str, torch.Tensor]:
+        """Put the averages into the parameters; returns the weights they had (for :meth:`restore`)."""
+        saved = {k: p.detach().clone() for k, p in self.params.items()}
+        for k, p in self.params.items():
+            p.copy_(self.shadow[k])
+        return saved
+
+    @torch.no_grad()
+    def restore(self, saved: dict[str, torch.Tensor]) -> None:
+        for k, p in self.params.items():
+            p.copy_(saved[k])
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {**{f"shadow.{k}": v.contiguous().cpu() for k, v in self.shadow.items()},
+                "updates": torch.tensor(self.updates)}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        missing = [k for k in self.shadow if f"shadow.{k}" not in state]
+        if missing:
+            raise ValueError(f"the EMA state lacks {len(missing)} parameters, e.g. {missing[0]}")
+        for k in self.shadow:
+            self.shadow[k].copy_(state[f"shadow.{k}"])
+        self.updates = int(state["updates"])
