@@ -71,7 +71,7 @@ def dry_run(args: argparse.Namespace) -> dict[str, Any]:
 
 def check_pretrained(args: argparse.Namespace) -> None:
     """``--encoder`` and ``--audio-dir`` (preprocess and train): folders that exist, with what they need."""
-    for name, needs in (("encoder", "config.json"), ("audio_dir", "vocoder/config.json")):
+    for name, needs in (("encoder", "config.json"), ("audio_dir", "vocoder/config.json"), ("text_encoder", "config.json")):
         url = getattr(args, name, None)
         if url and not storage.exists(storage.join(url, needs)):
             raise JobError(f"--{name.replace('_', '-')} {storage.redact_url(url)}: no {needs} there")

@@ -90,6 +90,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audio-dir", default=None,
                         help="pretrained AudioLDM-style folder (vae/ + vocoder/) the examples were preprocessed with: a new "
                              "model starts from its VAE and vocoder")
+    parser.add_argument("--text-encoder", default=None,
+                        help="CLAP or CLIP text folder: a new model reads captions and tags (the examples' caption/tags, "
+                             "from preprocess's manifest) and learns them")
 
 
 def check(args: argparse.Namespace) -> None:
@@ -179,39 +182,56 @@ def train_loop(config: dict[str, Any]) -> None:
 
 
 class _ExampleStream:
-    """Training examples from the worker's shard, streamed epoch after epoch through a shuffle
-    buffer of at most ``size`` decoded examples: each batch is drawn from the buffer and the drawn
-    slots are refilled from the stream, so every example is seen each epoch and memory stays
-    bounded whatever the data's size. Every worker reads the same number of rows per step (the
-    shards are equal), so the workers move through the epochs together."""
+    """Training examples from the worker's shard, through a shuffle buffer of at most ``size``
+    decoded examples: each batch is drawn from the buffer. When the shard is larger than the
+    buffer, the drawn slots are refilled from the stream, epoch after epoch, so every example is
+    seen each epoch and memory stays bounded whatever the data's size; when the whole shard fits,
+    it is read once and kept. The shards are equal (``streaming_split(equal=True)``), so every
+    worker makes the same choice and reads the same number of rows per step: the workers move
+    through the epochs together."""
 
     def __init__(self, shard: Any, size: int, rng: Any, rank: int):
         self.shard, self.size, self.rng, self.rank = shard, size, rng, rank
         self.buffer: list[Any] = []
         self.uris: dict[str, str] = {}
         self.epochs = 0
-        self.rows = self._rows()
+        self.whole = False  # the shard fits in the buffer: no more reading
+        self.rows: Any = None
 
-    def _rows(self) -> Any:
+    def _decode(self, row: dict[str, Any]) -> Any:
         from vem.examples import read_example  # noqa: PLC0415
 
-        while True:
-            n = 0
-            for row in self.shard.iter_rows():
-                n += 1
-                self.uris[str(row["id"])] = str(row.get("uri") or "")
-                yield read_example(row)
-            if n == 0:
-                raise RuntimeError(f"worker {self.rank} has no training examples")
-            self.epochs += 1
+        self.uris[str(row["id"])] = str(row.get("uri") or "")
+        return read_example(row)
+
+    def _fill(self) -> None:
+        """The first epoch, until the buffer is full or the epoch ends (then the buffer is the whole shard)."""
+        rows = iter(self.shard.iter_rows())
+        for row in rows:
+            self.buffer.append(self._decode(row))
+            if len(self.buffer) >= self.size:
+                self.rows = rows
+                return
+        if not self.buffer:
+            raise RuntimeError(f"worker {self.rank} has no training examples")
+        self.whole, self.epochs = True, 1
+
+    def _next(self) -> Any:
+        """The next row of the stream, starting the next epoch when one ends."""
+        for row in self.rows:
+            return self._decode(row)
+        self.epochs += 1
+        self.rows = iter(self.shard.iter_rows())
+        return self._decode(next(self.rows))
 
     def sample(self, n: int) -> list[Any]:
-        while len(self.buffer) < self.size and self.epochs == 0:  # the first fill: up to one epoch
-            self.buffer.append(next(self.rows))
+        if not self.buffer:
+            self._fill()
         picks = self.rng.choice(len(self.buffer), size=n, replace=len(self.buffer) < n)
         batch = [self.buffer[i] for i in picks]
-        for i in picks:
-            self.buffer[i] = next(self.rows)
+        if not self.whole:
+            for i in picks:
+                self.buffer[i] = self._next()
         return batch
 
 
@@ -257,7 +277,8 @@ class _Worker:
                 self._load(download_dir(self.config["resume_from"], Path(tmp)))
         else:
             self.pipe = VeMPipeline.build(preset(self.config["preset"]), audio_dir=self.config["audio_dir"],
-                                          image_encoder_dir=self.config["encoder"], seed=self.config["seed"])
+                                          image_encoder_dir=self.config["encoder"],
+                                          text_encoder_dir=self.config["text_encoder"], seed=self.config["seed"])
         self.pipe = self.pipe.to(self.device)
         if self.rank == 0:  # where this start of the worker group begins: once per run, again after each recovered failure
             where = (f"step-{self.state['global_step']:07d} (phase {self.state['phase']}, step {self.state['step']})"
@@ -313,8 +334,7 @@ class _Worker:
         for p in params:
             p.requires_grad_(True)
         # DDP (through Ray Train): the gradients are averaged across workers in the backward pass
-        model = prepare_model(PhaseLoss(pipe, phase), move_to_device=False,
-                              parallel_strategy_kwargs={"find_unused_parameters": True})
+        model = prepare_model(PhaseLoss(pipe, phase), move_to_device=False)  # every trained parameter is used each step
         optimizer = torch.optim.AdamW(params, lr=config["lr"], weight_decay=0.01)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps))
         ema = None
@@ -350,7 +370,7 @@ class _Worker:
             metrics: dict[str, Any] = {}
             if (step + 1) % config["log_every"] == 0 or done:
                 metrics = {f"loss_{phase}": float(np.mean(losses[-config["log_every"] :])), "step": step + 1,
-                           "lr": float(schedule.get_last_lr()[0]),
+                           "lr": float(schedule.get_last_lr()[0]), "epochs": self.examples.epochs,
                            "samples_per_s": round(config["batch_size"] * self.world * len(losses) / (time.time() - t0), 2)}
                 if self.logger:
                     self.logger.metrics(metrics, self.state["global_step"])
@@ -569,7 +589,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "log_every": args.log_every, "output": args.output, "tracking_uri": mlflow.get_tracking_uri(),
         "run_id": active.info.run_id if active else None, "has_val": bool(val),
         "resume_from": latest_checkpoint(args.output),  # a rerun: the checkpoint the last run of the command left
-        "encoder": args.encoder, "audio_dir": args.audio_dir,
+        "encoder": args.encoder, "audio_dir": args.audio_dir, "text_encoder": args.text_encoder,
     }
     mlflow.log_params({"train_clips": len(train), "val_clips_total": len(val), "steps_per_phase": config["steps"],
                        "phases": ",".join(phases), "lr": config["lr"], "crop_s": config["crop_s"]})

@@ -341,6 +341,36 @@ def test_the_conditions_generation_uses_are_trained(bpm_dropout: float) -> None:
     assert moved["bpm"] == (bpm_dropout < 1.0)
 
 
+@pytest.mark.parametrize("text_dropout", [0.3, 1.0])
+def test_captions_and_tags_are_trained_when_the_model_reads_text(text_dropout: float, pretrained_parts: dict[str, Path]) -> None:
+    # a model with a text encoder is given a caption and tags at generation: training must teach its text layer.
+    # Control: with every row's text dropped, the text layer keeps its initial weights.
+    import dataclasses
+
+    cfg = dataclasses.replace(preset("debug"), text_dropout=text_dropout)
+    pipe = VeMPipeline.build(cfg, text_encoder_dir=pretrained_parts["text"], seed=0).train()
+    as_if_trained(pipe)
+    clips = [dataclasses.replace(_clip(k, 120.0, pipe), caption=caption, tags=tags)
+             for k, (caption, tags) in enumerate([("a bright summer city ad", ["fast", "drums"]),
+                                                  ("a dark rainy night", ["slow", "strings"])])]
+    assert pipe.conditioner.text is not None
+    before = [p.detach().clone() for p in pipe.conditioner.text.parameters()]
+    opt = torch.optim.AdamW(list(trainable_parameters(pipe, "diffusion")), lr=1e-3, weight_decay=0.0)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        batch = crop_batch(pipe, clips, 2.0, rng)
+        if text_dropout == 1.0:
+            assert not batch.cond.caption_on.any() and not batch.cond.tags_on.any()
+        with torch.no_grad():
+            latents = pipe.mel_to_latents(batch.logmel)
+        loss = diffusion_loss(pipe, latents, batch.cond, None, generator=torch.Generator().manual_seed(1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    moved = any(not torch.equal(a, b) for a, b in zip(before, pipe.conditioner.text.parameters(), strict=True))
+    assert moved == (text_dropout < 1.0)
+
+
 def test_each_adapter_input_ablation_changes_what_tb_as_reads() -> None:
     pipe = as_if_trained(VeMPipeline.build("debug", seed=0))
     assert pipe.config.beat_plan

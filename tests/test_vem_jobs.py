@@ -152,12 +152,15 @@ def test_the_vocoder_phase_learns_a_vocoder_the_model_then_uses(examples: Path, 
     out = tmp_path / "voc"
     argv = ["train", "--data", str(examples), "--output", str(out), "--preset", "debug", "--phase", "vocoder",
             "--steps", "40", "--workers", "2", "--batch-size", "2", "--checkpoint-every", "20", "--log-every", "20",
-            "--holdout", "0.3", "--register", "vem-voc", "--lr", "0.003", "--workdir", workdir]
+            "--holdout", "0.3", "--register", "vem-voc", "--lr", "0.003", "--shuffle-buffer", "1", "--workdir", workdir]
     assert main(argv) == 0
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
     run = client.search_runs([client.get_experiment_by_name("jobs/train").experiment_id], order_by=["start_time DESC"])[0]
     losses = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "loss_vocoder"), key=lambda m: m.step)]
     assert len(losses) == 2 and losses[1] < losses[0]
+    # a buffer smaller than the shard: the shard is streamed again and again, every example each epoch
+    epochs = client.get_metric_history(run.info.run_id, "epochs")
+    assert max(m.value for m in epochs) >= 10
     pipe = VeMPipeline.from_pretrained(out / "model")
     assert isinstance(pipe.vocoder, LearnedVocoder)
     video = sorted((catalog / "videos").glob("*.mp4"))[0]
@@ -186,3 +189,34 @@ def test_preprocess_and_train_around_pretrained_parts(ray_cluster: None, workdir
     pipe = VeMPipeline.from_pretrained(tmp_path / "model" / "model")
     assert (pipe.config.visual_dim, pipe.config.mel.n_mels) == (16, 32)
     assert (tmp_path / "model" / "model" / "image_encoder").is_dir()
+
+
+@pytest.mark.slow
+def test_every_phase_trains_on_two_workers_with_checkpoints_of_its_state(examples: Path, workdir: str, tmp_path: Path,
+                                                                          catalog: Path) -> None:
+    """The four phases in DDP (each phase's loss wrapped by prepare_model), the schedule, the EMA
+    and every worker's RNG state in the checkpoints; the model generates."""
+    from safetensors.torch import load_file
+
+    from vem.pipeline import VeMPipeline
+
+    out = tmp_path / "all"
+    argv = ["train", "--data", str(examples), "--output", str(out), "--preset", "debug", "--phase", "all",
+            "--steps", "6", "--workers", "2", "--batch-size", "2", "--checkpoint-every", "4", "--log-every", "3",
+            "--holdout", "0.3", "--register", "vem-all", "--ema", "0.9", "--workdir", workdir]
+    assert main(argv) == 0
+    latest = json.loads((out / "checkpoints" / "latest.json").read_text())
+    assert (latest["phase"], latest["step"], latest["global_step"]) == ("adapter", 6, 24)
+    kept = sorted(p.name for p in (out / "checkpoints").glob("step-*"))
+    assert kept == ["step-0000022", "step-0000024"]  # the last two: mid-phase (step 4 of the adapter) and its end
+    mid = out / "checkpoints" / "step-0000022"
+    state = json.loads((mid / "trainer_state.json").read_text())
+    assert state["phase"] == "adapter" and state["schedule"]["last_epoch"] == 4
+    assert {p.name for p in mid.glob("rng-rank*.json")} == {"rng-rank0.json", "rng-rank1.json"}
+    ema = load_file(str(mid / "ema.safetensors"))
+    assert int(ema["updates"]) == 4 and any(k.startswith("shadow.denoiser.adapters.") for k in ema)
+    pipe = VeMPipeline.from_pretrained(out / "model")
+    assert pipe.config.latent_scale != 1.0  # the diffusion phase set the latent statistics from the data
+    video = sorted((catalog / "videos").glob("*.mp4"))[0]
+    wav = pipe(video.read_bytes(), steps=2, seed=0)
+    assert np.isfinite(wav).all() and np.abs(wav).max() > 0

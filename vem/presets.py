@@ -51,6 +51,7 @@ class VeMConfig:
     train_timesteps: int = 1000
     cond_dropout: float = 0.1  # classifier-free guidance: conditions replaced by learned nulls
     bpm_dropout: float = 0.3  # training rows without their tempo: generation asks for one only with a beat plan or a bpm
+    text_dropout: float = 0.3  # training rows without their caption and tags (a model with a text encoder)
     # any length: windows of window_s seconds sharing overlap_s
     window_s: float = 10.0
     overlap_s: float = 2.0
@@ -64,8 +65,9 @@ class VeMConfig:
             raise ValueError(f"d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})")
         if self.mel.n_mels % self.vae_factor:
             raise ValueError(f"n_mels ({self.mel.n_mels}) must be a multiple of the VAE's factor {self.vae_factor}")
-        if not (0 <= self.cond_dropout <= 1 and 0 <= self.bpm_dropout <= 1):
-            raise ValueError(f"cond_dropout and bpm_dropout must lie in [0, 1], got {self.cond_dropout}, {self.bpm_dropout}")
+        if not all(0 <= x <= 1 for x in (self.cond_dropout, self.bpm_dropout, self.text_dropout)):
+            raise ValueError(f"cond_dropout, bpm_dropout and text_dropout must lie in [0, 1], got {self.cond_dropout}, "
+                             f"{self.bpm_dropout}, {self.text_dropout}")
         if not 0 <= self.overlap_s < self.window_s:
             raise ValueError("need 0 <= overlap_s < window_s")
 

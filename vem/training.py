@@ -15,7 +15,7 @@ trained weights that a phase ends with.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,8 +153,10 @@ def crop_batch(pipe: VeMPipeline, examples: Sequence[Example], crop_s: float, rn
                conditions: Sequence[VideoConditions] | None = None) -> TrainBatch:
     """Crops of ``min(crop_s, shortest clip)`` seconds starting on latent-frame boundaries.
 
-    Without ``conditions``, each clip's are made here, its tempo as the BPM condition except in a
-    ``config.bpm_dropout`` share of the rows (drawn from ``rng``), which learn the music without one.
+    Without ``conditions``, each clip's are made here, as generation makes them: its tempo as the
+    BPM condition except in a ``config.bpm_dropout`` share of the rows (drawn from ``rng``), which
+    learn the music without one; and, for a model with a text encoder, its caption and tags except
+    in a ``config.text_dropout`` share.
     """
     cfg = pipe.config
     f = cfg.vae_factor
@@ -166,8 +168,12 @@ def crop_batch(pipe: VeMPipeline, examples: Sequence[Example], crop_s: float, rn
     mels, frames, tbs, starts, firsts, beats = [], [], [], [], [], []
     if conditions is None:  # the clip's own tempo is its BPM condition, as generation passes the plan's (or the user's)
         keep = rng.uniform(size=len(examples)) >= cfg.bpm_dropout
+        keep_text = rng.uniform(size=len(examples)) >= cfg.text_dropout
+        text = _cached_text(pipe.text_encoder) if pipe.text_encoder is not None else None
         conditions = [video_conditions(e.storyboard, bpm=e.tempo_bpm if k and np.isfinite(e.tempo_bpm) and e.tempo_bpm > 0
-                                       else None) for e, k in zip(examples, keep, strict=True)]
+                                       else None, text_encoder=text, caption=e.caption if text and kt else None,
+                                       tags=e.tags if text and kt else None)
+                      for e, k, kt in zip(examples, keep, keep_text, strict=True)]
     vcs = list(conditions)
     for e, vc in zip(examples, vcs, strict=True):
         max_start = min(len(e.logmel) // f, int(e.storyboard.duration_s / latent_s)) - n_latent
@@ -190,6 +196,16 @@ def crop_batch(pipe: VeMPipeline, examples: Sequence[Example], crop_s: float, rn
         tb_target=torch.from_numpy(np.stack(tbs)), cond=window_batch(vcs, starts, length_s, cfg.text_dim),
         starts_s=starts, latent_starts=firsts, n_latent=n_latent, beat_channels=torch.from_numpy(np.stack(beats)),
     )
+
+
+def _cached_text(encoder: Callable[[list[str]], np.ndarray]) -> Callable[[list[str]], np.ndarray]:
+    """The text encoder with each text encoded once (a clip's caption comes back every epoch)."""
+    return lambda texts: np.stack([_text_vector(encoder, t) for t in texts])
+
+
+@functools.lru_cache(maxsize=16384)
+def _text_vector(encoder: Callable[[list[str]], np.ndarray], text: str) -> np.ndarray:
+    return np.asarray(encoder([text])[0])
 
 
 class PhaseLoss(nn.Module):
