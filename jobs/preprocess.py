@@ -203,5 +203,5 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                **work.counts(), "transition_beat_frames": sum(int(r["n_tb"]) for r in ok),
                "hours": round(sum(float(r["duration_s"]) for r in ok) / 3600, 4), "seconds": round(time.time() - started, 2),
                "outputs": {"examples": folder}}
-    print(f"preprocess: {work.describe(errors=summary['errors'])}", file=sys.stderr)
+    print(f"preprocess: {work.describe(errors=len(rows) - len(ok))}", file=sys.stderr)
     return summary

@@ -26,7 +26,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 __all__ = ["DEFAULT_LIMIT_S", "InputTimeout", "ParserCrashed", "Sandbox", "add_argument"]
 
@@ -158,14 +158,14 @@ def _exit_text(code: int | None) -> str:
     return f"exit code {code}"
 
 
-def _send(stream: BinaryIO, obj: Any) -> None:
+def _send(stream: IO[bytes], obj: Any) -> None:
     payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     stream.write(_HEADER.pack(len(payload)))
     stream.write(payload)
     stream.flush()
 
 
-def _receive(stream: BinaryIO, deadline: float | None = None) -> Any:
+def _receive(stream: IO[bytes], deadline: float | None = None) -> Any:
     """One message from ``stream``; TimeoutError past ``deadline``, EOFError if the writer died."""
     fd = stream.fileno()
     header = _read_exactly(fd, _HEADER.size, deadline)

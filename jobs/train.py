@@ -521,7 +521,7 @@ class _MlflowLogger:
         self.config = config
         self.client = mlflow.MlflowClient(tracking_uri=config["tracking_uri"])
         self.run_id = config["run_id"]
-        self.val = None
+        self.val: list[Any] | None = None
 
     def metrics(self, values: dict[str, float], step: int) -> None:
         if self.run_id:
@@ -598,7 +598,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if resumed:
         print(f"train: resuming from {storage.redact_url(latest or '')}: phase {resumed['phase']}, step {resumed['step']}",
               file=sys.stderr)
-    datasets = {"train": ray.data.from_items(train)}
+    datasets: dict[str, Any] = {"train": ray.data.from_items(train)}
     if val:
         datasets["val"] = ray.data.from_items(val)
     from ray.train import DataConfig  # noqa: PLC0415

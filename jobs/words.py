@@ -459,9 +459,9 @@ class RayEStep:
         import ray  # noqa: PLC0415
 
         ranges = balanced_ranges([len(b) for b in blocks], n_shards)
-        self._actor = ray.remote(num_cpus=num_cpus, max_restarts=0)(ShardActor)
+        self._actor: Any = ray.remote(num_cpus=num_cpus, max_restarts=0)(ShardActor)  # an actor class: typed by its use
         self._blocks = [ray.put(blocks[a:b]) for a, b in ranges]
-        self.actors = [self._actor.remote(part) for part in self._blocks]
+        self.actors: list[Any] = [self._actor.remote(part) for part in self._blocks]
         self.shards = [b - a for a, b in ranges]
         self.max_restarts = max_restarts
         self.restarts = [0] * len(ranges)

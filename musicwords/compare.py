@@ -33,7 +33,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -68,7 +68,7 @@ def log_odds_z(y_i: np.ndarray, y_j: np.ndarray, prior: np.ndarray) -> np.ndarra
 
 
 def distinctive_words(
-    counts: Mapping[str, Mapping[Hashable, int]], group: str, *, prior_total: float | None = None, top: int | None = None
+    counts: Mapping[str, Mapping[Any, int]], group: str, *, prior_total: float | None = None, top: int | None = None
 ) -> list[dict[str, Any]]:
     """Words of ``group`` ranked by their log-odds z-score against all other groups, highest first.
 
@@ -120,7 +120,7 @@ def distinctive_words(
 
 
 def shared_words(
-    counts: Mapping[str, Mapping[Hashable, int]], *, min_groups: int = 2, top: int | None = None
+    counts: Mapping[str, Mapping[Any, int]], *, min_groups: int = 2, top: int | None = None
 ) -> list[dict[str, Any]]:
     """Words used by at least ``min_groups`` groups (see the module docstring), most shared first.
 
