@@ -48,16 +48,6 @@ def half_of(name: str) -> str:
     return "tune" if zlib.crc32(os.path.basename(name).encode()) % 2 == 0 else "test"
 
 
-def load_photo(path: str, max_width: int) -> np.ndarray:
-    """RGB uint8, scaled (Lanczos) so that its width is at most ``max_width``."""
-    from PIL import Image
-
-    im = Image.open(path).convert("RGB")
-    if im.width > max_width:
-        im = im.resize((max_width, round(im.height * max_width / im.width)), Image.Resampling.LANCZOS)
-    return np.asarray(im)
-
-
 def render_music(kind: str, path: str, number: int | None, rng: np.random.Generator, seconds: float) -> dict[str, Any] | None:
     """A piece's first ``seconds`` at a steady tempo: audio, beats (s) and tempo; None if unusable."""
     from vem.realmusic import PROGRAMS, load_piece, piece_id
@@ -84,7 +74,7 @@ def render_music(kind: str, path: str, number: int | None, rng: np.random.Genera
 
 
 def make_video(job: tuple[str, int, str, list[str], tuple[str, str, int | None]]) -> dict[str, Any] | None:
-    from vem.footage import FootageConfig, ground_truth_row, plan_footage, render_footage
+    from vem.footage import FootageConfig, ground_truth_row, load_photo, plan_footage, render_footage
     from vem.media import write_mp4
 
     half, index, out, photos, piece = job

@@ -184,11 +184,11 @@ def real_hd(tmp: str) -> tuple[str, int] | None:
     """A 30 s 1280x720 video of real photographs with a rendered score, or None without the photos."""
     import real_footage
 
-    from vem.footage import FootageConfig, packaged_photos, plan_footage, render_footage
+    from vem.footage import FootageConfig, load_photo, packaged_photos, plan_footage, render_footage
     from vem.media import write_mp4
     from vem.realmusic import select_pieces
 
-    photos = [real_footage.load_photo(p, 2560) for p in packaged_photos()]
+    photos = [load_photo(p, 2560) for p in packaged_photos()]
     if len(photos) < 2:
         return None
     plan = plan_footage([p.shape[:2] for p in photos], seed=3, index=0, config=FootageConfig())

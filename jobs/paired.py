@@ -253,17 +253,10 @@ def _make_clip(index: int, split: str, pool: list[dict[str, Any]], photos: list[
 
 @functools.lru_cache(maxsize=64)
 def _load_photo(uri: str, max_width: int) -> Any:
-    """RGB uint8, scaled (Lanczos) to at most ``max_width`` wide."""
-    import io  # noqa: PLC0415
+    """A photo of ``--photos``, read once per task process."""
+    from vem.footage import load_photo  # noqa: PLC0415
 
-    import numpy as np  # noqa: PLC0415
-    from PIL import Image  # noqa: PLC0415
-
-    with Image.open(io.BytesIO(storage.read_bytes(uri))) as im:
-        rgb = im.convert("RGB")
-        if rgb.width > max_width:
-            rgb = rgb.resize((max_width, round(rgb.height * max_width / rgb.width)), Image.Resampling.LANCZOS)
-        return np.asarray(rgb)
+    return load_photo(storage.read_bytes(uri), max_width)
 
 
 # --------------------------------------------------------------------------------------------

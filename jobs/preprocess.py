@@ -37,12 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flush", type=int, default=200, help="rows per output part file (default: %(default)s)")
     parser.add_argument("--preset", default="small", choices=["debug", "small", "base"],
                         help="the model the examples are for: its log-mel settings (bands) are used (default: %(default)s)")
-    parser.add_argument("--encoder", default=None,
-                        help="CLIP or SigLIP vision folder (local or s3): frame features from it instead of the built-in "
-                             "ones; train with the same --encoder")
-    parser.add_argument("--audio-dir", default=None,
-                        help="pretrained AudioLDM-style folder (vae/ + vocoder/): the log-mel follows its vocoder's "
-                             "settings; train with the same --audio-dir")
+    add_pretrained_arguments(parser)
     sandbox.add_argument(parser)
     incremental.add_arguments(parser)
 
@@ -67,6 +62,16 @@ def dry_run(args: argparse.Namespace) -> dict[str, Any]:
     folder = examples_folder(args.output)
     return preview(list_inputs(args.input), folder, incremental_run=args.incremental, limit=args.limit,
                    outputs={"examples": folder})
+
+
+def add_pretrained_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--encoder`` and ``--audio-dir``: the same on preprocess and on train (a model reads what its examples hold)."""
+    parser.add_argument("--encoder", default=None,
+                        help="CLIP or SigLIP vision folder (local or s3): frame features from it instead of the built-in "
+                             "ones; give preprocess and train the same one")
+    parser.add_argument("--audio-dir", default=None,
+                        help="pretrained AudioLDM-style folder (vae/ + vocoder/): the log-mel follows its vocoder's "
+                             "settings and a new model starts from its VAE and vocoder; give preprocess and train the same one")
 
 
 def check_pretrained(args: argparse.Namespace) -> None:

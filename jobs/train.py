@@ -23,8 +23,8 @@ and at the end of each phase: rank 0 puts the pipeline, optimiser, schedule, EMA
 every worker its RNG state; Ray Train persists them to ``<output>/checkpoints/step-N/`` (the
 last two are kept) and rank 0 then points ``<output>/checkpoints/latest.json`` at it. A worker
 group that Ray Train restarts (up to ``--max-failures`` times) continues from the latest
-checkpoint (``ray.train.get_checkpoint``), and so does a rerun of the command (the pointer is
-its ``resume_from_checkpoint``); rank 0 logs the MLflow metric ``started_at_step`` at each
+checkpoint (``ray.train.get_checkpoint``), and so does a rerun of the command (the workers load
+the checkpoint the pointer names); rank 0 logs the MLflow metric ``started_at_step`` at each
 start, so the summary's ``worker_restarts`` and ``started_at_steps`` show where it resumed.
 The final pipeline goes to ``<output>/model``, is logged to MLflow (weights as safetensors,
 served through ``jobs/vem_model.py``, MLflow's models-from-code, so nothing is unpickled) and
@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs import storage
-from jobs.preprocess import check_pretrained, mel_settings
+from jobs.preprocess import add_pretrained_arguments, check_pretrained, mel_settings
 from jobs.runtime import JobError
 
 DESCRIPTION = "train VeM on preprocessed examples with Ray Train (phases, checkpoints, resume, MLflow model)"
@@ -85,11 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-failures", type=int, default=2, help="worker failures Ray Train recovers from")
     parser.add_argument("--log-every", type=int, default=10, help="steps between logged losses (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--encoder", default=None,
-                        help="CLIP or SigLIP vision folder the examples were preprocessed with (a new model is built around it)")
-    parser.add_argument("--audio-dir", default=None,
-                        help="pretrained AudioLDM-style folder (vae/ + vocoder/) the examples were preprocessed with: a new "
-                             "model starts from its VAE and vocoder")
+    add_pretrained_arguments(parser)
     parser.add_argument("--text-encoder", default=None,
                         help="CLAP or CLIP text folder: a new model reads captions and tags (the examples' caption/tags, "
                              "from preprocess's manifest) and learns them")
@@ -193,7 +189,6 @@ class _ExampleStream:
     def __init__(self, shard: Any, size: int, rng: Any, rank: int):
         self.shard, self.size, self.rng, self.rank = shard, size, rng, rank
         self.buffer: list[Any] = []
-        self.uris: dict[str, str] = {}
         self.epochs = 0
         self.whole = False  # the shard fits in the buffer: no more reading
         self.rows: Any = None
@@ -201,7 +196,6 @@ class _ExampleStream:
     def _decode(self, row: dict[str, Any]) -> Any:
         from vem.examples import read_example  # noqa: PLC0415
 
-        self.uris[str(row["id"])] = str(row.get("uri") or "")
         return read_example(row)
 
     def _fill(self) -> None:
@@ -314,6 +308,7 @@ class _Worker:
     # -- one phase --------------------------------------------------------------------------------
     def run_phase(self, phase: str) -> None:  # noqa: PLR0912
         import numpy as np  # noqa: PLC0415
+        import ray.train  # noqa: PLC0415
         import torch  # noqa: PLC0415
         from ray.train.torch import prepare_model  # noqa: PLC0415
 
@@ -380,8 +375,6 @@ class _Worker:
             if (step + 1) % config["checkpoint_every"] == 0 or done:
                 self._checkpoint(metrics, optimizer, schedule, None if done else ema)
             elif metrics:
-                import ray.train  # noqa: PLC0415
-
                 ray.train.report(metrics)
         if self.logger:
             self.logger.metrics({f"phase_{phase}_seconds": round(time.time() - t0, 1)}, self.state["global_step"])
@@ -434,10 +427,9 @@ class _Worker:
             if e.id not in self.audio:
                 if len(self.audio) >= self.config["shuffle_buffer"]:
                     self.audio.pop(next(iter(self.audio)))
-                uri = self.examples.uris.get(e.id)
-                if not uri:
+                if not e.uri:
                     raise RuntimeError(f"example {e.id} has no uri: the vocoder phase reads the clip's audio")
-                self.audio[e.id] = (load_audio(storage.read_bytes(uri)) * 32767).astype(np.int16)
+                self.audio[e.id] = (load_audio(storage.read_bytes(e.uri)) * 32767).astype(np.int16)
             y = self.audio[e.id]
             start = int(self.rng.integers(0, max(1, len(y) - n)))
             crop = y[start : start + n].astype(np.float32) / 32767

@@ -17,7 +17,7 @@ from vem.presets import preset
 from vem.sgcatt import SGCrossAttention, attention_bias, storyboard_mask
 from vem.stitch import overlap_add, window_starts
 from vem.storyboard import Storyboard
-from vem.training import chroma_loss, crop_batch, diffusion_loss, trainable_parameters
+from vem.training import TrainBatch, chroma_loss, crop_batch, diffusion_loss, trainable_parameters
 
 from .tiny_models import save_tiny_audioldm, save_tiny_clap_text, save_tiny_clip_vision
 
@@ -313,6 +313,23 @@ def _clip(seed: int, tempo_bpm: float, pipe: VeMPipeline) -> Example:
                    tempo_bpm=tempo_bpm, beat_target=np.zeros(n, np.uint8), tb_target=np.zeros(n, np.uint8))
 
 
+def _diffusion_steps(pipe: VeMPipeline, clips: list[Example], steps: int = 4) -> list[TrainBatch]:
+    """A few diffusion-phase optimiser steps on crops of ``clips``, as the train job takes them; the batches."""
+    opt = torch.optim.AdamW(list(trainable_parameters(pipe, "diffusion")), lr=1e-3, weight_decay=0.0)
+    rng = np.random.default_rng(0)
+    batches = []
+    for _ in range(steps):
+        batch = crop_batch(pipe, clips, 2.0, rng)
+        with torch.no_grad():
+            latents = pipe.mel_to_latents(batch.logmel)
+        loss = diffusion_loss(pipe, latents, batch.cond, None, generator=torch.Generator().manual_seed(1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        batches.append(batch)
+    return batches
+
+
 @pytest.mark.parametrize("bpm_dropout", [0.3, 1.0])
 def test_the_conditions_generation_uses_are_trained(bpm_dropout: float) -> None:
     # generation passes a BPM (the beat plan's) beside the video and its shots: each must learn in training.
@@ -325,16 +342,7 @@ def test_the_conditions_generation_uses_are_trained(bpm_dropout: float) -> None:
     clips = [_clip(k, tempo, pipe) for k, tempo in enumerate((90.0, 150.0))]
     layers = {"bpm": pipe.conditioner.bpm, "video": pipe.conditioner.visual, "shots": pipe.conditioner.shot}
     before = {name: [p.detach().clone() for p in layer.parameters()] for name, layer in layers.items()}
-    opt = torch.optim.AdamW(list(trainable_parameters(pipe, "diffusion")), lr=1e-3, weight_decay=0.0)
-    rng = np.random.default_rng(0)
-    for _ in range(4):
-        batch = crop_batch(pipe, clips, 2.0, rng)
-        with torch.no_grad():
-            latents = pipe.mel_to_latents(batch.logmel)
-        loss = diffusion_loss(pipe, latents, batch.cond, None, generator=torch.Generator().manual_seed(1))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    _diffusion_steps(pipe, clips)
     moved = {name: any(not torch.equal(a, b) for a, b in zip(before[name], layer.parameters(), strict=True))
              for name, layer in layers.items()}
     assert moved["video"] and moved["shots"]
@@ -355,18 +363,9 @@ def test_captions_and_tags_are_trained_when_the_model_reads_text(text_dropout: f
                                                   ("a dark rainy night", ["slow", "strings"])])]
     assert pipe.conditioner.text is not None
     before = [p.detach().clone() for p in pipe.conditioner.text.parameters()]
-    opt = torch.optim.AdamW(list(trainable_parameters(pipe, "diffusion")), lr=1e-3, weight_decay=0.0)
-    rng = np.random.default_rng(0)
-    for _ in range(4):
-        batch = crop_batch(pipe, clips, 2.0, rng)
+    for batch in _diffusion_steps(pipe, clips):
         if text_dropout == 1.0:
             assert not batch.cond.caption_on.any() and not batch.cond.tags_on.any()
-        with torch.no_grad():
-            latents = pipe.mel_to_latents(batch.logmel)
-        loss = diffusion_loss(pipe, latents, batch.cond, None, generator=torch.Generator().manual_seed(1))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
     moved = any(not torch.equal(a, b) for a, b in zip(before, pipe.conditioner.text.parameters(), strict=True))
     assert moved == (text_dropout < 1.0)
 

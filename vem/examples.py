@@ -34,6 +34,7 @@ class Example:
     tb_target: np.ndarray  # (n_frames,) 0/1 at fps
     caption: str | None = None
     tags: list[str] | None = None
+    uri: str | None = None  # the clip the example was made from (the vocoder phase reads its audio)
 
 
 def targets(transitions: np.ndarray, beats: np.ndarray, n_frames: int, fps: float) -> tuple[np.ndarray, np.ndarray]:
@@ -96,4 +97,4 @@ def read_example(row: dict[str, Any]) -> Example:
     return Example(id=str(row["id"]), storyboard=sb, logmel=arr("logmel", "float16").astype(np.float32),
                    beats=np.asarray(row["beats"], np.float64), tempo_bpm=float(row["tempo_bpm"]),
                    beat_target=arr("beat_target", "uint8"), tb_target=arr("tb_target", "uint8"),
-                   caption=row.get("caption"), tags=list(row["tags"]) if row.get("tags") else None)
+                   caption=row.get("caption"), tags=list(row["tags"]) if row.get("tags") else None, uri=row.get("uri"))

@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FootageConfig", "FootagePlan", "FootageShot", "FootageTransition", "Trap", "ground_truth_row", "packaged_photos",
-           "plan_footage", "render_footage"]
+__all__ = ["FootageConfig", "FootagePlan", "FootageShot", "FootageTransition", "Trap", "ground_truth_row", "load_photo",
+           "packaged_photos", "plan_footage", "render_footage"]
 
 MOTIONS = ("pan", "zoom", "handheld", "still")
 TRAPS = ("flash", "whip", "object", "caption")
@@ -408,6 +408,19 @@ class _Overlay:
             out[y : y + bh, x : x + bw] = out[y : y + bh, x : x + bw] * (1 - self.alpha) + self.box * self.alpha
             return np.clip(out + 0.5, 0, 255).astype(np.uint8)
         return frame
+
+
+def load_photo(source: str | bytes, max_width: int) -> np.ndarray:
+    """A photo (a path or the file's bytes) as RGB uint8, scaled (Lanczos) to at most ``max_width`` wide."""
+    import io  # noqa: PLC0415
+
+    from PIL import Image  # noqa: PLC0415
+
+    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
+        rgb = im.convert("RGB")
+    if rgb.width > max_width:
+        rgb = rgb.resize((max_width, round(rgb.height * max_width / rgb.width)), Image.Resampling.LANCZOS)
+    return np.asarray(rgb)
 
 
 #: photographs that Debian packages and Python packages ship (no illustrations; scikit-image's are

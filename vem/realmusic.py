@@ -31,7 +31,6 @@ Examples
 from __future__ import annotations
 
 import warnings
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -401,7 +400,3 @@ def pair_clip(piece: Piece, pictures: Sequence[np.ndarray], *, seed: int, index:
                ensemble=music.ensemble, start_q=music.start_q)
     return plan, music, render_footage(plan, graded), row
 
-
-def piece_seed(id_: str) -> int:
-    """A stable per-piece number (for splits and draws that must not depend on the order of a listing)."""
-    return zlib.crc32(id_.encode())
