@@ -23,8 +23,9 @@ and at the end of each phase: rank 0 puts the pipeline, optimiser, schedule, EMA
 every worker its RNG state; Ray Train persists them to ``<output>/checkpoints/step-N/`` (the
 last two are kept) and rank 0 then points ``<output>/checkpoints/latest.json`` at it. A worker
 group that Ray Train restarts (up to ``--max-failures`` times) continues from the latest
-checkpoint (``ray.train.get_checkpoint``), and so does a rerun of the command (the workers load
-the checkpoint the pointer names); rank 0 logs the MLflow metric ``started_at_step`` at each
+checkpoint (the newer of ``ray.train.get_checkpoint`` and the one the pointer names: Ray Train
+registers a report only when its controller next polls, so a worker killed just after a checkpoint
+would otherwise redo it), and so does a rerun of the command; rank 0 logs the MLflow metric ``started_at_step`` at each
 start, so the summary's ``worker_restarts`` and ``started_at_steps`` show where it resumed.
 The final pipeline goes to ``<output>/model``, is logged to MLflow (weights as safetensors,
 served through ``jobs/vem_model.py``, MLflow's models-from-code, so nothing is unpickled) and
@@ -262,13 +263,17 @@ class _Worker:
         from vem.pipeline import VeMPipeline  # noqa: PLC0415
         from vem.presets import preset  # noqa: PLC0415
 
-        checkpoint = ray.train.get_checkpoint()  # this run's latest: after Ray Train restarted the workers
-        if checkpoint is not None:
+        # The newer of Ray Train's latest checkpoint of this run (after it restarted the workers) and
+        # the one latest.json names (a rerun of the command; or this run's, when a worker died after
+        # reporting it but before the controller registered it, which get_checkpoint then lacks).
+        checkpoint = ray.train.get_checkpoint()
+        pointer = latest_checkpoint(self.config["output"])
+        if checkpoint is not None and Path(checkpoint.path).name >= (pointer or "/").rsplit("/", 1)[-1]:
             with checkpoint.as_directory() as folder:
                 self._load(Path(folder))
-        elif self.config.get("resume_from"):  # a rerun of the command: the latest checkpoint of the runs before
+        elif pointer:
             with tempfile.TemporaryDirectory() as tmp:
-                self._load(download_dir(self.config["resume_from"], Path(tmp)))
+                self._load(download_dir(pointer, Path(tmp)))
         else:
             self.pipe = VeMPipeline.build(preset(self.config["preset"]), audio_dir=self.config["audio_dir"],
                                           image_encoder_dir=self.config["encoder"],
@@ -580,7 +585,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ema": args.ema, "seed": args.seed,
         "log_every": args.log_every, "output": args.output, "tracking_uri": mlflow.get_tracking_uri(),
         "run_id": active.info.run_id if active else None, "has_val": bool(val),
-        "resume_from": latest_checkpoint(args.output),  # a rerun: the checkpoint the last run of the command left
         "encoder": args.encoder, "audio_dir": args.audio_dir, "text_encoder": args.text_encoder,
     }
     mlflow.log_params({"train_clips": len(train), "val_clips_total": len(val), "steps_per_phase": config["steps"],
