@@ -25,7 +25,17 @@ the same ``--holdout``), per video:
   aligner only: no plan, no BPM from it; the paper's TB-As), ``empty-plan`` (the adapter with the
   plan's BPM but its beat channels empty) and ``mask-off`` (SG-CAtt without the storyboard mask,
   the paper's own ablation; ``hard`` is the default);
-- log-mel spectrogram PNGs of the first clips, with the cuts (cyan) and the detected beats;
+- tempo: the generated music's tempo (beat tracker) within 8 % of the beat plan's BPM, the tempo
+  the model was asked for (``tempo_within_8pct_of_plan``; ``..._octave`` also accepts double or
+  half, the beat tracker's usual slip);
+- Fréchet distances (``fd_*``) between embeddings of the generated and of the real held-out audio
+  (the model's own VAE encoder, ``vem.validation.vae_embeddings``: no pretrained audio model ships
+  in a package here), per mood and averaged over the moods: ours; ours decoded by Griffin-Lim
+  instead of the learned vocoder (the same log-mels); and a shuffled-condition control (each
+  clip's music taken as another clip's: a derangement with ``--seed``). ``fd_*_pooled``: the
+  same over all clips regardless of mood;
+- log-mel spectrogram PNGs of the first clips, generated above the video's own music, with the
+  cuts (cyan) and the detected beats;
 - a 180 s storyboard (held-out videos one after another) generated in one call: spectral flux
   around every window join vs the clip's 99th percentile.
 
@@ -48,11 +58,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jobs.train import held_out  # noqa: E402
 from vem.audio import analyze_audio, estimate_key, load_audio  # noqa: E402
+from vem.mel import GriffinLim  # noqa: E402
+from vem.metrics import frechet_distance  # noqa: E402
 from vem.pipeline import VeMPipeline  # noqa: E402
 from vem.scoring import rhythm_metrics  # noqa: E402
 from vem.stitch import window_starts  # noqa: E402
 from vem.storyboard import Storyboard  # noqa: E402
-from vem.validation import spectrogram_png, wav_bytes  # noqa: E402
+from vem.validation import spectrogram_png, vae_embeddings, wav_bytes  # noqa: E402
 
 MOOD_MODE = {"bright": "major", "dark": "minor"}
 ABLATIONS: dict[str, dict[str, Any]] = {  # generation arguments of each ablation
@@ -117,7 +129,7 @@ def _init(args: argparse.Namespace, pipe: VeMPipeline | None = None) -> None:
     if pipe is None:
         torch.set_num_threads(1)
         pipe = VeMPipeline.from_pretrained(args.model)
-    _STATE.update(args=args, pipe=pipe)
+    _STATE.update(args=args, pipe=pipe, griffin_lim=None if isinstance(pipe.vocoder, GriffinLim) else GriffinLim(pipe.config.mel))
 
 
 def _ceilings(pipe: VeMPipeline, data: bytes, row: dict[str, Any]) -> dict[str, Any]:
@@ -144,11 +156,14 @@ def _one_video(i: int, r: dict[str, Any]) -> tuple[dict[str, Any], Storyboard]:
     cuts = np.asarray(r["transitions"], float)
     if args.ceilings_only:
         return _ceilings(pipe, data, {"id": r["id"], "mood": r["mood"]}), sb
-    y = pipe(sb, seed=args.seed, steps=args.steps, guidance_scale=args.guidance)
+    mel, n_samples = pipe.generate_mel(sb, seed=args.seed, steps=args.steps, guidance_scale=args.guidance)
+    y = pipe.decode(mel, n_samples)
+    y_gl = y if _STATE["griffin_lim"] is None else pipe.decode(mel, n_samples, _STATE["griffin_lim"])
     y_off = pipe(sb, seed=args.seed, steps=args.steps, guidance_scale=args.guidance, adapter_strength=0.0)
     ablated = {name: pipe(sb, seed=args.seed, steps=args.steps, guidance_scale=args.guidance, **ABLATIONS[name])
                for name in args.ablation or []}
-    beats = analyze_audio(y, sr=sr).beats
+    analysis = analyze_audio(y, sr=sr)
+    beats = analysis.beats
     beats_off = analyze_audio(y_off, sr=sr).beats
     real = load_audio(data)
     real_beats = analyze_audio(real).beats
@@ -161,15 +176,57 @@ def _one_video(i: int, r: dict[str, Any]) -> tuple[dict[str, Any], Storyboard]:
     row["gen_mode"], row["gen_margin"] = mode_and_margin(y, sr)
     _ceilings(pipe, data, row)
     plan = pipe.beat_plan(sb)
+    row["tempo_gen"], row["tempo_plan"] = analysis.tempo_bpm, plan.bpm
+    row["emb_gen"], row["emb_gl"], row["emb_real"] = (vae_embeddings(pipe, a) for a in (y, y_gl, real))
     row["plan_cut_beat_hit"] = rhythm_metrics(cuts, plan.beats)["cut_beat_hit"] if len(cuts) else None
     row["gen_beats"], row["n_samples"] = beats, len(y)
     if i < args.pngs:
-        (out / f"{r['id']}.png").write_bytes(spectrogram_png(y, sr, f"{r['id']} generated ({r['mood']})", cuts, beats))
+        (out / f"{r['id']}.png").write_bytes(spectrogram_png(
+            y, sr, f"{r['id']} generated ({r['mood']})", cuts, beats,
+            below=[(real, f"{r['id']}: the video's own music", real_beats)]))
         (out / f"{r['id']}.wav").write_bytes(wav_bytes(y, sr))
     print(f"  {r['id']}: hit {row.get('gen_cut_beat_hit', float('nan')):.2f} (truth "
           f"{row.get('truth_cut_beat_hit', float('nan')):.2f}, adapter off {row.get('off_cut_beat_hit', float('nan')):.2f}), "
           f"{row['gen_mode']} for {r['mood']}", file=sys.stderr)
     return row, sb
+
+
+def tempo_agrees(generated: float, planned: float, *, octave: bool = False, within: float = 0.08) -> bool:
+    """The generated tempo within ``within`` of the planned one (``octave``: or of its double or half)."""
+    return any(abs(generated / (planned * k) - 1.0) <= within for k in ((0.5, 1.0, 2.0) if octave else (1.0,)))
+
+
+def frechet_figures(rows: list[dict[str, Any]], seed: int) -> dict[str, float]:
+    """Fréchet distances of the generated (and Griffin-Lim, and shuffled) audio's embeddings to the
+    real audio's: per mood (the generated music of the clips of one mood against their real music),
+    averaged over the moods; and pooled over all clips."""
+    if len(rows) < 2:
+        return {}
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(rows))
+    while np.any(order == np.arange(len(rows))):  # a derangement: no clip keeps its own music
+        order = rng.permutation(len(rows))
+
+    def stack(key: str, which: list[int]) -> np.ndarray:
+        parts = [rows[i][key] for i in which if len(rows[i][key])]
+        return np.concatenate(parts) if parts else np.empty((0, 0))
+
+    def fd(key: str, source: np.ndarray, mood: str | None) -> float | None:
+        mine = [i for i, r in enumerate(rows) if mood is None or r["mood"] == mood]
+        a, b = stack(key, [int(source[i]) for i in mine]), stack("emb_real", mine)
+        return frechet_distance(a, b) if min(len(a), len(b)) >= 2 else None
+
+    same = np.arange(len(rows))
+    figures: dict[str, float] = {}
+    for name, key, source in (("ours", "emb_gen", same), ("griffin_lim", "emb_gl", same),
+                              ("shuffled_conditions", "emb_gen", order)):
+        per_mood = [d for mood in MOOD_MODE if (d := fd(key, source, mood)) is not None]
+        if per_mood:
+            figures[f"fd_{name}"] = round(float(np.mean(per_mood)), 3)
+        pooled = fd(key, source, None)
+        if pooled is not None:
+            figures[f"fd_{name}_pooled"] = round(pooled, 3)
+    return figures
 
 
 def main() -> None:
@@ -255,14 +312,25 @@ def main() -> None:
            for who in ("gen", "truth") for mood in MOOD_MODE if any(r["mood"] == mood for r in rows)},
         "guidance": args.guidance, "split": args.split,
         "plan_cut_beat_hit": mean("plan_cut_beat_hit"),
+        "tempo_within_8pct_of_plan": round(float(np.mean([tempo_agrees(r["tempo_gen"], r["tempo_plan"]) for r in rows])), 3),
+        "tempo_within_8pct_of_plan_octave": round(float(np.mean([tempo_agrees(r["tempo_gen"], r["tempo_plan"], octave=True)
+                                                                 for r in rows])), 3),
+        **frechet_figures(rows, args.seed),
         **{f"cut_beat_hit_{name}": mean(f"abl_{name}_cut_beat_hit") for name in args.ablation or []},
         "seconds_per_video": round((time.time() - t0) / max(len(rows), 1), 1),
     }
     summary["hit_ratio_to_truth"] = round(summary["cut_beat_hit"] / summary["cut_beat_hit_truth"], 3)
-    if args.no_long:
-        print(json.dumps(summary, indent=2))
-        return
-    # 180 s in one call: seams at the window joins
+    if not args.no_long:
+        summary.update(seam_check(pipe, boards, args, out))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    kept = [{k: v for k, v in r.items() if k not in ("gen_beats", "n_samples") and not k.startswith("emb_")} for r in rows]
+    (out / "clips.json").write_text(json.dumps(kept, indent=2, default=float))
+    print(json.dumps(summary, indent=2))
+
+
+def seam_check(pipe: VeMPipeline, boards: list[Storyboard], args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """180 s in one call: spectral flux at the window joins against the soundtrack's 99th percentile."""
+    sr = pipe.config.mel.sample_rate
     long_board = concatenate((boards * 20)[: max(1, int(np.ceil(180 / np.mean([b.duration_s for b in boards]))) + 1)], 180.0)
     y = pipe(long_board, seed=args.seed, steps=args.steps)
     f = flux(y)
@@ -273,15 +341,10 @@ def main() -> None:
     joins = [(s + overlap // 2) * samples_per_latent for s in window_starts(int(np.ceil(180 * pipe.config.latent_rate)),
                                                                             window, overlap)[1:]]
     at = [float(f[max(0, (j - 1024) // 256 + 1) : j // 256 + 1].mean()) for j in joins]
-    summary.update(long_seconds=round(len(y) / sr, 2), long_joins=len(joins),
-                   long_joins_within_p99=int(sum(a <= limit for a in at)))
     (out / "long_180s.png").write_bytes(spectrogram_png(y[: 30 * sr], sr, "first 30 s of the 180 s soundtrack"))
     (out / "long_180s.wav").write_bytes(wav_bytes(y, sr))
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    kept = [{k: v for k, v in r.items() if k not in ("gen_beats", "n_samples")} for r in rows]
-    (out / "clips.json").write_text(json.dumps(kept, indent=2, default=float))
-    print(json.dumps(summary, indent=2))
-
+    return {"long_seconds": round(len(y) / sr, 2), "long_joins": len(joins),
+            "long_joins_within_p99": int(sum(a <= limit for a in at))}
 
 if __name__ == "__main__":
     main()

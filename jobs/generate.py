@@ -12,6 +12,7 @@ row; a rerun skips the ids done (``--incremental``: also redoes changed inputs).
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import tempfile
 import time
@@ -94,15 +95,22 @@ def resolve_model(model: str, into: Path) -> str:
 class Generator(RowWorker):
     """Ray Data actor: the pipeline, loaded once; one video → soundtrack, muxed video, score row."""
 
-    PRELOAD = ("vem.storyboard",)
+    PRELOAD = ("jobs.generate", "vem.storyboard", "vem.media", "vem.scoring")
+
+    def rejections(self) -> tuple[type[Exception], ...]:
+        from vem.audio import AudioError  # noqa: PLC0415
+        from vem.storyboard import VideoError  # noqa: PLC0415
+
+        return (VideoError, AudioError)
 
     def __init__(self, model: str, output: str, controls: dict[str, Any], tracking_uri: str | None = None,
-                 input_time_limit: float = sandbox.DEFAULT_LIMIT_S) -> None:
+                 input_time_limit: float = sandbox.DEFAULT_LIMIT_S,
+                 input_memory_limit: float = sandbox.DEFAULT_MEMORY_GIB) -> None:
         import torch  # noqa: PLC0415
 
         from vem.pipeline import VeMPipeline  # noqa: PLC0415
 
-        super().__init__(input_time_limit)
+        super().__init__(input_time_limit, input_memory_limit)
         if tracking_uri:
             import mlflow  # noqa: PLC0415
 
@@ -117,9 +125,6 @@ class Generator(RowWorker):
         return error_row(id_, uri, reason)
 
     def one(self, id_: str, uri: str) -> dict[str, Any]:
-        from vem.media import mux_soundtrack  # noqa: PLC0415
-        from vem.scoring import score_video  # noqa: PLC0415
-        from vem.storyboard import ParseConfig, parse_video  # noqa: PLC0415
         from vem.validation import wav_bytes  # noqa: PLC0415
 
         t0 = time.time()
@@ -127,23 +132,46 @@ class Generator(RowWorker):
             data = storage.read_bytes(uri)
         except storage.StorageError as e:
             return error_row(id_, uri, f"read: {e}")
-        # Untrusted bytes are decoded in the sandbox; a loaded image encoder cannot travel there, so the
-        # video is then parsed again here, known by now to decode in time and without crashing.
-        sb = self.isolated(parse_video, data, self.pipe.parse_config())
-        if self.pipe.image_encoder is not None:
-            sb = self.pipe.storyboard(data)
+        # Every step that reads the untrusted bytes runs in the sandbox: parsing (with the model's
+        # image encoder, loaded there from the model's folder), muxing and scoring the result.
+        encoder_dir = str(self.pipe.image_encoder_dir) if self.pipe.image_encoder is not None else None
+        sb = self.isolated(storyboard_of, data, self.pipe.parse_config(), encoder_dir)
         wav = self.pipe(sb, **self.controls)
         sr = self.pipe.config.mel.sample_rate
         name = safe_name(id_)
         audio_url = storage.join(self.output, "audio", f"{name}.wav")
         video_url = storage.join(self.output, "videos", f"{name}.mp4")
-        muxed = mux_soundtrack(data, wav, sr)
+        muxed, score = self.isolated(mux_and_score, id_, video_url, data, wav, sr)
         storage.write_bytes(audio_url, wav_bytes(wav, sr))
         storage.write_bytes(video_url, muxed)
-        score = score_video(id_, video_url, muxed, config=ParseConfig(embedding="none"))
         score.pop("seconds", None)
         return {**score, "source_uri": uri, "audio_uri": audio_url, "video_uri": video_url, "model": self.model,
                 "seed": self.controls["seed"], "audio_s": round(len(wav) / sr, 4), "seconds": round(time.time() - t0, 3)}
+
+
+@functools.lru_cache(maxsize=1)
+def _image_encoder(folder: str) -> Any:
+    from vem.encoders import load_image_encoder  # noqa: PLC0415
+
+    return load_image_encoder(folder)
+
+
+def storyboard_of(data: bytes, config: Any, encoder_dir: str | None) -> Any:
+    """(In the sandbox.) The video's storyboard, embedded by the image encoder in ``encoder_dir`` if one
+    (loaded once per sandbox process), else by the built-in features ``config`` names."""
+    from vem.storyboard import parse_video  # noqa: PLC0415
+
+    return parse_video(data, config, _image_encoder(encoder_dir) if encoder_dir else None)
+
+
+def mux_and_score(id_: str, video_url: str, data: bytes, wav: Any, sample_rate: int) -> tuple[bytes, dict[str, Any]]:
+    """(In the sandbox.) The video with the soundtrack muxed in, and that video's score row."""
+    from vem.media import mux_soundtrack  # noqa: PLC0415
+    from vem.scoring import score_video  # noqa: PLC0415
+    from vem.storyboard import ParseConfig  # noqa: PLC0415
+
+    muxed = mux_soundtrack(data, wav, sample_rate)
+    return muxed, score_video(id_, video_url, muxed, config=ParseConfig(embedding="none"))
 
 
 def safe_name(id_: str) -> str:
@@ -166,9 +194,9 @@ def error_row(id_: str, uri: str, reason: str) -> dict[str, Any]:
 def schema() -> Any:
     import pyarrow as pa  # noqa: PLC0415
 
-    from jobs.score import _schema  # noqa: PLC0415
+    from jobs.score import schema as score_schema  # noqa: PLC0415
 
-    base = _schema()
+    base = score_schema()
     extra = [("source_uri", pa.string()), ("audio_uri", pa.string()), ("video_uri", pa.string()), ("model", pa.string()),
              ("seed", pa.int64()), ("audio_s", pa.float64())]
     return pa.schema([f for f in base if f.name != "version"] + [pa.field(n, t) for n, t in extra] + [base.field("version")])
@@ -178,7 +206,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import mlflow  # noqa: PLC0415
     import ray  # noqa: PLC0415
 
-    from jobs.score import VIDEO_SUFFIXES, _summarise, list_inputs  # noqa: PLC0415
+    from jobs.score import VIDEO_SUFFIXES, list_inputs, summarise  # noqa: PLC0415
 
     started = time.time()
     with tempfile.TemporaryDirectory() as tmp:  # fail early, before any actor starts, on an unknown models:/ URI
@@ -199,8 +227,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     lost_row=lambda r, why: error_row(r["id"], r["uri"], why),
                     worker_kwargs={"model": args.model, "output": args.output, "controls": controls,
                                    "tracking_uri": mlflow.get_tracking_uri() if args.model.startswith("models:/") else None,
-                                   "input_time_limit": args.input_time_limit})
-    summary = _summarise(rows)
+                                   **sandbox.limits(args)})
+    summary = summarise(rows)
     summary.update(inputs=len(inputs), processed=len(rows), **work.counts(), seconds=round(time.time() - started, 2),
                    videos_per_minute=round(len(rows) / max(time.time() - started, 1e-6) * 60, 2),
                    outputs={"generated": folder, "videos": storage.join(args.output, "videos"),

@@ -28,11 +28,12 @@ that is rewritten (new mtime) is.
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime as dt
 import os
 import posixpath
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,12 +43,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from jobs import storage
+from jobs.runtime import JobError
 
 __all__ = [
     "Plan",
     "add_arguments",
     "content_version",
     "done_versions",
+    "list_inputs",
     "list_versions",
     "part_url",
     "plan",
@@ -91,7 +94,7 @@ def _is_local(fs: Any) -> bool:
 def list_versions(url: str, *, suffixes: tuple[str, ...] = ()) -> dict[str, str]:
     """``{url: version}`` of the files under a prefix, in one listing (as :func:`jobs.storage.list_files`)."""
     fs, path = storage.filesystem(url)
-    with storage._errors(url, "list"):
+    with storage.errors(url, "list"):
         fs.invalidate_cache(path)
         if fs.isfile(path):
             found = {path: fs.info(path)}
@@ -106,8 +109,41 @@ def list_versions(url: str, *, suffixes: tuple[str, ...] = ()) -> dict[str, str]
             continue
         if lowered and not p.lower().endswith(lowered):
             continue
-        out[storage._to_url(fs, p)] = content_version(info, local=_is_local(fs))
+        out[storage.to_url(fs, p)] = content_version(info, local=_is_local(fs))
     return dict(sorted(out.items()))
+
+
+def list_inputs(url: str, suffixes: tuple[str, ...], *, columns: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """``[{id, uri, version, ...}]`` of a manifest (a ``.parquet`` file with ``id`` and ``uri`` columns;
+    also those of ``columns`` it has) or of the files ending in ``suffixes`` under a prefix.
+
+    Under a prefix an id is the file's path below the prefix without its suffix, except where two
+    files share that stem (``ad1.mp4`` and ``ad1.mov``): those keep their suffix, so no input hides
+    another. A manifest's ids are its own; a manifest with an id twice is refused, naming the
+    duplicates. ``version`` is the content version of the file, ``None`` if it cannot be seen.
+    """
+    if url.lower().endswith(".parquet"):
+        table = storage.read_table(url)
+        missing = {"id", "uri"} - set(table.column_names)
+        if missing:
+            raise JobError(f"--input {storage.redact_url(url)}: the manifest lacks column(s) {sorted(missing)}")
+        rows = table.select(["id", "uri", *(c for c in columns if c in table.column_names)]).to_pylist()
+        counts = collections.Counter(str(r["id"]) for r in rows)
+        twice = sorted(i for i, c in counts.items() if c > 1)
+        if twice:
+            shown = ", ".join(repr(i) for i in twice[:10]) + (f" and {len(twice) - 10} more" if len(twice) > 10 else "")
+            raise JobError(f"--input {storage.redact_url(url)}: {len(twice)} ids appear more than once ({shown}); "
+                           "each row needs its own id")
+        versions = versions_of(str(r["uri"]) for r in rows)
+        return [{**r, "id": str(r["id"]), "uri": str(r["uri"]), "version": versions[str(r["uri"])]} for r in rows]
+    base = url.rstrip("/")
+    found = []
+    for uri, version in list_versions(base, suffixes=suffixes).items():
+        rel = uri[len(base) :].lstrip("/") if uri.startswith(base) else posixpath.basename(uri)
+        found.append((rel, uri, version))
+    stems = collections.Counter(os.path.splitext(rel)[0] for rel, _, _ in found)
+    return [{"id": rel if stems[os.path.splitext(rel)[0]] > 1 else os.path.splitext(rel)[0], "uri": uri, "version": version}
+            for rel, uri, version in found]
 
 
 def versions_of(urls: Iterable[str], *, threads: int = 16) -> dict[str, str | None]:
@@ -140,7 +176,7 @@ def _parts(folder: str) -> list[str]:
 
 def _read(url: str, columns: list[str] | None) -> pa.Table:
     fs, path = storage.filesystem(url)
-    with storage._errors(url, "read"), fs.open(path, "rb") as f:
+    with storage.errors(url, "read"), fs.open(path, "rb") as f:
         pf = pq.ParquetFile(f)
         names = pf.schema_arrow.names
         table = pf.read(columns=[c for c in columns if c in names] if columns else None)

@@ -102,13 +102,20 @@ class Preprocessor(RowWorker):
 
     PRELOAD = ("vem.storyboard", "vem.audio")
 
+    def rejections(self) -> tuple[type[Exception], ...]:
+        from vem.audio import AudioError  # noqa: PLC0415
+        from vem.storyboard import VideoError  # noqa: PLC0415
+
+        return (VideoError, AudioError)
+
     def __init__(self, texts: dict[str, dict[str, Any]] | None = None, input_time_limit: float = sandbox.DEFAULT_LIMIT_S,
-                 mel: dict[str, Any] | None = None, encoder: str | None = None) -> None:
+                 mel: dict[str, Any] | None = None, encoder: str | None = None,
+                 input_memory_limit: float = sandbox.DEFAULT_MEMORY_GIB) -> None:
         from vem.encoders import load_image_encoder, local_dir  # noqa: PLC0415
         from vem.mel import LogMel, MelConfig  # noqa: PLC0415
         from vem.storyboard import ParseConfig  # noqa: PLC0415
 
-        super().__init__(input_time_limit)
+        super().__init__(input_time_limit, input_memory_limit)
         self.parse = ParseConfig(embedding="light")
         self.encoder = load_image_encoder(local_dir(encoder)) if encoder else None
         self.logmel = LogMel(MelConfig(**(mel or {})))
@@ -201,7 +208,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     workers = args.workers or max(1, int(ray.cluster_resources().get("CPU", 1)) - 1)
     rows = map_rows(work.todo, Preprocessor, folder=folder, schema=schema(), flush=args.flush, workers=workers,
                     lost_row=lambda r, why: error_row(r["id"], r["uri"], why),
-                    worker_kwargs={"texts": _texts(args.input), "input_time_limit": args.input_time_limit,
+                    worker_kwargs={"texts": _texts(args.input), **sandbox.limits(args),
                                  "mel": mel_settings(args), "encoder": args.encoder})
     ok = [r for r in rows if r["status"] == "ok"]
     summary = {"inputs": len(inputs), "processed": len(rows), "ok": len(ok), "errors": len(rows) - len(ok),

@@ -10,11 +10,11 @@ and the rerun skips it. An input that never comes back (a dead worker) gets an e
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from jobs import incremental, storage
-from jobs.sandbox import DEFAULT_LIMIT_S, Sandbox
+from jobs.sandbox import DEFAULT_LIMIT_S, DEFAULT_MEMORY_GIB, Sandbox
 
 __all__ = ["RowWorker", "map_rows", "preview"]
 
@@ -26,13 +26,19 @@ class RowWorker(abc.ABC):
     one input becomes that input's ``error_row(id, uri, reason)``, so it cannot lose the others.
 
     Untrusted bytes are decoded through :meth:`isolated`, in the actor's sandbox process (see
-    jobs.sandbox): at most ``input_time_limit`` seconds per call, and a decoder crash costs one row.
+    jobs.sandbox): at most ``input_time_limit`` seconds per call and ``input_memory_limit`` GiB of
+    address space, with no credentials; a decoder crash or a memory bomb costs one row.
     """
 
     PRELOAD: tuple[str, ...] = ()  # modules the sandbox imports before its first call
 
-    def __init__(self, input_time_limit: float = DEFAULT_LIMIT_S) -> None:
-        self.sandbox = Sandbox(input_time_limit, preload=self.PRELOAD)
+    def __init__(self, input_time_limit: float = DEFAULT_LIMIT_S, input_memory_limit: float = DEFAULT_MEMORY_GIB) -> None:
+        self.sandbox = Sandbox(input_time_limit, preload=self.PRELOAD, rejections=self.rejections(),
+                               memory_bytes=int(input_memory_limit * 2**30))
+
+    def rejections(self) -> tuple[type[Exception], ...]:
+        """The parsers' documented refusals of a bad input: after these the sandbox process is kept."""
+        return ()
 
     def isolated(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)`` run in the sandbox (``fn`` must be importable by name)."""
@@ -58,13 +64,15 @@ class RowWorker(abc.ABC):
 
 def map_rows(todo: list[dict[str, Any]], worker: type, *, folder: str, schema: Any, flush: int, workers: int,
              lost_row: Callable[[dict[str, Any], str], dict[str, Any]], num_cpus: float = 1.0, num_gpus: float = 0.0,
-             worker_kwargs: dict[str, Any] | None = None,
-             keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+             worker_kwargs: dict[str, Any] | None = None, keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+             carry: Sequence[str] = (), blocks: int | None = None) -> list[dict[str, Any]]:
     """Process ``todo`` (dicts with ``id``, ``uri``, ``version``) with ``worker`` actors.
 
     ``worker(**worker_kwargs)`` is built once per actor; it maps ``{"id": [...], "uri": [...]}``
     to ``{"row": [row, ...]}``, one row per input, never raising for one bad input. Every row
-    written gets the input's ``version``; inputs without a result get ``lost_row(input, reason)``.
+    written gets the input's ``version`` and its fields named in ``carry``; inputs without a
+    result get ``lost_row(input, reason)``. ``blocks``: units of work Ray Data hands out (default
+    four per worker).
     Returns the rows written, each reduced to ``keep(row)`` (with its ``id``) when given: a catalog
     of a million videos should not hold a million full rows in the driver.
     """
@@ -73,9 +81,9 @@ def map_rows(todo: list[dict[str, Any]], worker: type, *, folder: str, schema: A
 
     if not todo:
         return []
-    version = {r["id"]: r.get("version") for r in todo}
+    extra = {r["id"]: {"version": r.get("version"), **{k: r.get(k) for k in carry}} for r in todo}
     items = [{"id": r["id"], "uri": r["uri"]} for r in todo]
-    ds = ray.data.from_items(items, override_num_blocks=min(len(items), 4 * workers))
+    ds = ray.data.from_items(items, override_num_blocks=min(len(items), blocks or 4 * workers))
     mapped = ds.map_batches(worker, fn_constructor_kwargs=worker_kwargs or {}, batch_size=1,
                             compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=num_cpus, num_gpus=num_gpus)
     rows: list[dict[str, Any]] = []
@@ -88,7 +96,7 @@ def map_rows(todo: list[dict[str, Any]], worker: type, *, folder: str, schema: A
     reason = "no result came back from the workers"
     try:
         for item in mapped.iter_rows():
-            pending.append({**item["row"], "version": version.get(item["row"]["id"])})
+            pending.append({**item["row"], **extra.get(item["row"]["id"], {"version": None})})
             if len(pending) >= flush:
                 write(pending)
                 pending = []
@@ -96,9 +104,9 @@ def map_rows(todo: list[dict[str, Any]], worker: type, *, folder: str, schema: A
         reason = f"the worker pool failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     if pending:
         write(pending)
-    missing = set(version) - {r["id"] for r in rows}
+    missing = set(extra) - {r["id"] for r in rows}
     if missing:  # never lose an input silently
-        write([{**lost_row(r, reason), "version": r.get("version")} for r in todo if r["id"] in missing])
+        write([{**lost_row(r, reason), **extra[r["id"]]} for r in todo if r["id"] in missing])
     return rows
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from jobs.storage import worker_env
 
-__all__ = ["ErrorRateExceeded", "JobError", "check_error_rate", "error_rate", "quiet_logs", "ray_results", "start_ray",
-           "stop_ray"]
+__all__ = ["ErrorRateExceeded", "JobError", "check_error_rate", "error_rate", "failure_reason", "quiet_logs", "ray_results",
+           "start_ray", "stop_ray"]
 
 
 class JobError(RuntimeError):
@@ -156,11 +156,11 @@ def ray_results(refs: list[Any], *, desc: str, unit: str = "item") -> Iterator[t
                 try:
                     yield position[ref], ray.get(ref), None
                 except ray.exceptions.RayError as e:
-                    yield position[ref], None, _reason(e)
+                    yield position[ref], None, failure_reason(e)
                 bar.update(1)
 
 
-def _reason(e: BaseException) -> str:
+def failure_reason(e: BaseException) -> str:
     """One line saying why a Ray task failed: the task's own exception when there is one."""
     cause = getattr(e, "cause", None) or e
     lines = [line for line in str(cause).strip().splitlines() if line.strip()]

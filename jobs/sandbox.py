@@ -11,6 +11,23 @@ the actor lives on, the input gets an error row, and the next call starts a fres
 Ray runs actor methods outside the main thread, so ``signal.alarm`` is not an option; a process
 boundary is also the only limit that holds for C code. Calls and results cross a pipe as pickles
 between this process and its own child; nothing read from storage is unpickled.
+
+The child is also fenced in:
+
+- **an empty environment**: only ``PATH``, ``LD_LIBRARY_PATH``, locale, ``TMPDIR``, thread counts
+  and the parent's ``sys.path`` (as ``PYTHONPATH``) pass, and ``HOME`` is a fresh folder, so cloud
+  and MLflow credentials in the worker's environment are not there to read. The caller reads the
+  bytes from storage and hands them over: the child never needs a credential. (A process of the
+  same user can still read its parent's ``/proc/PID/environ``, and a root one anything: on a
+  cluster, give workers credentials through an instance or pod role rather than environment
+  variables too.)
+- **limits** (``resource.setrlimit``): address space ``memory_bytes`` (default
+  :data:`DEFAULT_MEMORY_GIB`, ``--input-memory-limit``), so a memory bomb fails inside the child
+  as a ``MemoryError`` (or kills it) instead of taking the node; and CPU time, ``cpu_seconds`` per
+  call (SIGXCPU kills the child past it);
+- **a fresh process** after any call that raised (a parser left in an unknown state), except with
+  one of the ``rejections`` the caller names (a parser's documented refusal of a bad input, such
+  as ``VideoError``), and every ``recycle_every`` calls (leaks in C code do not pile up).
 """
 
 from __future__ import annotations
@@ -20,17 +37,27 @@ import importlib
 import os
 import pickle
 import select
+import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
-__all__ = ["DEFAULT_LIMIT_S", "InputTimeout", "ParserCrashed", "Sandbox", "add_argument"]
+__all__ = ["DEFAULT_LIMIT_S", "DEFAULT_MEMORY_BYTES", "DEFAULT_MEMORY_GIB", "InputTimeout", "ParserCrashed", "Sandbox",
+           "add_argument", "limits"]
 
 DEFAULT_LIMIT_S = 600.0  # a 30-minute video parses in about a minute on one core; ten times that is a hang
+# Address space, not resident memory: torch and its thread pools reserve far more than they touch.
+# Decoding a 30-minute 1080p video at the parse frame rate stays well inside it.
+DEFAULT_MEMORY_GIB = 16.0
+DEFAULT_MEMORY_BYTES = int(DEFAULT_MEMORY_GIB * 2**30)
+RECYCLE_EVERY = 500  # calls served by one child before a fresh one takes over
+_PASSED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+               "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "LD_LIBRARY_PATH")  # nothing secret: no credentials, tokens or URIs
 START_LIMIT_S = 300.0  # starting the child and importing its modules (slow on a loaded machine)
 _HEADER = struct.Struct("<Q")
 
@@ -44,17 +71,25 @@ class ParserCrashed(Exception):
 
 
 def add_argument(parser: argparse.ArgumentParser) -> None:
-    """The ``--input-time-limit`` option of the jobs that parse untrusted files."""
+    """The ``--input-time-limit`` and ``--input-memory-limit`` options of the jobs that parse untrusted files."""
     parser.add_argument("--input-time-limit", type=_seconds, default=DEFAULT_LIMIT_S, metavar="S",
                         help="seconds allowed to decode/parse one input; past it the input gets an error row "
                              "(default: %(default)s)")
+    parser.add_argument("--input-memory-limit", type=_seconds, default=DEFAULT_MEMORY_GIB, metavar="GIB",
+                        help="address space of the process that parses inputs, GiB; an input that needs more gets "
+                             "an error row (default: %(default)g)")
 
 
-def _seconds(text: str) -> float:
+def limits(args: argparse.Namespace) -> dict[str, float]:
+    """The sandbox options of a job's arguments, as the keyword arguments of its row workers."""
+    return {"input_time_limit": args.input_time_limit, "input_memory_limit": args.input_memory_limit}
+
+
+def _seconds(text: str) -> float:  # a positive number (of seconds, or of GiB)
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
@@ -64,21 +99,33 @@ class Sandbox:
     """One child interpreter that runs ``fn(*args, **kwargs)`` for this process, ``seconds`` at most per call.
 
     ``preload`` names modules the child imports before the first call, so that the limit counts
-    the parsing, not the imports. Not thread-safe: one sandbox per actor.
+    the parsing, not the imports. ``memory_bytes``: the child's address space; ``cpu_seconds``:
+    its CPU time per call (default: twice ``seconds``, room for a decoder's second thread);
+    ``recycle_every``: calls before a fresh child; ``rejections``: exception types after which the
+    child is kept (any other exception replaces it). Not thread-safe: one sandbox per actor.
     """
 
-    def __init__(self, seconds: float = DEFAULT_LIMIT_S, *, preload: Sequence[str] = ()) -> None:
+    def __init__(self, seconds: float = DEFAULT_LIMIT_S, *, preload: Sequence[str] = (),
+                 memory_bytes: int = DEFAULT_MEMORY_BYTES, cpu_seconds: float | None = None,
+                 recycle_every: int = RECYCLE_EVERY, rejections: tuple[type[Exception], ...] = ()) -> None:
         if not seconds > 0:
             raise ValueError(f"the time limit must be positive, got {seconds}")
+        if memory_bytes < 1 << 28 or recycle_every < 1 or (cpu_seconds is not None and not cpu_seconds > 0):
+            raise ValueError(f"need memory_bytes >= 256 MiB, recycle_every >= 1 and cpu_seconds > 0, got "
+                             f"{memory_bytes}, {recycle_every}, {cpu_seconds}")
         self.seconds = float(seconds)
         self.preload = list(preload)
+        self.memory_bytes, self.recycle_every, self.rejections = int(memory_bytes), int(recycle_every), rejections
+        self.cpu_seconds = float(cpu_seconds if cpu_seconds is not None else 2 * seconds)
         self._proc: subprocess.Popen[bytes] | None = None
+        self._home: str | None = None
+        self._served = 0
 
     def __call__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         proc = self._child()
         assert proc.stdin is not None and proc.stdout is not None
         try:
-            _send(proc.stdin, (fn.__module__, fn.__qualname__, args, kwargs))
+            _send(proc.stdin, (fn.__module__, fn.__qualname__, args, kwargs, self.cpu_seconds))
             status, value = _receive(proc.stdout, deadline=time.monotonic() + self.seconds)
         except TimeoutError:
             self.close()
@@ -86,6 +133,10 @@ class Sandbox:
         except (EOFError, BrokenPipeError, OSError):
             code = self._reap()
             raise ParserCrashed(f"{_name(fn)} crashed the parser process ({_exit_text(code)})") from None
+        self._served += 1
+        unknown_state = status == "error" and not isinstance(value, self.rejections)
+        if unknown_state or self._served >= self.recycle_every:  # a fresh child for the next call
+            self.close()
         if status == "error":
             raise value
         return value
@@ -95,6 +146,9 @@ class Sandbox:
         if self._proc is not None:
             self._proc.kill()
             self._reap()
+        if self._home is not None:
+            shutil.rmtree(self._home, ignore_errors=True)
+            self._home = None
 
     def __enter__(self) -> Sandbox:
         return self
@@ -111,8 +165,13 @@ class Sandbox:
     def _child(self) -> subprocess.Popen[bytes]:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
-        self._proc = subprocess.Popen([sys.executable, "-m", "jobs.sandbox", *self.preload],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        self._home = tempfile.mkdtemp(prefix="sandbox-home-")
+        env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
+        env.update(HOME=self._home, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), PYTHONDONTWRITEBYTECODE="1")
+        self._proc = subprocess.Popen([sys.executable, "-m", "jobs.sandbox", str(self.memory_bytes), *self.preload],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True, env=env,
+                                      cwd=self._home)
+        self._served = 0
         assert self._proc.stdout is not None
         try:
             status, value = _receive(self._proc.stdout, deadline=time.monotonic() + START_LIMIT_S)
@@ -200,9 +259,27 @@ def _die_with_parent() -> None:
         return  # not Linux: the child still exits when its stdin closes
 
 
-def _serve(modules: Sequence[str]) -> None:
-    """The child: answer ``(module, name, args, kwargs)`` messages on stdin until it closes."""
+def _limit(kind: int, soft: int) -> None:
+    import resource  # noqa: PLC0415
+
+    _, hard = resource.getrlimit(kind)
+    resource.setrlimit(kind, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
+
+
+def _cpu_budget(seconds: float) -> None:
+    """SIGXCPU (which kills) once this process has used ``seconds`` more CPU time than now."""
+    import resource  # noqa: PLC0415
+
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    _limit(resource.RLIMIT_CPU, int(used.ru_utime + used.ru_stime + seconds) + 1)
+
+
+def _serve(memory_bytes: int, modules: Sequence[str]) -> None:
+    """The child: answer ``(module, name, args, kwargs, cpu_seconds)`` messages on stdin until it closes."""
+    import resource  # noqa: PLC0415
+
     _die_with_parent()
+    _limit(resource.RLIMIT_AS, memory_bytes)
     requests = sys.stdin.buffer
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything the parsers print goes to stderr, never into the reply channel
@@ -216,10 +293,11 @@ def _serve(modules: Sequence[str]) -> None:
     _send(replies, ("ok", None))
     while True:
         try:
-            module, qualname, args, kwargs = _receive(requests)
+            module, qualname, args, kwargs, cpu_seconds = _receive(requests)
         except EOFError:
             return
         try:
+            _cpu_budget(cpu_seconds)
             fn: Any = importlib.import_module(module)
             for part in qualname.split("."):
                 fn = getattr(fn, part)
@@ -235,4 +313,4 @@ def _serve(modules: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1:])
+    _serve(int(sys.argv[1]), sys.argv[2:])

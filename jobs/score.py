@@ -19,9 +19,6 @@ rows say that no joint embedder was configured.
 from __future__ import annotations
 
 import argparse
-import collections
-import os
-import posixpath
 import sys
 import time
 from typing import Any
@@ -76,32 +73,9 @@ def check(args: argparse.Namespace) -> None:
         raise JobError(str(e)) from e
 
 
-def list_inputs(url: str) -> list[dict[str, str | None]]:
-    """``[{id, uri, version}]`` of a manifest or of the videos under a prefix.
-
-    Under a prefix an id is the file's path without its suffix, except where two files share that
-    stem (``ad1.mp4`` and ``ad1.mov``): those keep their suffix, so no input hides another. A
-    manifest's ids are its own; a manifest with an id twice is refused, naming the duplicates.
-    ``version`` is the content version of the file (jobs.incremental), ``None`` if it cannot be seen.
-    """
-    if url.lower().endswith(".parquet"):
-        rows = storage.read_table(url).select(["id", "uri"]).to_pylist()
-        counts = collections.Counter(str(r["id"]) for r in rows)
-        twice = sorted(i for i, c in counts.items() if c > 1)
-        if twice:
-            shown = ", ".join(repr(i) for i in twice[:10]) + (f" and {len(twice) - 10} more" if len(twice) > 10 else "")
-            raise JobError(f"--input {storage.redact_url(url)}: {len(twice)} ids appear more than once ({shown}); "
-                           "each row needs its own id")
-        versions = incremental.versions_of(str(r["uri"]) for r in rows)
-        return [{"id": str(r["id"]), "uri": str(r["uri"]), "version": versions[str(r["uri"])]} for r in rows]
-    base = url.rstrip("/")
-    found = []
-    for uri, version in incremental.list_versions(base, suffixes=VIDEO_SUFFIXES).items():
-        rel = uri[len(base) :].lstrip("/") if uri.startswith(base) else posixpath.basename(uri)
-        found.append((rel, uri, version))
-    stems = collections.Counter(os.path.splitext(rel)[0] for rel, _, _ in found)
-    return [{"id": rel if stems[os.path.splitext(rel)[0]] > 1 else os.path.splitext(rel)[0], "uri": uri, "version": version}
-            for rel, uri, version in found]
+def list_inputs(url: str) -> list[dict[str, Any]]:
+    """``[{id, uri, version}]`` of a manifest or of the videos under a prefix (:func:`jobs.incremental.list_inputs`)."""
+    return incremental.list_inputs(url, VIDEO_SUFFIXES)
 
 
 def dry_run(args: argparse.Namespace) -> dict[str, Any]:
@@ -122,11 +96,11 @@ class Scorer(RowWorker):
     PRELOAD = ("vem.scoring",)
 
     def __init__(self, input_time_limit: float = sandbox.DEFAULT_LIMIT_S, encoder: str | None = None,
-                 music_encoder: str | None = None) -> None:
+                 music_encoder: str | None = None, input_memory_limit: float = sandbox.DEFAULT_MEMORY_GIB) -> None:
         from vem.encoders import local_dir  # noqa: PLC0415
         from vem.storyboard import ParseConfig  # noqa: PLC0415
 
-        super().__init__(input_time_limit)
+        super().__init__(input_time_limit, input_memory_limit)
         self.config = ParseConfig(embedding="none")  # without an encoder a row needs transitions, not frame embeddings
         # s3:// folders are copied once (per machine: a shared cache); the sandbox loads the models once per child
         self.encoders = {"encoder_dir": str(local_dir(encoder)) if encoder else None,
@@ -163,11 +137,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if work.todo:
         _check_encoders(args)
         cpus = int(ray.cluster_resources().get("CPU", 1))
-        rows = map_rows(work.todo, Scorer, folder=storage.join(args.output, "scores"), schema=_schema(), flush=args.flush,
+        rows = map_rows(work.todo, Scorer, folder=storage.join(args.output, "scores"), schema=schema(), flush=args.flush,
                         workers=args.workers or max(1, cpus - 1), lost_row=_lost_row,
-                        worker_kwargs={"input_time_limit": args.input_time_limit, "encoder": args.encoder,
+                        worker_kwargs={**sandbox.limits(args), "encoder": args.encoder,
                                        "music_encoder": args.music_encoder}, keep=_summary_fields)
-    summary = _summarise(rows)
+    summary = summarise(rows)
     summary.update(inputs=len(inputs), processed=len(rows), **work.counts(), seconds=round(time.time() - started, 2),
                    outputs={"scores": storage.join(args.output, "scores")})
     print(f"score: {work.describe(errors=summary['errors'])}", file=sys.stderr)
@@ -195,7 +169,7 @@ def _lost_row(item: dict[str, Any], reason: str) -> dict[str, Any]:
     return error_row(str(item["id"]), str(item["uri"]), reason)
 
 
-def _schema() -> Any:
+def schema() -> Any:
     import pyarrow as pa  # noqa: PLC0415
 
     from vem.scoring import METRIC_COLUMNS  # noqa: PLC0415
@@ -213,13 +187,13 @@ def _schema() -> Any:
 
 
 def _summary_fields(row: dict[str, Any]) -> dict[str, Any]:
-    """What the driver keeps of a row: enough for :func:`_summarise` and the histograms."""
+    """What the driver keeps of a row: enough for :func:`summarise` and the histograms."""
     from vem.scoring import METRIC_COLUMNS  # noqa: PLC0415
 
     return {"status": row["status"], **{k: row.get(k) for k in METRIC_COLUMNS}}
 
 
-def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     from vem.scoring import METRIC_COLUMNS  # noqa: PLC0415
 
     ok = [r for r in rows if r["status"] == "ok"]

@@ -49,6 +49,7 @@ __all__ = [
     "atomic_write",
     "arrow_filesystem",
     "check_writable",
+    "errors",
     "exists",
     "filesystem",
     "join",
@@ -56,6 +57,7 @@ __all__ = [
     "read_bytes",
     "read_table",
     "redact_url",
+    "to_url",
     "worker_env",
     "write_bytes",
     "write_table",
@@ -185,7 +187,8 @@ def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
     return fs, fs._strip_protocol(url)
 
 
-def _to_url(fs: fsspec.AbstractFileSystem, path: str) -> str:
+def to_url(fs: fsspec.AbstractFileSystem, path: str) -> str:
+    """The URL of ``path`` on ``fs`` (a local path stays a path)."""
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     if protocol in ("file", "local"):
         return path
@@ -202,7 +205,8 @@ def join(url: str, *parts: str) -> str:
 
 
 @contextlib.contextmanager
-def _errors(url: str, action: str) -> Iterator[None]:
+def errors(url: str, action: str) -> Iterator[None]:
+    """Storage failures inside the block as one :class:`StorageError` naming the (redacted) URL and the action."""
     try:
         yield
     except StorageError:
@@ -285,7 +289,7 @@ def _read_retrying(url: str, read: Callable[[], _T]) -> _T:
     retryable = _transfer_errors()
     for attempt in range(1, READ_ATTEMPTS + 1):
         try:
-            with _errors(url, "read"):
+            with errors(url, "read"):
                 return read()
         except StorageError as e:
             # (not the errors botocore retried already: a request that failed its attempts stays failed)
@@ -302,7 +306,7 @@ def _read_retrying(url: str, read: Callable[[], _T]) -> _T:
 def exists(url: str) -> bool:
     """Whether an object or folder exists at ``url``."""
     fs, path = filesystem(url)
-    with _errors(url, "check"):
+    with errors(url, "check"):
         return bool(fs.exists(path))
 
 
@@ -327,7 +331,7 @@ def list_files(url: str, *, suffixes: tuple[str, ...] = (), pattern: str | None 
     Temporary files of unfinished atomic writes (``.tmp-*``) are never listed.
     """
     fs, path = filesystem(url)
-    with _errors(url, "list"):
+    with errors(url, "list"):
         if pattern is not None:
             found = [p for p in fs.glob(posixpath.join(path, pattern)) if not fs.isdir(p)]
         elif fs.isfile(path):
@@ -341,7 +345,7 @@ def list_files(url: str, *, suffixes: tuple[str, ...] = (), pattern: str | None 
         p for p in found
         if not posixpath.basename(p).startswith(".tmp-") and (not lowered or p.lower().endswith(lowered))
     ]
-    return sorted(_to_url(fs, p) for p in keep)
+    return sorted(to_url(fs, p) for p in keep)
 
 
 @contextlib.contextmanager
@@ -357,7 +361,7 @@ def atomic_write(url: str) -> Iterator[IO[bytes]]:
     """
     fs, path = filesystem(url)
     local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
-    with _errors(url, "write"):
+    with errors(url, "write"):
         if local:
             folder = os.path.dirname(path)
             os.makedirs(folder, exist_ok=True)
@@ -367,7 +371,7 @@ def atomic_write(url: str) -> Iterator[IO[bytes]]:
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
-        with _errors(url, "write"):
+        with errors(url, "write"):
             if local:
                 os.chmod(tmp, 0o644)
                 os.replace(tmp, path)
@@ -411,7 +415,7 @@ def check_writable(url: str) -> None:
     try:
         write_bytes(probe, b"")
         fs, path = filesystem(probe)
-        with _errors(probe, "delete a probe file"):
+        with errors(probe, "delete a probe file"):
             fs.rm(path)
     except StorageError as e:
         raise StorageError(str(e).replace(redact_url(probe), redact_url(url))) from e.__cause__

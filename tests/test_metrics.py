@@ -64,3 +64,18 @@ def test_semantic_scores() -> None:
     assert metrics.tw_semantic_score([[1, 0], [1, 0]], [[1, 0], [0, 1]], [3.0, 1.0]) == pytest.approx(0.75)
     with pytest.raises(metrics.MetricError, match="one size"):
         metrics.semantic_score([1, 0], [1, 0, 0])
+
+
+def test_frechet_distance_is_zero_for_one_set_and_grows_with_a_shift() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(400, 6)), rng.normal(size=(400, 6))
+    assert metrics.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
+    near = metrics.frechet_distance(a, b)
+    assert near < 0.3
+    assert metrics.frechet_distance(a, a + 1.0) == pytest.approx(6.0)  # the means 1 apart in 6 dimensions
+    spread = np.trace(np.cov(a, rowvar=False)) + a.mean(0) @ a.mean(0)  # tr(S + 4S - 2 * 2S) + |2 mu - mu|^2
+    assert metrics.frechet_distance(a, a * 2.0) == pytest.approx(spread)
+    with pytest.raises(metrics.MetricError, match="at least 2"):
+        metrics.frechet_distance(a[:1], b)
+    with pytest.raises(metrics.MetricError, match="one size"):
+        metrics.frechet_distance(a, b[:, :3])

@@ -156,6 +156,28 @@ def test_output_lasts_exactly_the_video(debug_pipe: VeMPipeline, duration: float
     assert np.isfinite(wav).all() and np.abs(wav).max() <= 0.99 and np.abs(wav).max() > 0
 
 
+def test_one_generated_log_mel_decodes_through_either_vocoder(debug_pipe: VeMPipeline) -> None:
+    sb = storyboard(5.0, [1.5, 3.0])
+    mel, n_samples = debug_pipe.generate_mel(sb, steps=3, seed=4, guidance_scale=2.0)
+    assert n_samples == round(5.0 * debug_pipe.config.mel.sample_rate)
+    assert np.array_equal(debug_pipe.decode(mel, n_samples), debug_pipe(sb, steps=3, seed=4, guidance_scale=2.0))
+    other = debug_pipe.decode(mel, n_samples, GriffinLim(debug_pipe.config.mel, iterations=2))
+    assert len(other) == n_samples and not np.array_equal(other, debug_pipe.decode(mel, n_samples))
+
+
+def test_vae_embeddings_cut_audio_into_segments_of_pooled_latents(debug_pipe: VeMPipeline) -> None:
+    from vem.validation import vae_embeddings  # noqa: PLC0415
+
+    sr, cfg = debug_pipe.config.mel.sample_rate, debug_pipe.config
+    t = np.arange(7 * sr) / sr
+    tone, noise = np.sin(2 * np.pi * 440 * t).astype(np.float32) * 0.3, np.random.default_rng(0).normal(0, 0.3, len(t))
+    a, b = vae_embeddings(debug_pipe, tone, segment_s=2.0, bands=4), vae_embeddings(debug_pipe, noise.astype(np.float32),
+                                                                                      segment_s=2.0, bands=4)
+    assert a.shape == (3, 2 * cfg.latent_channels * 4)  # three whole 2 s segments in 7 s
+    assert vae_embeddings(debug_pipe, tone[: sr], segment_s=2.0).shape[0] == 0  # shorter than a segment: none
+    assert np.abs(a - b).max() > 1e-3  # a tone and noise embed apart
+
+
 def test_a_folder_without_safetensors_weights_is_refused(debug_pipe: VeMPipeline, tmp_path: Path) -> None:
     folder = debug_pipe.save_pretrained(tmp_path / "m")
     (folder / "model.safetensors").unlink()

@@ -57,6 +57,81 @@ def test_parser_errors_come_back_as_they_are() -> None:
         box(read_notes, "x.mid", data=b"RIFF not midi")
 
 
+def allocate(n_bytes: int) -> int:  # run in the sandbox (importable by name): a memory bomb
+    return len(bytearray(n_bytes))
+
+
+def spin(seconds: float) -> int:  # run in the sandbox: burns CPU time
+    end, n = time.process_time() + seconds, 0
+    while time.process_time() < end:
+        n += 1
+    return n
+
+
+def environment() -> dict[str, str]:  # run in the sandbox: everything the child can see of its environment
+    return dict(os.environ)
+
+
+def test_the_child_cannot_read_the_workers_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "planted-secret-4f1c"
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", secret)
+    assert os.environ["AWS_SECRET_ACCESS_KEY"] == secret  # the parent has it
+    with Sandbox(30.0) as box:
+        seen = box(environment)
+    assert not any(secret in f"{k}={v}" for k, v in seen.items()), sorted(seen)
+    assert set(seen) <= {"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                         "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "LD_LIBRARY_PATH", "HOME", "PYTHONPATH",
+                         "PYTHONDONTWRITEBYTECODE"}
+    assert seen["HOME"] != os.environ.get("HOME")  # a fresh home: no ~/.aws, no ~/.netrc
+
+
+def test_a_memory_bomb_fails_in_the_child_and_a_fresh_child_takes_over() -> None:
+    with Sandbox(30.0, memory_bytes=1 << 30) as box:
+        first = box(os.getpid)
+        with pytest.raises(MemoryError):
+            box(allocate, 4 << 30)  # 4 GiB against a 1 GiB address space
+        assert box(allocate, 1 << 20) == 1 << 20
+        assert box(os.getpid) != first  # the child that raised was replaced
+
+
+def test_cpu_time_past_the_limit_kills_the_child() -> None:
+    with Sandbox(60.0, cpu_seconds=1.0) as box:
+        with pytest.raises(ParserCrashed, match="SIGXCPU|SIGKILL"):
+            box(spin, 30.0)
+        assert box(spin, 0.2) > 0  # the budget is per call: a fresh one for the next
+
+
+def test_the_child_is_recycled_every_n_calls_and_kept_after_a_documented_refusal() -> None:
+    from musicwords.io import read_notes
+    from musicwords.notes import NotesError
+
+    with Sandbox(30.0, recycle_every=3, rejections=(NotesError,)) as box:
+        first = box(os.getpid)
+        with pytest.raises(NotesError):
+            box(read_notes, "x.mid", data=b"not midi")
+        assert box(os.getpid) == first  # a refusal keeps the child; that was its third call
+        assert box(os.getpid) != first
+        with pytest.raises(ZeroDivisionError):
+            box(divmod, 1, 0)
+        assert box(os.getpid) != first
+
+
+def test_a_memory_bomb_costs_a_job_one_error_row() -> None:
+    from jobs.rows import RowWorker
+
+    class Bomber(RowWorker):  # the row machinery the jobs use, with one input that asks for 4 GiB
+        def one(self, id_: str, uri: str) -> dict[str, Any]:
+            return {"id": id_, "status": "ok", "bytes": self.isolated(allocate, (4 << 30) if id_ == "bomb" else 1024)}
+
+        def error_row(self, id_: str, uri: str, reason: str) -> dict[str, Any]:
+            return {"id": id_, "status": "error", "error": reason}
+
+    rows = Bomber(30.0, input_memory_limit=1.0)({"id": ["a", "bomb", "c"], "uri": ["u1", "u2", "u3"]})["row"]
+    assert [r["status"] for r in rows] == ["ok", "error", "ok"]
+    assert "MemoryError" in rows[1]["error"] and rows[2]["bytes"] == 1024
+
+
 def test_the_score_job_gives_an_error_row_when_an_input_is_over_the_time_limit(ray_cluster: None, workdir: str,
                                                                                catalog: Path, tmp_path: Path) -> None:
     import pyarrow.parquet as pq
@@ -222,7 +297,12 @@ def mutate(data: bytes, ops: list[tuple[str, int, Any]]) -> bytes:
 
 @pytest.fixture(scope="module")
 def box() -> Iterator[Sandbox]:
-    with Sandbox(LIMIT_S, preload=("musicwords.io", "vem.storyboard", "vem.audio")) as sandbox:
+    from musicwords.notes import NotesError
+    from vem.audio import AudioError
+    from vem.storyboard import VideoError
+
+    with Sandbox(LIMIT_S, preload=("musicwords.io", "vem.storyboard", "vem.audio"),
+                 rejections=(NotesError, VideoError, AudioError)) as sandbox:  # as the jobs do
         yield sandbox
 
 

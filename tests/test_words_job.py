@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from jobs import incremental
 from jobs.__main__ import main
 from musicwords.em import EMConfig, learn_dictionary, split_blocks
 from musicwords.midi import notes_to_midi_bytes, playable_notes
@@ -95,7 +96,7 @@ def _last_run(workdir: str) -> dict[str, Any]:
 
 
 def test_sharded_estep_equals_one_process(ray_cluster: None) -> None:
-    from jobs.words import RayEStep
+    from jobs.words_learn import RayEStep
 
     pieces = planted_corpus(seed=5, n_pieces=24, n_motifs=3).pieces
     alphabet = Alphabet()
@@ -133,7 +134,7 @@ def test_blocks_are_whole_streams() -> None:
 
 
 def test_shards_are_contiguous_and_balanced() -> None:
-    from jobs.words import balanced_ranges
+    from jobs.words_learn import balanced_ranges
 
     sizes = [int(x) for x in np.random.default_rng(0).integers(100, 1000, 37)]
     for n in (1, 2, 3, 8):
@@ -267,6 +268,26 @@ def test_rerun_skips_finished_work(local_run: dict[str, Any]) -> None:
     assert summary["parsed"] == len(local_run["expected"])
     # other settings in the same folder are refused before anything runs
     assert main([*argv[:-2], "--top-words", "7", "--workdir", local_run["workdir"]]) == 2
+
+
+def test_incremental_reparses_a_changed_file_and_relearns_only_its_groups(local_run: dict[str, Any], tmp_path: Path) -> None:
+    root, out = tmp_path / "scores", tmp_path / "out"
+    shutil.copytree(local_run["root"], root)
+    shutil.copytree(local_run["out"], out)  # a finished run, then one input of group beta changes
+    rows = {r["id"]: r for r in pq.read_table(out / "pieces").to_pylist()}
+    assert rows["beta/drums"]["group"] == "beta" and rows["beta/drums"]["version"]  # the driver adds both
+    (root / "beta" / "drums.mid").write_bytes(notes_to_midi_bytes(playable_notes(
+        planted_corpus(seed=99, n_pieces=1, n_motifs=1, occurrences=3).pieces[0])))
+    argv = ["words", "--input", str(root), "--output", str(out), "--preset", "debug", "--workers", "3",
+            "--shard-tokens", "1000", "--block-tokens", "300", "--top-words", "6"]
+    plain = _run(argv, local_run["workdir"])  # without --incremental a rerun skips every id already written
+    assert plain["parsed_now"] == 0 and plain["skipped"] == len(local_run["expected"])
+    summary = _run([*argv, "--incremental"], local_run["workdir"])
+    assert (summary["changed"], summary["new"], summary["parsed_now"]) == (1, 0, 1)
+    assert summary["parse_errors"] == sum(v is not None for v in local_run["expected"].values()) - 1  # drums now parse
+    assert summary["groups_reused"] == summary["groups"] - 2  # beta and the whole corpus are learned again
+    latest = {r["id"]: r for r in incremental.read_latest(str(out / "pieces")).to_pylist()}
+    assert latest["beta/drums"]["status"] == "ok" and latest["beta/drums"]["version"] != rows["beta/drums"]["version"]
 
 
 def test_group_by_none_learns_the_corpus_alone(local_run: dict[str, Any], tmp_path: Path) -> None:

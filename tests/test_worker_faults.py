@@ -151,7 +151,9 @@ def test_a_group_whose_retry_dies_too_gets_an_error_row(ray_cluster: None, score
 def test_a_shard_actor_killed_mid_learning_gives_the_single_process_result(
         ray_cluster: None, scores: dict[str, Any], tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     from jobs.__main__ import build_parser
-    from jobs.words import CORPUS, _fingerprint, discover_config, job_config, learn_group, list_inputs, parsed_rows
+    from jobs.words import _fingerprint, job_config
+    from jobs.words_learn import discover_config, learn_group
+    from jobs.words_parse import CORPUS, list_inputs, parsed_rows
     from tests.procs import raylet_pid, workers
 
     out = tmp_path / "out"
@@ -189,7 +191,7 @@ def test_a_shard_actor_killed_mid_learning_gives_the_single_process_result(
             continue
         members = ok if name == CORPUS else [r for r in ok if r["group"] == name]
         local = learn_group(name, g["folder"], members, config, str(tmp_path / "local"),
-                            _fingerprint(config, [r["id"] for r in members]))
+                            _fingerprint(config, members))
         job = json.loads((out / "groups" / g["folder"] / "summary.json").read_text())
         assert job["history"] == local["history"] and job["code_length_bits"] == local["code_length_bits"]
         assert job["n_words"] == local["n_words"] and job["top_words"] == local["top_words"]
@@ -199,7 +201,7 @@ def test_sharded_estep_survives_a_dead_shard(ray_cluster: None) -> None:
     """RayEStep alone: a shard killed inside an E-step call is replaced, its lattices rebuilt, the
     call made again, and the dictionary is the single-process one; with no replacement allowed the
     learning fails with a clear error instead."""
-    from jobs.words import RayEStep, ShardLost
+    from jobs.words_learn import RayEStep, ShardLost
     from musicwords.em import EMConfig, learn_dictionary
     from musicwords.synthetic import planted_corpus
     from musicwords.tokens import Alphabet, tokenize

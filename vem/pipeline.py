@@ -273,12 +273,27 @@ class VeMPipeline(nn.Module):
 
     # ---- generation ---------------------------------------------------------------------------
     @torch.no_grad()
-    def __call__(self, video: Storyboard | str | bytes, *, seed: int = 0, steps: int = 25, guidance_scale: float = 3.0,
-                 mask_mode: str | None = None, adapter_strength: float = 1.0, bpm: float | None = None,
-                 caption: str | None = None, tags: Sequence[str] | None = None, shot_texts: Sequence[str] | None = None,
-                 max_batch: int = 8, bf16: bool = False, progress: Callable[[int, int], None] | None = None,
-                 adapter_inputs: str = "both") -> np.ndarray:
+    def __call__(self, video: Storyboard | str | bytes, **kwargs: Any) -> np.ndarray:
         """A soundtrack: float32 mono at ``config.mel.sample_rate``, exactly the video's duration.
+
+        The log-mel of :meth:`generate_mel` (which takes the same arguments) through the vocoder.
+        """
+        return self.decode(*self.generate_mel(video, **kwargs))
+
+    def decode(self, mel: torch.Tensor, n_samples: int, vocoder: Vocoder | None = None) -> np.ndarray:
+        """A generated log-mel as audio of ``n_samples``, through ``vocoder`` (default: the pipeline's)."""
+        wav = (vocoder or self.vocoder)(mel)[0].cpu()
+        wav = nn.functional.pad(wav, (0, max(0, n_samples - wav.shape[0])))[:n_samples].float()
+        peak = float(wav.abs().max())
+        return (wav * (PEAK / peak) if peak > PEAK else wav).numpy()  # never clips when written as PCM
+
+    def generate_mel(self, video: Storyboard | str | bytes, *, seed: int = 0, steps: int = 25,
+                     guidance_scale: float = 3.0, mask_mode: str | None = None, adapter_strength: float = 1.0,
+                     bpm: float | None = None, caption: str | None = None, tags: Sequence[str] | None = None,
+                     shot_texts: Sequence[str] | None = None, max_batch: int = 8, bf16: bool = False,
+                     progress: Callable[[int, int], None] | None = None,
+                     adapter_inputs: str = "both") -> tuple[torch.Tensor, int]:
+        """A soundtrack's log-mel (batch of one) and its length in samples (the video's duration).
 
         ``video``: a :class:`~vem.storyboard.Storyboard` or a video (path or bytes), parsed here.
         ``guidance_scale`` 1 turns classifier-free guidance off; ``mask_mode`` overrides the
@@ -351,10 +366,7 @@ class VeMPipeline(nn.Module):
                 progress(i + 1, steps)
         with autocast:
             mel = self.latents_to_mel(z).float()
-        wav = self.vocoder(mel)[0].cpu()
-        wav = nn.functional.pad(wav, (0, max(0, n_samples - wav.shape[0])))[:n_samples].float()
-        peak = float(wav.abs().max())
-        return (wav * (PEAK / peak) if peak > PEAK else wav).numpy()  # never clips when written as PCM
+        return mel, n_samples
 
     @property
     def device(self) -> torch.device:

@@ -38,26 +38,51 @@ def wav_bytes(y: np.ndarray, sr: int) -> bytes:
 
 
 def spectrogram_png(y: np.ndarray, sr: int, title: str, cuts: Sequence[float] | np.ndarray = (),
-                    beats: Sequence[float] | np.ndarray = ()) -> bytes:
+                    beats: Sequence[float] | np.ndarray = (), *,
+                    below: Sequence[tuple[np.ndarray, str, Sequence[float] | np.ndarray]] = ()) -> bytes:
+    """A log-mel spectrogram PNG of ``y`` with the cuts (cyan) and beats (white ticks); ``below``:
+    more (audio, title, beats) panels on the same time axis and cuts (the video's own music)."""
     import librosa  # noqa: PLC0415
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    mel = librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sr, n_fft=1024, hop_length=160, n_mels=64), ref=np.max)
-    fig, ax = plt.subplots(figsize=(10, 3))
-    ax.imshow(mel, origin="lower", aspect="auto", extent=(0, len(y) / sr, 0, 64), cmap="magma", vmin=-70)
-    for c in cuts:
-        ax.axvline(c, color="cyan", lw=1.2)
-    for b in beats:
-        ax.axvline(b, color="white", lw=0.5, ls=":", ymax=0.15)
-    ax.set(title=title, xlabel="s", ylabel="mel band")
+    panels = [(y, title, beats), *below]
+    seconds = max(len(a) for a, _, _ in panels) / sr
+    fig, axes = plt.subplots(len(panels), 1, figsize=(10, 3 * len(panels)), squeeze=False)
+    for ax, (audio, name, ticks) in zip(axes[:, 0], panels, strict=True):
+        mel = librosa.power_to_db(librosa.feature.melspectrogram(y=audio, sr=sr, n_fft=1024, hop_length=160, n_mels=64),
+                                  ref=np.max)
+        ax.imshow(mel, origin="lower", aspect="auto", extent=(0, len(audio) / sr, 0, 64), cmap="magma", vmin=-70)
+        for c in cuts:
+            ax.axvline(c, color="cyan", lw=1.2)
+        for b in ticks:
+            ax.axvline(b, color="white", lw=0.5, ls=":", ymax=0.15)
+        ax.set(title=name, xlabel="s", ylabel="mel band", xlim=(0, seconds))
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
     return buf.getvalue()
+
+
+def vae_embeddings(pipe: Any, y: np.ndarray, *, segment_s: float = 2.0, bands: int = 8) -> np.ndarray:
+    """Embeddings of audio for a Fréchet distance, from the model's own VAE encoder (no pretrained
+    audio model ships in a package here): per ``segment_s`` segment, the latents pooled into
+    ``bands`` frequency bands per latent channel, their mean and standard deviation over time.
+    Shape ``(n_segments, 2 * latent_channels * bands)``; audio shorter than one segment gives none.
+    """
+    import torch  # noqa: PLC0415
+
+    cfg = pipe.config
+    with torch.no_grad():
+        z = pipe.audio_to_latents(torch.from_numpy(np.asarray(y, np.float32))[None].to(pipe.device))[0].cpu().numpy()
+    z = z.reshape(len(z), cfg.latent_channels, -1)  # (latent frames, channels, latent mel bins)
+    z = np.stack([part.mean(-1) for part in np.array_split(z, bands, axis=-1)], -1).reshape(len(z), -1)
+    per = max(2, round(segment_s * cfg.latent_rate))
+    segments = [z[s : s + per] for s in range(0, len(z) - per + 1, per)]
+    return np.array([np.concatenate([g.mean(0), g.std(0)]) for g in segments]).reshape(len(segments), 2 * z.shape[1])
 
 
 def evaluate_clip(y: np.ndarray, sr: int, cuts: np.ndarray, reference_beats: np.ndarray | None = None) -> dict[str, Any]:
