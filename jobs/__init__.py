@@ -17,5 +17,4 @@ JOBS = {
     "generate": "jobs.generate",
     "report": "jobs.report",
     "words": "jobs.words",
-    "compact": "jobs.compact",
 }

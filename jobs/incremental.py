@@ -8,11 +8,8 @@ generate, preprocess, words). The conventions:
   local disk its modification time in nanoseconds and size (``mtime_ns=…;size=…``). Every output
   row carries the version of the input it was made from, in a ``version`` column.
 - **Parts.** A job appends rows as Parquet part files ``<folder>/part-<UTC time to the
-  microsecond>-….parquet``, written atomically: the row jobs' actors write one part per block,
-  ``part-<run start>-b-<first id>-<hash of the ids>.parquet`` (jobs.rows.block_part_url: a
-  retried block overwrites its own part), other writers :func:`part_url`. The names sort in the
-  order of the runs; within a run an id has one row (the driver's rows of inputs that never came
-  back sort before the actors' parts, ``-a-``).
+  microsecond>-<random>.parquet`` (:func:`part_url`), written atomically. The names sort in the
+  order they were written.
 - **Newest row wins.** When an id appears in several parts (a changed input was processed
   again), the row of the *later part* (by name) is the current one. :func:`read_latest` reads a
   folder of parts that way; readers must use it (or apply the same rule), not concatenate parts.
@@ -56,10 +53,8 @@ __all__ = [
     "list_inputs",
     "list_versions",
     "part_url",
-    "parts",
     "plan",
     "read_latest",
-    "run_stamp",
     "versions_of",
 ]
 
@@ -167,18 +162,13 @@ def versions_of(urls: Iterable[str], *, threads: int = 16) -> dict[str, str | No
         return dict(zip(urls, pool.map(one, urls), strict=True))
 
 
-def run_stamp() -> str:
-    """Now, as the start of part names: UTC to the microsecond, so names sort in the order written."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
-
-
 def part_url(folder: str, prefix: str = "part") -> str:
     """A new part file URL under ``folder`` whose name sorts after every part written before it."""
-    return storage.join(folder, f"{prefix}-{run_stamp()}-{uuid.uuid4().hex[:8]}.parquet")
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+    return storage.join(folder, f"{prefix}-{stamp}-{uuid.uuid4().hex[:8]}.parquet")
 
 
-def parts(folder: str) -> list[str]:
-    """The part files under ``folder``, in the order they were written (by name)."""
+def _parts(folder: str) -> list[str]:
     if not storage.exists(folder):
         return []
     return sorted(storage.list_files(folder, suffixes=(".parquet",)), key=lambda u: posixpath.basename(u))
@@ -205,7 +195,7 @@ def read_latest(folder: str, *, columns: list[str] | None = None, key: str = "id
     if columns is not None and key not in columns:
         columns = [key, *columns]
     tables = []
-    for i, url in enumerate(parts(folder)):
+    for i, url in enumerate(_parts(folder)):
         t = _read(url, columns)
         tables.append(t.append_column("__part", pa.array([i] * len(t), pa.int64())))
     if not tables:

@@ -3,9 +3,9 @@
 The shape shared by the jobs that turn many files into rows (score, preprocess, generate, words):
 the driver plans what to do (jobs.incremental), an actor pool processes one input per call
 (``batch_size=1``: inputs are large and slow, and a failure then costs one row), and rows are
-written by the actors to ``<folder>/part-*.parquet``, one part per block, atomically, so a crash
-keeps what was finished and the rerun skips it. An input that never comes back (a dead worker)
-gets an error row.
+appended to ``<folder>/part-*.parquet`` every ``flush`` rows, atomically, so a crash keeps what
+was finished and the rerun skips it. An input that never comes back (a dead worker) gets an error
+row.
 
 Units of work are blocks of ``--block-inputs`` inputs (each job's default is about a minute of
 work), so progress, flushing and retries move in small steps; the pool starts working when its
@@ -20,10 +20,7 @@ from __future__ import annotations
 import abc
 import argparse
 import collections
-import hashlib
 import math
-import posixpath
-import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -32,7 +29,7 @@ from typing import Any
 from jobs import incremental, storage
 from jobs.sandbox import DEFAULT_LIMIT_S, DEFAULT_MEMORY_GIB, Sandbox
 
-__all__ = ["BlockWriter", "RowWorker", "add_row_arguments", "block_part_url", "map_rows", "preview", "row_options"]
+__all__ = ["RowWorker", "add_row_arguments", "map_rows", "preview", "row_options"]
 
 SHOWN = 20  # ids listed by a dry run
 PROGRESS_EVERY_S = 10.0
@@ -102,7 +99,7 @@ class RowWorker(abc.ABC):
         return {"row": rows}
 
 
-def map_rows(todo: list[dict[str, Any]], worker: type, *, folder: str, schema: Any, workers: int,
+def map_rows(todo: list[dict[str, Any]], worker: type, *, folder: str, schema: Any, flush: int, workers: int,
              lost_row: Callable[[dict[str, Any], str], dict[str, Any]], num_cpus: float = 1.0, num_gpus: float = 0.0,
              worker_kwargs: dict[str, Any] | None = None, keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
              carry: Sequence[str] = (), block_inputs: int = 16, label: str = "rows", error_window: int = 0,
@@ -110,47 +107,45 @@ def map_rows(todo: list[dict[str, Any]], worker: type, *, folder: str, schema: A
     """Process ``todo`` (dicts with ``id``, ``uri``, ``version``) with ``worker`` actors.
 
     ``worker(**worker_kwargs)`` is built once per actor; it maps ``{"id": [...], "uri": [...]}``
-    to ``{"row": [row, ...]}``, one row per input, never raising for one bad input. The actor
-    writes the rows of each block of ``block_inputs`` inputs itself, as one part named after the
-    run and the block's ids (:func:`block_part_url`): a block that Ray retries (its actor died)
-    overwrites its own part instead of adding a second row per id. Every row written gets the
-    input's ``version`` and its fields named in ``carry``; inputs without a result get
-    ``lost_row(input, reason)``, written by the driver in a part that sorts before the workers'
-    parts of the run (a row a worker did write wins). ``label`` names the progress lines;
-    ``error_window`` and ``max_error_rate``: the early stop (see the module docstring; a window
-    of 0 never stops).
-
-    Returns, per input done, ``keep(row)`` (default: ``status`` and ``error``) with its ``id``: the
-    driver keeps what the summary needs, not the rows.
+    to ``{"row": [row, ...]}``, one row per input, never raising for one bad input. Every row
+    written gets the input's ``version`` and its fields named in ``carry``; inputs without a
+    result get ``lost_row(input, reason)``. ``block_inputs``: inputs per unit of work; ``label``
+    names the progress lines; ``error_window`` and ``max_error_rate``: the early stop (see the
+    module docstring; a window of 0 never stops).
+    Returns the rows written, each reduced to ``keep(row)`` (with its ``id``) when given: a catalog
+    of a million videos should not hold a million full rows in the driver.
     """
     import pyarrow as pa  # noqa: PLC0415
     import ray  # noqa: PLC0415
 
     if not todo:
         return []
-    run = incremental.run_stamp()
-    fields = ("id", "uri", "version", *carry)
-    items = [{k: r.get(k) for k in fields} for r in todo]
-    ds = ray.data.from_items(items, override_num_blocks=math.ceil(len(items) / block_inputs))
-    # named after the worker (Ray names the actors ``MapBatches(Scorer)``, not after this wrapper)
-    writer = type(worker.__name__, (BlockWriter,), {"__doc__": BlockWriter.__doc__})
-    mapped = ds.map_batches(
-        writer, batch_size=block_inputs, num_cpus=num_cpus, num_gpus=num_gpus,
-        fn_constructor_kwargs={"worker": worker, "worker_kwargs": worker_kwargs or {}, "folder": folder, "schema": schema,
-                               "run": run, "carry": tuple(carry), "keep": keep},
-        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers, initial_size=workers))
-    done: list[dict[str, Any]] = []
+    extra = {r["id"]: {"version": r.get("version"), **{k: r.get(k) for k in carry}} for r in todo}
+    items = [{"id": r["id"], "uri": r["uri"]} for r in todo]
+    ds = ray.data.from_items(items, override_num_blocks=math.ceil(len(items) / max(1, block_inputs)))
+    mapped = ds.map_batches(worker, fn_constructor_kwargs=worker_kwargs or {}, batch_size=1,
+                            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers, initial_size=workers),
+                            num_cpus=num_cpus, num_gpus=num_gpus)
+    rows: list[dict[str, Any]] = []
+    pending: list[dict[str, Any]] = []
+
+    def write(batch: list[dict[str, Any]]) -> None:
+        storage.write_table(incremental.part_url(folder), pa.Table.from_pylist(batch, schema=schema))
+        rows.extend(batch if keep is None else ({**keep(r), "id": r["id"]} for r in batch))
+
     reason = "no result came back from the workers"
     progress = Progress(label, len(items))
     recent: collections.deque[bool] = collections.deque(maxlen=max(1, error_window))
-    results = iter(mapped.iter_rows())
     try:
-        for item in results:
-            kept = dict(item["kept"])
-            done.append(kept)
-            failed = kept.get("status") == "error"
+        for item in mapped.iter_rows():
+            row = {**item["row"], **extra.get(item["row"]["id"], {"version": None})}
+            pending.append(row)
+            failed = row.get("status") == "error"
             progress.add(failed)
             recent.append(failed)
+            if len(pending) >= flush:
+                write(pending)
+                pending = []
             if error_window and len(recent) == error_window and sum(recent) / error_window > max_error_rate:
                 reason = (f"{STOPPED}: {sum(recent)} of the last {error_window} inputs failed, more than "
                           f"--max-error-rate {max_error_rate:g}; not processed")
@@ -158,60 +153,13 @@ def map_rows(todo: list[dict[str, Any]], worker: type, *, folder: str, schema: A
                 break
     except Exception as e:  # the pool failed beyond Ray's retries: keep what finished, say why for the rest
         reason = f"the worker pool failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-    finally:  # a stop: shut the pool down (blocks in flight may still have written their parts)
-        close = getattr(results, "close", None)
-        if close is not None:
-            close()
     progress.report(final=True)
-    seen = {r["id"] for r in done}
-    if len(seen) < len(todo):  # blocks running at a stop or a pool failure may have written their parts: their
-        seen |= _ids_written(folder, run)  # rows stand (and win over the driver's, which sort first, if one came late)
-    lost = [{**lost_row(r, reason), **{k: r.get(k) for k in fields[2:]}} for r in todo if r["id"] not in seen]
-    if lost:  # never lose an input silently
-        storage.write_table(block_part_url(folder, run, [r["id"] for r in lost], lost=True),
-                            pa.Table.from_pylist(lost, schema=schema))
-        done.extend(_kept(r, keep) for r in lost)
-    return done
-
-
-def block_part_url(folder: str, run: str, ids: Sequence[str], *, lost: bool = False) -> str:
-    """The part of one block of a run: ``part-<run>-b-<first id>-<hash of the ids>.parquet``; the
-    driver's part of the inputs with no result has ``a`` for ``b`` (it sorts first: jobs.incremental)."""
-    first = re.sub(r"[^A-Za-z0-9._-]+", "_", str(ids[0]))[:40] if ids else ""
-    digest = hashlib.sha1("\n".join(map(str, ids)).encode()).hexdigest()[:16]
-    return storage.join(folder, f"part-{run}-{'a' if lost else 'b'}-{first}-{digest}.parquet")
-
-
-def _ids_written(folder: str, run: str) -> set[str]:
-    """The ids in the actors' parts of this run."""
-    ids: set[str] = set()
-    for url in storage.list_files(folder, suffixes=(".parquet",)):
-        if posixpath.basename(url).startswith(f"part-{run}-b-"):
-            ids.update(str(i) for i in storage.read_table(url).column("id").to_pylist())
-    return ids
-
-
-def _kept(row: dict[str, Any], keep: Callable[[dict[str, Any]], dict[str, Any]] | None) -> dict[str, Any]:
-    small = keep(row) if keep is not None else {"status": row.get("status"), "error": row.get("error")}
-    return {**small, "id": row["id"]}
-
-
-class BlockWriter:
-    """Ray Data actor around a :class:`RowWorker`: the rows of a block, written as its part; returns the kept fields."""
-
-    def __init__(self, worker: type, worker_kwargs: dict[str, Any], folder: str, schema: Any, run: str,
-                 carry: tuple[str, ...], keep: Callable[[dict[str, Any]], dict[str, Any]] | None) -> None:
-        self.worker = worker(**worker_kwargs)
-        self.folder, self.schema, self.run, self.carry, self.keep = folder, schema, run, carry, keep
-
-    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        import pyarrow as pa  # noqa: PLC0415
-
-        ids = [str(i) for i in batch["id"]]
-        made = self.worker({"id": batch["id"], "uri": batch["uri"]})["row"]
-        rows = [{**row, **{k: batch[k][n] for k in ("version", *self.carry)}} for n, row in enumerate(made)]
-        storage.write_table(block_part_url(self.folder, self.run, ids), pa.Table.from_pylist(rows, schema=self.schema))
-        return {"kept": [_kept(row, self.keep) for row in rows]}
+    if pending:
+        write(pending)
+    missing = set(extra) - {r["id"] for r in rows}
+    if missing:  # never lose an input silently
+        write([{**lost_row(r, reason), **extra[r["id"]]} for r in todo if r["id"] in missing])
+    return rows
 
 
 class Progress:

@@ -85,6 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="a group with more tokens (and over 1.25/--workers of all groups' tokens) runs its E-step "
                           "sharded over --workers actors (default: %(default)s)")
     cfg.add_argument("--top-words", type=int, default=12, help="words per group shown in the report (default: %(default)s)")
+    parser.add_argument("--flush", type=int, default=200, help="parsed rows per output part file (default: %(default)s)")
     add_row_arguments(parser, block_inputs=8)  # one score can take a hundred times another (a quartet against a folk tune)
     incremental.add_arguments(parser)
     sandbox.add_argument(parser)
@@ -95,7 +96,7 @@ def check(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise JobError(f"--{name} must be at least 1, got {value}")
-    for name in ("max_voices", "max_patterns", "block_tokens", "shard_tokens", "top_words"):
+    for name in ("max_voices", "max_patterns", "block_tokens", "shard_tokens", "top_words", "flush"):
         if getattr(args, name) < 1:
             raise JobError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     try:
@@ -170,7 +171,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     work = incremental.plan(inputs, incremental.done_versions(pieces), incremental=args.incremental, limit=args.limit)
     t_parse = time.time()
     new_rows = map_rows(
-        work.todo, PieceParser, folder=pieces, schema=parse_schema(), workers=workers,
+        work.todo, PieceParser, folder=pieces, schema=parse_schema(), flush=args.flush, workers=workers,
         lost_row=lambda r, reason: error_row(r["id"], r["uri"], r["group"], reason, 0.0), num_cpus=per_actor,
         worker_kwargs={"voices": args.voices, "max_voices": args.max_voices, **sandbox.limits(args)},
         carry=("group",), keep=lambda r: {"status": r["status"]}, **row_options(args))
