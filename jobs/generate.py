@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs import incremental, sandbox, storage
-from jobs.rows import RowWorker, add_row_arguments, map_rows, preview, row_options
+from jobs.rows import RowWorker, map_rows, preview
 from jobs.runtime import JobError
 
 DESCRIPTION = "write a soundtrack for every video with a trained VeM model, mux it, and score the result"
@@ -40,7 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=None, help="generation actors (default: CPUs - 1, or GPUs)")
     parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per actor (default: %(default)s = CPU)")
     parser.add_argument("--flush", type=int, default=50, help="rows per output part file (default: %(default)s)")
-    add_row_arguments(parser, block_inputs=4)
     controls = parser.add_argument_group("controls")
     controls.add_argument("--seed", type=int, default=0, help="noise seed; the same seed gives the same music")
     controls.add_argument("--steps", type=int, default=25, help="sampler steps (DPM-Solver++; default: %(default)s)")
@@ -228,7 +227,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     lost_row=lambda r, why: error_row(r["id"], r["uri"], why),
                     worker_kwargs={"model": args.model, "output": args.output, "controls": controls,
                                    "tracking_uri": mlflow.get_tracking_uri() if args.model.startswith("models:/") else None,
-                                   **sandbox.limits(args)}, **row_options(args))
+                                   **sandbox.limits(args)})
     summary = summarise(rows)
     summary.update(inputs=len(inputs), processed=len(rows), **work.counts(), seconds=round(time.time() - started, 2),
                    videos_per_minute=round(len(rows) / max(time.time() - started, 1e-6) * 60, 2),

@@ -210,7 +210,7 @@ def read_latest(folder: str, *, columns: list[str] | None = None, key: str = "id
 
 #: Error rows that say nothing about the input: storage could not be read, or the worker died.
 #: A rerun tries these inputs again; an input that failed to parse stays done until it changes.
-RETRY_ERRORS = ("read:", "no result came back", "the worker pool failed", "stopped early")
+RETRY_ERRORS = ("read:", "no result came back", "the worker pool failed")
 
 
 def done_versions(folder: str, *, key: str = "id") -> dict[str, str | None]:

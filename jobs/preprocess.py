@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from jobs import incremental, sandbox, storage
-from jobs.rows import RowWorker, add_row_arguments, map_rows, preview, row_options
+from jobs.rows import RowWorker, map_rows, preview
 from jobs.runtime import JobError
 
 DESCRIPTION = "turn paired clips (videos with their music) into VeM training examples"
@@ -35,7 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="process at most this many new clips")
     parser.add_argument("--workers", type=int, default=None, help="actors (default: CPUs - 1, at least 1)")
     parser.add_argument("--flush", type=int, default=200, help="rows per output part file (default: %(default)s)")
-    add_row_arguments(parser, block_inputs=8)
     parser.add_argument("--preset", default="small", choices=["debug", "small", "base"],
                         help="the model the examples are for: its log-mel settings (bands) are used (default: %(default)s)")
     add_pretrained_arguments(parser)
@@ -210,7 +209,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rows = map_rows(work.todo, Preprocessor, folder=folder, schema=schema(), flush=args.flush, workers=workers,
                     lost_row=lambda r, why: error_row(r["id"], r["uri"], why),
                     worker_kwargs={"texts": _texts(args.input), **sandbox.limits(args),
-                                 "mel": mel_settings(args), "encoder": args.encoder}, **row_options(args))
+                                 "mel": mel_settings(args), "encoder": args.encoder})
     ok = [r for r in rows if r["status"] == "ok"]
     summary = {"inputs": len(inputs), "processed": len(rows), "ok": len(ok), "errors": len(rows) - len(ok),
                **work.counts(), "transition_beat_frames": sum(int(r["n_tb"]) for r in ok),

@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from jobs import incremental, sandbox, storage
-from jobs.rows import RowWorker, add_row_arguments, map_rows, preview, row_options
+from jobs.rows import RowWorker, map_rows, preview
 from jobs.runtime import JobError
 
 DESCRIPTION = "score a catalog of videos: transitions, beats, tempo, and how well cuts land on beats"
@@ -44,7 +44,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="score at most this many new videos")
     parser.add_argument("--workers", type=int, default=None, help="scoring actors (default: CPUs - 1, at least 1)")
     parser.add_argument("--flush", type=int, default=500, help="rows per output part file (default: %(default)s)")
-    add_row_arguments(parser, block_inputs=16)
     parser.add_argument("--explain", default=None, metavar="ID", help="draw the timeline of one video as a PNG and stop")
     parser.add_argument("--encoder", default=None, metavar="PATH",
                         help="CLIP/SigLIP model folder (local or s3://) for the frame embeddings; fills visual_embedding")
@@ -141,7 +140,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rows = map_rows(work.todo, Scorer, folder=storage.join(args.output, "scores"), schema=schema(), flush=args.flush,
                         workers=args.workers or max(1, cpus - 1), lost_row=_lost_row,
                         worker_kwargs={**sandbox.limits(args), "encoder": args.encoder,
-                                       "music_encoder": args.music_encoder}, keep=_summary_fields, **row_options(args))
+                                       "music_encoder": args.music_encoder}, keep=_summary_fields)
     summary = summarise(rows)
     summary.update(inputs=len(inputs), processed=len(rows), **work.counts(), seconds=round(time.time() - started, 2),
                    outputs={"scores": storage.join(args.output, "scores")})

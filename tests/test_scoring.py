@@ -121,39 +121,6 @@ def test_score_job_bad_inputs_reruns_and_rows(ray_cluster: None, workdir: str, t
     assert sorted(r["id"] for r in again) == sorted(["good", "new", *expected])
 
 
-def test_a_run_of_failures_stops_early_and_the_rest_get_rows_naming_the_stop(ray_cluster: None, workdir: str,
-                                                                              catalog: Path, tmp_path: Path,
-                                                                              capsys: pytest.CaptureFixture[str]) -> None:
-    import mlflow
-
-    from jobs.incremental import read_latest
-
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    for k in range(12):
-        (videos / f"broken{k:02d}.mp4").write_bytes(b"not a video %d" % k)
-    out = tmp_path / "scores"
-    argv = ["score", "--input", str(videos), "--output", str(out), "--workdir", workdir, "--workers", "1",
-            "--block-inputs", "2", "--max-error-rate", "0.5"]
-    assert main([*argv, "--error-window", "4"]) == 1  # over the rate: the job says so
-    rows = pq.read_table(out / "scores").to_pylist()
-    assert sorted(r["id"] for r in rows) == [f"broken{k:02d}" for k in range(12)]  # every input has its one row
-    stopped = [r for r in rows if r["error"].startswith("stopped early")]
-    assert 1 <= len(stopped) <= 12 - 4 and "4 of the last 4 inputs failed" in stopped[0]["error"]
-    assert "--max-error-rate 0.5" in stopped[0]["error"]
-    err = capsys.readouterr().err
-    assert "score: stopped early" in err and "/12 inputs" in err  # progress: done of all, rate, failures
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
-    run = client.search_runs([client.get_experiment_by_name("jobs/score").experiment_id],
-                             order_by=["start_time DESC"])[0]
-    assert run.data.metrics["inputs_done"] == 12 - len(stopped)
-    # a rerun that does not stop early processes exactly the inputs the stop left
-    assert main([*argv, "--error-window", "0"]) == 1
-    again = {r["id"]: r for r in read_latest(str(out / "scores")).to_pylist()}
-    assert len(again) == 12 and not any(r["error"].startswith("stopped early") for r in again.values())
-    assert f"12 inputs: {len(stopped)} new, 0 changed, {12 - len(stopped)} skipped" in capsys.readouterr().err
-
-
 def test_a_rerun_retries_inputs_storage_could_not_read_but_not_broken_ones(ray_cluster: None, workdir: str,
                                                                           catalog: Path, tmp_path: Path) -> None:
     import pyarrow as pa
