@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The committed models/vem-small weights: a 64-ad sample catalog (seed 1) and 160 clips of real
+# VeM small weights from a 64-ad sample catalog (seed 1) and 160 clips of real
 # music paired with footage of photographs (python -m jobs paired, seed 1: music21 scores played by
 # General MIDI ensembles of their mood, cut on their beats), preprocessed into one example folder,
 # then the four training phases of the small preset and the learned vocoder, one after another
@@ -9,6 +9,8 @@
 # clips the train job held out, and the vocoder against Griffin-Lim (benchmarks/vocoder_bench.py).
 # The small preset's log-mel has 128 bands (vem/presets.py says why); preprocess --preset small
 # makes examples of it. A rerun skips what is done (the data, preprocessed clips, finished phases).
+# The committed models/vem-small weights come from this script as it was at bcff091 (catalog only):
+# run as it is now (41.6 min), it made weights worse on the ads' sync, not committed (README).
 #   benchmarks/train_small.sh [WORK_DIR]          (default: work/train-small)
 set -euo pipefail
 cd "$(dirname "$0")/.."
