@@ -97,11 +97,7 @@ class Generator(RowWorker):
 
     PRELOAD = ("jobs.generate", "vem.storyboard", "vem.media", "vem.scoring")
 
-    def rejections(self) -> tuple[type[Exception], ...]:
-        from vem.audio import AudioError  # noqa: PLC0415
-        from vem.storyboard import VideoError  # noqa: PLC0415
-
-        return (VideoError, AudioError)
+    REJECTIONS = ("vem.storyboard.VideoError", "vem.audio.AudioError")
 
     def __init__(self, model: str, output: str, controls: dict[str, Any], tracking_uri: str | None = None,
                  input_time_limit: float = sandbox.DEFAULT_LIMIT_S,

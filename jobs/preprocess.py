@@ -102,11 +102,7 @@ class Preprocessor(RowWorker):
 
     PRELOAD = ("vem.storyboard", "vem.audio")
 
-    def rejections(self) -> tuple[type[Exception], ...]:
-        from vem.audio import AudioError  # noqa: PLC0415
-        from vem.storyboard import VideoError  # noqa: PLC0415
-
-        return (VideoError, AudioError)
+    REJECTIONS = ("vem.storyboard.VideoError", "vem.audio.AudioError")
 
     def __init__(self, texts: dict[str, dict[str, Any]] | None = None, input_time_limit: float = sandbox.DEFAULT_LIMIT_S,
                  mel: dict[str, Any] | None = None, encoder: str | None = None,

@@ -10,6 +10,7 @@ and the rerun skips it. An input that never comes back (a dead worker) gets an e
 from __future__ import annotations
 
 import abc
+import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,14 +32,14 @@ class RowWorker(abc.ABC):
     """
 
     PRELOAD: tuple[str, ...] = ()  # modules the sandbox imports before its first call
+    # the parsers' documented refusals of a bad input ("module.Class"): after these the sandbox process is kept
+    REJECTIONS: tuple[str, ...] = ()
 
     def __init__(self, input_time_limit: float = DEFAULT_LIMIT_S, input_memory_limit: float = DEFAULT_MEMORY_GIB) -> None:
-        self.sandbox = Sandbox(input_time_limit, preload=self.PRELOAD, rejections=self.rejections(),
+        rejections = tuple(getattr(importlib.import_module(name.rpartition(".")[0]), name.rpartition(".")[2])
+                           for name in self.REJECTIONS)
+        self.sandbox = Sandbox(input_time_limit, preload=self.PRELOAD, rejections=rejections,
                                memory_bytes=int(input_memory_limit * 2**30))
-
-    def rejections(self) -> tuple[type[Exception], ...]:
-        """The parsers' documented refusals of a bad input: after these the sandbox process is kept."""
-        return ()
 
     def isolated(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)`` run in the sandbox (``fn`` must be importable by name)."""

@@ -125,7 +125,7 @@ class Sandbox:
         proc = self._child()
         assert proc.stdin is not None and proc.stdout is not None
         try:
-            _send(proc.stdin, (fn.__module__, fn.__qualname__, args, kwargs, self.cpu_seconds))
+            _send(proc.stdin, (fn.__module__, fn.__qualname__, args, kwargs))
             status, value = _receive(proc.stdout, deadline=time.monotonic() + self.seconds)
         except TimeoutError:
             self.close()
@@ -168,7 +168,8 @@ class Sandbox:
         self._home = tempfile.mkdtemp(prefix="sandbox-home-")
         env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
         env.update(HOME=self._home, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), PYTHONDONTWRITEBYTECODE="1")
-        self._proc = subprocess.Popen([sys.executable, "-m", "jobs.sandbox", str(self.memory_bytes), *self.preload],
+        self._proc = subprocess.Popen([sys.executable, "-m", "jobs.sandbox", str(self.memory_bytes), str(self.cpu_seconds),
+                                       *self.preload],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True, env=env,
                                       cwd=self._home)
         self._served = 0
@@ -274,8 +275,9 @@ def _cpu_budget(seconds: float) -> None:
     _limit(resource.RLIMIT_CPU, int(used.ru_utime + used.ru_stime + seconds) + 1)
 
 
-def _serve(memory_bytes: int, modules: Sequence[str]) -> None:
-    """The child: answer ``(module, name, args, kwargs, cpu_seconds)`` messages on stdin until it closes."""
+def _serve(memory_bytes: int, cpu_seconds: float, modules: Sequence[str]) -> None:
+    """The child: answer ``(module, name, args, kwargs)`` messages on stdin until it closes, each call
+    within ``cpu_seconds`` of CPU time and all within ``memory_bytes`` of address space."""
     import resource  # noqa: PLC0415
 
     _die_with_parent()
@@ -293,7 +295,7 @@ def _serve(memory_bytes: int, modules: Sequence[str]) -> None:
     _send(replies, ("ok", None))
     while True:
         try:
-            module, qualname, args, kwargs, cpu_seconds = _receive(requests)
+            module, qualname, args, kwargs = _receive(requests)
         except EOFError:
             return
         try:
@@ -313,4 +315,4 @@ def _serve(memory_bytes: int, modules: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
-    _serve(int(sys.argv[1]), sys.argv[2:])
+    _serve(int(sys.argv[1]), float(sys.argv[2]), sys.argv[3:])
