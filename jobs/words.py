@@ -71,14 +71,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cfg = parser.add_argument_group("music-words")
     cfg.add_argument("--preset", choices=("default", "debug"), default="default",
                      help="EM settings: default, or debug (fewer candidates and rounds: seconds) (default: %(default)s)")
-    cfg.add_argument("--voices", choices=("lines", "skyline"), default="lines",
-                     help="voice separation of polyphonic parts (default: %(default)s)")
+    cfg.add_argument("--voices", choices=("lines", "skyline", "outer"), default="lines",
+                     help="voice separation of polyphonic parts (musicwords.voices) (default: %(default)s)")
     cfg.add_argument("--max-voices", type=int, default=4, help="lines per part (default: %(default)s)")
-    cfg.add_argument("--extend", choices=("none", "repeating"), default="none",
-                     help="repeating: occurrences take the co-sounding notes that recur with them (polyphonic patterns; "
-                          "quadratic in a word's occurrences, slow on big groups) (default: %(default)s)")
+    cfg.add_argument("--extend", choices=("none", "repeating", "maximal"), default="none",
+                     help="repeating: occurrences take the co-sounding notes that recur with them (polyphonic patterns); "
+                          "maximal: and grow in time while the notes around them recur (what `python -m musicwords "
+                          "evaluate` measures); both quadratic in a word's occurrences, slow on big groups "
+                          "(default: %(default)s)")
+    cfg.add_argument("--null", choices=("unigram", "markov"), default="unigram",
+                     help="the null model savings and significance are counted against (musicwords.idiom) "
+                          "(default: %(default)s)")
     cfg.add_argument("--max-patterns", type=int, default=300,
-                     help="report at most this many patterns per group (default: %(default)s)")
+                     help="report at most this many patterns per group, 0 for all (default: %(default)s)")
     cfg.add_argument("--block-tokens", type=int, default=EMConfig().block_tokens,
                      help="E-step block size in tokens, the unit of sharding; part of the result (default: %(default)s)")
     cfg.add_argument("--shard-tokens", type=int, default=200_000,
@@ -95,7 +100,9 @@ def check(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise JobError(f"--{name} must be at least 1, got {value}")
-    for name in ("max_voices", "max_patterns", "block_tokens", "shard_tokens", "top_words", "flush"):
+    if args.max_patterns < 0:
+        raise JobError(f"--max-patterns must be at least 0 (0: all), got {args.max_patterns}")
+    for name in ("max_voices", "block_tokens", "shard_tokens", "top_words", "flush"):
         if getattr(args, name) < 1:
             raise JobError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     try:
@@ -118,7 +125,7 @@ def check(args: argparse.Namespace) -> None:
 def job_config(args: argparse.Namespace) -> dict[str, Any]:
     """The settings that shape the results (kept in ``<output>/config.json``; a rerun must match)."""
     return {"group_by": args.group_by, "preset": args.preset, "voices": args.voices, "max_voices": args.max_voices,
-            "extend": args.extend, "max_patterns": args.max_patterns, "block_tokens": args.block_tokens,
+            "extend": args.extend, "null": args.null, "max_patterns": args.max_patterns, "block_tokens": args.block_tokens,
             "top_words": args.top_words}
 
 

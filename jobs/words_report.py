@@ -67,14 +67,15 @@ def write_groups_table(url: str, summaries: list[dict[str, Any]]) -> None:
 
 STATISTIC = ("weighted log-odds ratio with an informative Dirichlet prior (Monroe, Colaresi & Quinn 2008) of the group "
              "against all other groups, the prior being each word's count in the whole corpus; "
-             "shown: z > 1.96, highest first")
+             "shown: words whose one-sided p-value survives Benjamini-Hochberg at a 5 % false discovery rate over "
+             "the words the group uses, and used in 2 pieces of the group or more; highest z first")
 
 
 def write_report(args: argparse.Namespace, names: list[str], folders: dict[str, str], summaries: dict[str, dict[str, Any]],
                  rows: list[dict[str, Any]]) -> str:
     """``<output>/index.html``: a card per group and the composers compared; returns its URL."""
     from jobs.words import job_config  # noqa: PLC0415
-    from musicwords.compare import Z_THRESHOLD, distinctive_words, shared_words  # noqa: PLC0415
+    from musicwords.compare import distinctive_words, is_distinctive, shared_words  # noqa: PLC0415
     from musicwords.page import render_page  # noqa: PLC0415
     from musicwords.report import pattern_midi  # noqa: PLC0415
 
@@ -108,9 +109,11 @@ def write_report(args: argparse.Namespace, names: list[str], folders: dict[str, 
         vocabulary = {r["word_id"]: r for r in storage.read_table(storage.join(out, base, "words.parquet")).to_pylist()}
         group_of = {r["id"]: r["group"] for r in rows}
         counts: dict[str, dict[int, int]] = {n: {} for n in names if n != CORPUS}
+        pieces: dict[str, dict[int, int]] = {n: {} for n in counts}  # pieces of the group using the word
         for u in storage.read_table(storage.join(out, base, "usage.parquet")).to_pylist():
-            g = counts[group_of[u["piece_id"]]]
-            g[u["word_id"]] = g.get(u["word_id"], 0) + u["count"]
+            group = group_of[u["piece_id"]]
+            counts[group][u["word_id"]] = counts[group].get(u["word_id"], 0) + u["count"]
+            pieces[group][u["word_id"]] = pieces[group].get(u["word_id"], 0) + 1
 
         def card_of(w: int, **extra: Any) -> dict[str, Any]:
             r = vocabulary[w]
@@ -121,7 +124,7 @@ def write_report(args: argparse.Namespace, names: list[str], folders: dict[str, 
             return {**r, **extra, "midi": midi if r["onset"] else None}
 
         for name in counts:
-            found = [x for x in distinctive_words(counts, name) if x["z"] > Z_THRESHOLD][:8]
+            found = [x for x in distinctive_words(counts, name, pieces=pieces) if is_distinctive(x)][:8]
             cards[name]["distinctive"] = [card_of(x["word"], z=x["z"], count=x["count"], rate=x["rate"], rest_rate=x["rest_rate"])
                                           for x in found]
         shared = [card_of(x["word"], groups=x["groups"], min_rate=x["min_rate"], count=x["count"])

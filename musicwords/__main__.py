@@ -1,4 +1,4 @@
-"""``python -m musicwords``: discover music-words in files, or evaluate against JKUPDD."""
+"""``python -m musicwords``: discover music-words in files, or evaluate against human annotations (JKUPDD, BPS-motif)."""
 
 from __future__ import annotations
 
@@ -12,18 +12,29 @@ from musicwords.notes import NotesError
 
 def main(argv: list[str] | None = None) -> int:
     from musicwords.discover import DiscoverConfig  # noqa: PLC0415
-    from musicwords.evaluate import _jkupdd_default  # noqa: PLC0415
+    from musicwords.evaluate import DATASETS, SPLITS  # noqa: PLC0415
+    from musicwords.reconstruct import LEVELS  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(prog="python -m musicwords", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("discover", help="find the recurring patterns of each input file",
                        description="Writes, per input: <stem>.patterns.txt (MIREX format, ranked by bits saved; "
-                                   "onsets in beats), <stem>.dictionary.parquet/.json, <stem>.occurrences.parquet, "
+                                   "onsets in beats) and <stem>.patterns.<level>.txt per level (motif, phrase, section), "
+                                   "<stem>.tree.txt (the words spelled in words), "
+                                   "<stem>.dictionary.parquet/.json, <stem>.occurrences.parquet, "
                                    "<stem>.words.mid (one track per word), <stem>.pianoroll.png and <stem>.words.png.")
     d.add_argument("files", nargs="+", help="MIDI, MusicXML/kern/abc, or JKUPDD-style note CSV files")
     d.add_argument("--out", default=".", help="output folder (default: current folder)")
-    e = sub.add_parser("evaluate", help="score discovery against JKUPDD's human annotations")
-    e.add_argument("--jkupdd", default=_jkupdd_default(), help="JKUPDD folder (default: $JKUPDD or ../shared/data/jkupdd)")
+    e = sub.add_parser("evaluate", help="score discovery against human pattern annotations (JKUPDD or BPS-motif)")
+    e.add_argument("--dataset", choices=DATASETS, default="jkupdd", help="annotated set (default: %(default)s)")
+    e.add_argument("--path", "--jkupdd", dest="path", default=None,
+                   help="the set's folder (default: $JKUPDD or $BPS_MOTIF, else ../shared/data/jkupdd or bps-motif-dev)")
+    e.add_argument("--split", choices=SPLITS, default="all",
+                   help="pieces scored: the tuning half (even positions in name order), the test half (odd) or all "
+                        "(default: %(default)s)")
+    e.add_argument("--level", choices=("all", *LEVELS), default="all",
+                   help="score the patterns of one level of the word grammar only (default: %(default)s)")
+    e.add_argument("--per-piece", action="store_true", help="also print each piece's figures (to stderr as they come)")
     e.add_argument("--method", choices=("words", "bpe", "ngram"), default="words", help="method (default: %(default)s)")
     e.add_argument("--json", action="store_true", help="print one JSON object with the means")
     e.add_argument("--significance", type=_significance, default=DiscoverConfig.significance,
@@ -47,12 +58,14 @@ def _discover(files: list[str], out: Path) -> int:
     from musicwords.evaluate import pattern_points  # noqa: PLC0415
     from musicwords.io import read_notes  # noqa: PLC0415
     from musicwords.mirex import write_patterns  # noqa: PLC0415
+    from musicwords.reconstruct import LEVELS  # noqa: PLC0415
     from musicwords.report import (  # noqa: PLC0415
         dictionary_table,
         occurrences_table,
         piece_table,
         plot_piano_roll,
         plot_words,
+        word_tree,
         words_midi,
     )
 
@@ -69,6 +82,11 @@ def _discover(files: list[str], out: Path) -> int:
         stem = str(out / Path(name).stem)
         d = result.dictionary
         Path(f"{stem}.patterns.txt").write_text(write_patterns(pattern_points(notes, result.patterns)))
+        for level in LEVELS:
+            at_level = [p for p in result.patterns if p.level == level]
+            Path(f"{stem}.patterns.{level}.txt").write_text(write_patterns(pattern_points(notes, at_level)))
+        tree = word_tree(result)
+        Path(f"{stem}.tree.txt").write_text("\n".join(tree) + "\n")
         words = dictionary_table(result)
         pq.write_table(words, f"{stem}.dictionary.parquet")
         pq.write_table(occurrences_table(result), f"{stem}.occurrences.parquet")
@@ -77,7 +95,7 @@ def _discover(files: list[str], out: Path) -> int:
             "piece_id": notes.piece_id, "source": name, "notes": len(notes), "voices": list(result.streams[0].names),
             "code_length_bits": d.code_length, "dictionary_bits": d.dict_bits, "data_bits": d.data_bits,
             "code_length_history": d.history, "piece": piece, "alphabet": d.alphabet.to_json(),
-            "words": words.to_pylist(),
+            "words": words.to_pylist(), "tree": tree,
         }
         Path(f"{stem}.dictionary.json").write_text(json.dumps(summary, indent=1))
         Path(f"{stem}.words.mid").write_bytes(words_midi(result))
@@ -101,11 +119,15 @@ def _significance(text: str) -> float | None:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from musicwords.discover import DiscoverConfig  # noqa: PLC0415
-    from musicwords.evaluate import evaluate_jkupdd  # noqa: PLC0415
+    from musicwords.evaluate import default_path, evaluate_dataset  # noqa: PLC0415
 
-    if not args.jkupdd:
-        raise FileNotFoundError("no JKUPDD folder: pass --jkupdd PATH or set JKUPDD")
-    result = evaluate_jkupdd(args.jkupdd, method=args.method, config=DiscoverConfig(significance=args.significance))
+    path = args.path or default_path(args.dataset)
+    if not path:
+        raise FileNotFoundError(f"no {args.dataset} folder: pass --path DIR or set "
+                                f"{'JKUPDD' if args.dataset == 'jkupdd' else 'BPS_MOTIF'}")
+    progress = (lambda line: print(line, file=sys.stderr, flush=True)) if args.per_piece else None
+    result = evaluate_dataset(args.dataset, path, method=args.method, split=args.split, level=args.level, progress=progress,
+                              config=DiscoverConfig(significance=args.significance))
     means = {v: {k: round(x, 4) for k, x in r.items() if k != "pieces"} for v, r in result.items()}
     if args.json:
         print(json.dumps(means))

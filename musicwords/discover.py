@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from musicwords.em import Dictionary, EMConfig, learn_dictionary
+from musicwords.idiom import IdiomModel
 from musicwords.notes import Notes, NotesError
 from musicwords.reconstruct import Occurrence, Pattern, check_significance, find_occurrences, patterns
 from musicwords.tokens import Alphabet, TokenConfig, TokenStreams, tokenize
@@ -38,9 +39,12 @@ class DiscoverConfig:
     select: str = "coverage"  # which patterns are reported (see reconstruct.patterns); "new_bits": by conditional code length
     coverage: float = 1.0  # for select="coverage": the patterns that together make this share of the bits saved
     significance: float | None = 0.05  # report a word only if its saving is this unlikely by chance (see reconstruct.patterns)
+    null: str = "unigram"  # savings over: "unigram" (the base token model) | "markov" (musicwords.idiom)
 
     def __post_init__(self) -> None:
         check_significance(self.significance)
+        if self.null not in ("markov", "unigram"):
+            raise ValueError(f"null must be 'markov' or 'unigram', got {self.null!r}")
 
     @classmethod
     def debug(cls) -> DiscoverConfig:
@@ -85,7 +89,8 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
     else:
         dictionary = learn(tokens, alphabet)
     occurrences = find_occurrences(dictionary, tokens, pieces)
+    null = IdiomModel(tokens.tokens, len(alphabet)) if cfg.null == "markov" else None
     found = patterns(dictionary, occurrences, pieces, top=cfg.top_patterns, min_notes=cfg.min_pattern_notes,
                      extend=cfg.extend, min_share=cfg.min_share, coverage=cfg.coverage, select=cfg.select,
-                     significance=cfg.significance)
+                     significance=cfg.significance, null=null)
     return DiscoverResult(pieces, streams, tokens, dictionary, occurrences, found)

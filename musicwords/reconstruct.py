@@ -25,11 +25,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from musicwords.em import Dictionary
+from musicwords.idiom import IdiomModel
 from musicwords.lattice import build_lattice, viterbi
 from musicwords.notes import Notes
 from musicwords.tokens import TokenStreams
 
-__all__ = ["Occurrence", "Pattern", "check_significance", "find_occurrences", "patterns", "rank_words"]
+__all__ = ["LEVELS", "Occurrence", "Pattern", "check_significance", "find_occurrences", "level_of", "patterns",
+           "rank_words", "word_parts"]
+
+LEVELS = ("motif", "phrase", "section")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class Occurrence:
     end: float  # beats: latest note end
     pitch_lo: int
     pitch_hi: int
+    token: int = -1  # index of its first token in the TokenStreams (-1: not known)
+    depth: int = 0  # 0: a word of the stream's segmentation; k: a part of a part ... (k levels) of one
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,42 @@ class Pattern:
     word: int
     bits_saved: float
     occurrences: tuple[tuple[int, np.ndarray], ...]  # (piece, note indices)
+    level: str = "motif"  # see level_of
+    parts: tuple[int, ...] = ()  # the multi-token words it is spelled in (word_parts)
+
+
+def word_parts(d: Dictionary, w: int) -> tuple[int, ...]:
+    """The multi-token words of ``w``'s spelling in shorter words, in order (literals left out)."""
+    return tuple(part for _, part in d.spelling(w) if part >= d.n_literals)
+
+
+def level_of(d: Dictionary, w: int, memo: dict[int, int] | None = None) -> str:
+    """``"motif"``, ``"phrase"`` or ``"section"``: the height of ``w`` in the dictionary's grammar.
+
+    A word spelled in literals only is a motif; a word with a motif among its parts is a phrase;
+    a word with a phrase (or section) among its parts is a section. So the level comes from how
+    the dictionary spells words in words, not from a length cut-off: a long run of notes that
+    recurs only as a whole is a motif of the dictionary, and a four-note word made of two
+    two-note words is a phrase.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from musicwords.em import Dictionary
+    >>> from musicwords.tokens import Alphabet
+    >>> words = [(0,), (1,), (0, 1), (0, 1, 0, 1), (0, 1, 0, 1, 0, 1, 0, 1)]
+    >>> d = Dictionary(Alphabet(), words, np.log(np.full(5, 0.2)), np.ones(5), 2, np.ones(2), 100)
+    >>> [level_of(d, w) for w in (2, 3, 4)]
+    ['motif', 'phrase', 'section']
+    """
+    memo = {} if memo is None else memo
+    return LEVELS[min(_height(d, w, memo), len(LEVELS)) - 1]
+
+
+def _height(d: Dictionary, w: int, memo: dict[int, int]) -> int:
+    if w not in memo:
+        memo[w] = 1 + max((_height(d, part, memo) for part in word_parts(d, w)), default=0)
+    return memo[w]
 
 
 def find_occurrences(d: Dictionary, streams: TokenStreams, pieces: list[Notes]) -> list[Occurrence]:
@@ -61,18 +103,20 @@ def find_occurrences(d: Dictionary, streams: TokenStreams, pieces: list[Notes]) 
     spellings: dict[int, list[tuple[int, int]]] = {}
     words: list[int] = []
     starts: list[int] = []
+    depths: list[int] = []
     for k in path.tolist():
         w = int(lattice.word[k])
         if w < d.n_literals:
             continue
-        todo = [(w, int(lattice.start[k]))]
+        todo = [(w, int(lattice.start[k]), 0)]
         while todo:  # depth first, parts in order: a word made of words has its parts occur here too
-            w, s = todo.pop()
+            w, s, depth = todo.pop()
             words.append(w)
             starts.append(s)
+            depths.append(depth)
             if w not in spellings:
                 spellings[w] = [(o, part) for o, part in d.spelling(w) if part >= d.n_literals]
-            todo.extend((part, s + o) for o, part in reversed(spellings[w]))
+            todo.extend((part, s + o, depth + 1) for o, part in reversed(spellings[w]))
     if not words:
         return []
     # every occurrence's notes: the note its first token leaves, then the note each token arrives at
@@ -92,24 +136,49 @@ def find_occurrences(d: Dictionary, streams: TokenStreams, pieces: list[Notes]) 
     lo_p, hi_p = np.minimum.reduceat(pitch, first), np.maximum.reduceat(pitch, first)
     stream = streams.stream[s_arr]
     return [
-        Occurrence(piece=p, word=w, stream=st, notes=notes, start=a, end=b, pitch_lo=c, pitch_hi=e)
-        for p, w, st, notes, a, b, c, e in zip(
+        Occurrence(piece=p, word=w, stream=st, notes=notes, start=a, end=b, pitch_lo=c, pitch_hi=e, token=t, depth=k)
+        for p, w, st, notes, a, b, c, e, t, k in zip(
             piece.tolist(), words, stream.tolist(), np.split(idx, first[1:]), lo_t.tolist(), hi_t.tolist(),
-            lo_p.tolist(), hi_p.tolist(), strict=True)
+            lo_p.tolist(), hi_p.tolist(), starts, depths, strict=True)
     ]
 
 
-def rank_words(d: Dictionary, occurrences: list[Occurrence]) -> list[tuple[int, float, int]]:
-    """``(word, bits_saved, count)`` for every used word, most saving first."""
-    counts: dict[int, int] = {}
+def rank_words(d: Dictionary, occurrences: list[Occurrence], null: IdiomModel | None = None) -> list[tuple[int, float, int]]:
+    """``(word, bits_saved, count)`` for every used word, most saving first.
+
+    ``count`` is every occurrence, nested ones included (a motif inside three statements of a
+    theme is heard three times). The saving counts each use once: a word saves
+    ``(base - bits)`` per use, where its uses are its occurrences in the segmentation of the
+    streams (depth 0) plus its uses in the spellings of the other used words, once per word
+    spelled (in the dictionary), not once per occurrence of that word: the notes of a nested
+    occurrence are already paid for by the word that holds them, so counting them again would
+    count the same bits twice (the motif saves them once, where the dictionary spells the theme).
+    ``base`` is the bits of the word's tokens under a null model: by default the base (unigram)
+    token model of the dictionary; with ``null`` (:class:`~musicwords.idiom.IdiomModel` of the
+    same token streams), the mean over its occurrences of their tokens in context, under the
+    Markov model of the rest of the music.
+    """
+    starts: dict[int, list[int]] = {}
+    top: dict[int, int] = {}
     for occ in occurrences:
-        counts[occ.word] = counts.get(occ.word, 0) + 1
+        starts.setdefault(occ.word, []).append(occ.token)
+        top[occ.word] = top.get(occ.word, 0) + (occ.depth == 0)
+    refs: dict[int, int] = {}
+    for w in starts:
+        for part in word_parts(d, w):
+            refs[part] = refs.get(part, 0) + 1
     ranked = []
     costs = d.word_costs()
-    for w, c in counts.items():
-        base = float(d.base_bits[list(d.words[w])].sum())
-        saved = c * (base + d.logp[w] / np.log(2.0)) - costs[w]
-        ranked.append((w, float(saved), c))
+    for w, at in starts.items():
+        if null is None:
+            base = float(d.base_bits[list(d.words[w])].sum())
+        elif min(at) < 0:
+            raise ValueError("a null model needs occurrences with their token index (from find_occurrences)")
+        else:
+            base = null.word_bits(at, len(d.words[w])) / len(at)
+        uses = top.get(w, 0) + refs.get(w, 0)
+        saved = uses * (base + d.logp[w] / np.log(2.0)) - costs[w]
+        ranked.append((w, float(saved), len(at)))
     ranked.sort(key=lambda r: (-r[1], r[0]))
     return ranked
 
@@ -127,6 +196,7 @@ def patterns(
     coverage: float = 1.0,
     select: str = "coverage",
     significance: float | None = None,
+    null: IdiomModel | None = None,
 ) -> list[Pattern]:
     """The top words as patterns (see the module docstring), most saving first.
 
@@ -171,6 +241,11 @@ def patterns(
         ``n_words`` words costs ``log2(n_words)`` more (a union bound). So, with ``significance``
         0.05, the chance that any reported word is a chance recurrence in music without patterns
         is at most 5 %. ``None``: every word that saves bits.
+    null : IdiomModel, optional
+        The null model the savings are counted against (see :func:`rank_words`);
+        :func:`~musicwords.discover.discover` passes the order-k Markov model of
+        :mod:`musicwords.idiom`, so the bound above is against music that is only idiom (scale
+        runs, repeated notes, figuration), not against notes drawn one by one.
     """
     if extend not in ("repeating", "maximal", "none"):
         raise ValueError(f"extend must be 'repeating', 'maximal' or 'none', got {extend!r}")
@@ -183,11 +258,12 @@ def patterns(
     check_significance(significance)
     n_words = len(d.words) - d.n_literals
     min_saved = 0.0 if significance is None else math.log2(max(n_words, 1) / significance)
-    ranked = [r for r in rank_words(d, occurrences)
+    ranked = [r for r in rank_words(d, occurrences, null)
               if len(d.words[r[0]]) + 1 >= min_notes and r[2] >= 2 and r[1] > min_saved]
     total = sum(r[1] for r in ranked)
     reported = 0.0
     costs = d.word_costs()
+    heights: dict[int, int] = {}
     held: set[tuple[int, int]] = set()  # notes of the patterns reported so far
     for w, saved, count in ranked:
         if select == "coverage" and reported >= coverage * total - 1e-9:
@@ -206,7 +282,8 @@ def patterns(
         elif len(covered & held) >= max_overlap * len(covered):
             continue  # (nearly) all of it is inside patterns that save more: its bits count as reported
         held |= covered
-        out.append(Pattern(word=w, bits_saved=saved, occurrences=tuple(sets)))
+        out.append(Pattern(word=w, bits_saved=saved, occurrences=tuple(sets), level=level_of(d, w, heights),
+                           parts=word_parts(d, w)))
         if top is not None and len(out) >= top:
             break
     return out

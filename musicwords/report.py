@@ -2,8 +2,10 @@
 
 - :func:`dictionary_table`: one row per reported word: ``word_id``, its ``pattern`` (relative
   onset in beats, pitch interval from the first note, duration per note, from its first
-  occurrence), its spelling in tokens, ``count``, ``prob``, ``bits`` (−log2 prob) and
-  ``bits_saved``;
+  occurrence), its spelling in tokens, ``count``, ``prob``, ``bits`` (−log2 prob),
+  ``bits_saved``, its ``level`` (motif, phrase, section) and ``parts`` (the words it is spelled in);
+- :func:`word_tree`: the reported words as a grammar, one line a word, e.g.
+  ``section w41 = phrase w17 + phrase w22`` and ``phrase w17 = motif w3 + 2 notes + motif w5``;
 - :func:`occurrences_table`: one row per occurrence: ``piece_id``, ``word_id``, note indices,
   ``start``/``end`` (beats), ``pitch_lo``/``pitch_hi``;
 - :func:`piece_table`: per piece, its code length under the base token model and with the
@@ -34,7 +36,7 @@ from musicwords.reconstruct import Occurrence
 
 __all__ = [
     "dictionary_table", "note_coverage", "occurrences_table", "pattern_midi", "piece_table", "plot_history",
-    "plot_piano_roll", "plot_piece", "plot_words", "usage_table", "words_midi", "words_table",
+    "plot_piano_roll", "plot_piece", "plot_words", "usage_table", "word_tree", "words_midi", "words_table",
 ]
 
 LN2 = float(np.log(2.0))
@@ -60,12 +62,42 @@ def dictionary_table(result: DiscoverResult) -> Any:
             "prob": float(np.exp(d.logp[p.word])),
             "bits": float(-d.logp[p.word] / LN2),
             "bits_saved": float(p.bits_saved),
+            "level": p.level,
+            "parts": list(p.parts),
         })
     return pa.Table.from_pylist(rows, schema=pa.schema([
         ("word_id", pa.int64()), ("tokens", pa.string()), ("n_notes", pa.int64()), ("onset", pa.list_(pa.float64())),
         ("interval", pa.list_(pa.int64())), ("duration", pa.list_(pa.float64())), ("count", pa.int64()),
-        ("prob", pa.float64()), ("bits", pa.float64()), ("bits_saved", pa.float64()),
+        ("prob", pa.float64()), ("bits", pa.float64()), ("bits_saved", pa.float64()), ("level", pa.string()),
+        ("parts", pa.list_(pa.int64())),
     ]))
+
+
+def word_tree(result: DiscoverResult) -> list[str]:
+    """The reported words spelled in words, top level first: ``"section w41 = phrase w17 + phrase w22"``.
+
+    A part that is not itself reported is shown with its own level; the notes a word spells in
+    literals between its parts are shown as ``k notes``.
+    """
+    from musicwords.reconstruct import LEVELS, level_of  # noqa: PLC0415
+
+    d = result.dictionary
+    heights: dict[int, int] = {}
+    lines = []
+    for p in sorted(result.patterns, key=lambda p: (-LEVELS.index(p.level), -p.bits_saved)):
+        spelled, loose = [], 0
+        for _, part in d.spelling(p.word):
+            if part < d.n_literals:
+                loose += 1
+                continue
+            if loose:
+                spelled.append(f"{loose} note{'s' if loose > 1 else ''}")
+                loose = 0
+            spelled.append(f"{level_of(d, part, heights)} w{part}")
+        if loose:
+            spelled.append(f"{loose} note{'s' if loose > 1 else ''}")
+        lines.append(f"{p.level} w{p.word} = " + " + ".join(spelled))
+    return lines
 
 
 def occurrences_table(result: DiscoverResult) -> Any:

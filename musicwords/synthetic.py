@@ -76,3 +76,75 @@ def planted_corpus(
         for m, start, length in spans:
             answer[m].append((p, np.arange(start, start + length)))
     return PlantedCorpus(pieces, motifs, answer)
+
+
+def markov_melodies(
+    sources: list[Notes], *, seed: int, n_pieces: int = 1, n_notes: int = 400, order: int = 2, n_motifs: int = 0,
+    occurrences: int = 4, motif_notes: int = 8,
+) -> PlantedCorpus:
+    """Melodies drawn from an order-``order`` Markov chain of the steps (pitch interval, inter-onset
+    interval) of the top voice of ``sources`` (e.g. Bach chorales): music that is idiom only, with
+    no passage repeated on purpose. With ``n_motifs``, that many passages of ``motif_notes`` notes
+    are each planted ``occurrences`` times per piece (transposed): steps the sources use, drawn one
+    by one (order 0), so a motif is made of the music's own steps but is not its idiom.
+
+    Examples
+    --------
+    >>> src = Notes.from_arrays("s", onset=np.arange(12.0), pitch=[60, 62, 64, 65, 67, 65, 64, 62] + [60] * 4,
+    ...                         duration=np.ones(12))
+    >>> m = markov_melodies([src], seed=0, n_notes=30)
+    >>> len(m.pieces[0]), m.motifs
+    (30, [])
+    """
+    rng = np.random.default_rng(seed)
+    steps: list[list[tuple[int, float]]] = []
+    for notes in sources:
+        top = notes.voice == 0
+        onset, pitch = notes.onset[top], notes.pitch[top].astype(int)
+        order_idx = np.lexsort((-pitch, onset))
+        onset, pitch = onset[order_idx], pitch[order_idx]
+        first = np.concatenate([[True], onset[1:] != onset[:-1]])  # the top note of each onset
+        onset, pitch = onset[first], pitch[first]
+        steps.append(list(zip(np.diff(pitch).tolist(), np.round(np.diff(onset), 3).tolist(), strict=True)))
+    table: dict[tuple[tuple[int, float], ...], list[tuple[int, float]]] = {}
+    for line in steps:
+        for j in range(len(line)):
+            for k in range(order + 1):
+                if j - k >= 0:
+                    table.setdefault(tuple(line[j - k : j]), []).append(line[j])
+    if () not in table:
+        raise ValueError("sources: no top voice with two notes or more")
+
+    def walk(n: int, history: list[tuple[int, float]], k: int = order) -> list[tuple[int, float]]:
+        out: list[tuple[int, float]] = []
+        for _ in range(n):
+            h = (history + out)[-k:] if k else []
+            while tuple(h) not in table:
+                h = h[1:]
+            nxt = table[tuple(h)]
+            out.append(nxt[int(rng.integers(len(nxt)))])
+        return out
+
+    motifs = [walk(motif_notes - 1, [], 0) for _ in range(n_motifs)]
+    pieces: list[Notes] = []
+    answer: list[list[tuple[int, np.ndarray]]] = [[] for _ in motifs]
+    for p in range(n_pieces):
+        plan = rng.permutation(np.repeat(np.arange(n_motifs), occurrences)).tolist()
+        gap = (n_notes - len(plan) * motif_notes) // (len(plan) + 1)
+        if gap < 1:
+            raise ValueError("n_notes is too small for the motifs planted")
+        seq: list[tuple[int, float]] = walk(gap, [])
+        spans = []
+        for m in plan:
+            spans.append((m, len(seq) + 1))  # the motif's first note follows step len(seq)
+            seq += [(int(rng.integers(-5, 6)), 1.0)] + motifs[m] + walk(gap, seq)
+        seq = (seq + walk(n_notes, seq))[: n_notes - 1]
+        pitch = 64 + np.concatenate([[0], np.cumsum([s for s, _ in seq])])
+        pitch = np.clip(pitch - int(round(float(np.mean(pitch)))) + 64, 0, 127)
+        onset = np.concatenate([[0.0], np.cumsum([max(d, 0.125) for _, d in seq])])
+        pieces.append(Notes.from_arrays(f"markov{p:02d}", onset=onset, pitch=pitch, duration=np.full(len(onset), 0.5)))
+        for m, start in spans:
+            answer[m].append((p, np.arange(start, start + motif_notes)))
+    motif_arrays = [(np.concatenate([[0], np.cumsum([s for s, _ in mo])]), np.array([d for _, d in mo] + [1.0]))
+                    for mo in motifs]
+    return PlantedCorpus(pieces, motif_arrays, answer)

@@ -1,6 +1,6 @@
 """Splitting polyphonic parts into monophonic voices, the input of tokenisation.
 
-Two methods, chosen by name:
+Three methods, chosen by name:
 
 - ``"skyline"``: the highest note of each onset (the melody a listener usually follows);
   every other note is dropped. Simple and lossy.
@@ -10,6 +10,12 @@ Two methods, chosen by name:
   sounding lines starts a new one, up to ``max_voices`` per part. A monophonic part stays one
   line whatever its leaps. Every note is kept unless a part sounds more than ``max_voices``
   notes at once (then the lowest of two notes sharing a line and an onset is dropped).
+- ``"outer"``: the outer voices first, as a listener follows a keyboard texture: the *top
+  line* (the highest note of each onset of the part, exactly the skyline), then the *bottom
+  line* (the lowest of the other notes at each onset where the part sounds two or more), then
+  the inner notes left, separated by ``"lines"`` into at most ``max_voices - 2`` lines. Every
+  note is in one stream, as with ``"lines"``, but a melody that leaps across the inner voices
+  is never cut where line-following would hand it to a nearer line.
 
 Both return a mapping of each kept note to a ``(part, line)`` stream, as a :class:`Streams`
 of note indices into the original :class:`~musicwords.notes.Notes`.
@@ -24,7 +30,9 @@ from scipy.optimize import linear_sum_assignment
 
 from musicwords.notes import Notes
 
-__all__ = ["Streams", "separate_voices"]
+__all__ = ["METHODS", "Streams", "separate_voices"]
+
+METHODS = ("lines", "skyline", "outer")
 
 
 @dataclass(frozen=True)
@@ -43,10 +51,11 @@ def separate_voices(notes: Notes, *, method: str = "lines", max_voices: int = 4)
     ----------
     notes : Notes
         The piece; each of its voices (track/part/staff) is split on its own.
-    method : {"lines", "skyline"}
+    method : {"lines", "skyline", "outer"}
         See the module docstring.
     max_voices : int
-        Most lines per part for ``"lines"``.
+        Most lines per part for ``"lines"`` and ``"outer"`` (which keeps the top and bottom
+        line whatever it is).
 
     Examples
     --------
@@ -54,8 +63,8 @@ def separate_voices(notes: Notes, *, method: str = "lines", max_voices: int = 4)
     >>> [n.pitch[s].tolist() for s in separate_voices(n).streams]
     [[72, 74], [60, 59]]
     """
-    if method not in ("lines", "skyline"):
-        raise ValueError(f"method must be 'lines' or 'skyline', got {method!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if max_voices < 1:
         raise ValueError(f"max_voices must be >= 1, got {max_voices}")
     streams: list[np.ndarray] = []
@@ -66,6 +75,8 @@ def separate_voices(notes: Notes, *, method: str = "lines", max_voices: int = 4)
             continue
         if method == "skyline":
             lines = [_skyline(notes, idx)]
+        elif method == "outer":
+            lines = _outer(notes, idx, max_voices)
         else:
             lines = _lines(notes, idx, max_voices)
         for k, line in enumerate(lines):
@@ -75,12 +86,28 @@ def separate_voices(notes: Notes, *, method: str = "lines", max_voices: int = 4)
     return Streams(notes.piece_id, tuple(streams), tuple(names))
 
 
-def _skyline(notes: Notes, idx: np.ndarray) -> np.ndarray:
-    order = idx[np.lexsort((-notes.pitch[idx], notes.onset[idx]))]
+def _skyline(notes: Notes, idx: np.ndarray, *, lowest: bool = False) -> np.ndarray:
+    """The highest (or lowest) note of each onset among ``idx``, in onset order."""
+    pitch = notes.pitch[idx].astype(np.int64)
+    order = idx[np.lexsort((pitch if lowest else -pitch, notes.onset[idx]))]
     onset = notes.onset[order]
     first = np.ones(len(order), dtype=bool)
     first[1:] = onset[1:] != onset[:-1]
     return order[first]
+
+
+def _outer(notes: Notes, idx: np.ndarray, max_voices: int) -> list[np.ndarray]:
+    """Top line, bottom line (where the part sounds two or more notes), inner lines."""
+    top = _skyline(notes, idx)
+    rest = np.setdiff1d(idx, top)
+    if len(rest) == 0:
+        return [top]
+    bottom = _skyline(notes, rest, lowest=True)
+    inner = np.setdiff1d(rest, bottom)
+    lines = [top, bottom]
+    if len(inner):
+        lines += _lines(notes, inner, max(max_voices - 2, 1))
+    return lines
 
 
 def _lines(notes: Notes, idx: np.ndarray, max_voices: int) -> list[np.ndarray]:

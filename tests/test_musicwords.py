@@ -188,7 +188,7 @@ def test_evaluate_cli_prints_means_for_both_versions(jkupdd: Path) -> None:
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "musicwords", "evaluate", "--jkupdd", str(jkupdd), "--json"],
+    result = subprocess.run([sys.executable, "-m", "musicwords", "evaluate", "--path", str(jkupdd), "--json"],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     means = json.loads(result.stdout)

@@ -221,16 +221,18 @@ def test_planted_motifs_are_distinctive(local_run: dict[str, Any]) -> None:
     corpus = out / "groups" / "_corpus"
     vocabulary = {w["word_id"]: w for w in pq.read_table(corpus / "words.parquet").to_pylist()}
     usage = pq.read_table(corpus / "usage.parquet").to_pylist()
-    from musicwords.compare import distinctive_words
+    from musicwords.compare import distinctive_words, is_distinctive
 
     counts: dict[str, dict[int, int]] = {"alpha": {}, "beta": {}}
+    pieces: dict[str, dict[int, int]] = {"alpha": {}, "beta": {}}
     for u in usage:
-        group = counts[u["piece_id"].split("/")[0]]
-        group[u["word_id"]] = group.get(u["word_id"], 0) + u["count"]
+        name = u["piece_id"].split("/")[0]
+        counts[name][u["word_id"]] = counts[name].get(u["word_id"], 0) + u["count"]
+        pieces[name][u["word_id"]] = pieces[name].get(u["word_id"], 0) + 1
     for composer, seed in COMPOSERS.items():
         motifs = planted_corpus(seed=seed, n_pieces=5, n_motifs=2, occurrences=4).motifs
-        best = distinctive_words(counts, composer)[0]
-        assert best["z"] > 1.96 and best["rest"] == 0
+        best = distinctive_words(counts, composer, pieces=pieces)[0]
+        assert is_distinctive(best) and best["rest"] == 0 and best["pieces"] >= 2
         intervals = vocabulary[best["word"]]["interval"]
         planted = [list(np.asarray(m[0]) - m[0][0]) for m in motifs]
         # the word lies inside one planted motif (a run of its intervals)
