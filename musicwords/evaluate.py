@@ -97,7 +97,7 @@ def load_bps(root: str | Path) -> list[Piece]:
     """``(movement, notes, annotated motifs)`` for the BPS-motif movements at ``root``.
 
     Notes come from ``csv_notes/NN-1.csv`` (header row; onset and duration in crotchet beats,
-    MIDI pitch, staff as the voice); each motif type of ``motif_notes/NN/`` is one pattern
+    MIDI and morphetic pitch, staff as the voice); each motif type of ``motif_notes/NN/`` is one pattern
     whose occurrences are its ``<type>-<k>.csv`` files (onset, MIDI pitch, ...).
     """
     import csv  # noqa: PLC0415
@@ -116,7 +116,8 @@ def load_bps(root: str | Path) -> list[Piece]:
         notes = Notes.from_arrays(
             f.stem, onset=[round(float(r["onset"]), 3) for r in rows], pitch=[int(float(r["midi_number"])) for r in rows],
             duration=[round(float(r["duration"]), 3) for r in rows], voice=staff,
-            voice_names=tuple(f"staff{s}" for s in range(int(staff.max()) + 1)), title=f.stem)
+            voice_names=tuple(f"staff{s}" for s in range(int(staff.max()) + 1)), title=f.stem,
+            morph=_fill_spelling([r["morphetic_number"] for r in rows], [int(float(r["midi_number"])) for r in rows]))
         by_type: dict[str, list[tuple[int, Points]]] = {}
         for occ in (root / "motif_notes" / f.stem.split("-")[0]).glob("*.csv"):
             kind, _, k = occ.stem.rpartition("-")
@@ -125,6 +126,24 @@ def load_bps(root: str | Path) -> list[Piece]:
             by_type.setdefault(kind, []).append((int(k), points))
         ref = [[pts for _, pts in sorted(occs, key=lambda o: o[0])] for _, occs in sorted(by_type.items())]
         out.append((f.stem, notes, ref))
+    return out
+
+
+def _fill_spelling(morph: list[str], midi: list[int]) -> list[int] | None:
+    """Morphetic pitches of a BPS-motif movement, a blank one (a few notes have none) taken from the
+    commonest spelling of the same MIDI pitch in the movement; ``None`` (estimate them all) if none has one."""
+    known: dict[int, list[int]] = {}
+    for m, p in zip(morph, midi, strict=True):
+        if m.strip():
+            known.setdefault(p, []).append(int(float(m)))
+    out = []
+    for m, p in zip(morph, midi, strict=True):
+        if m.strip():
+            out.append(int(float(m)))
+        elif p in known:
+            out.append(max(set(known[p]), key=known[p].count))
+        else:
+            return None
     return out
 
 

@@ -180,6 +180,7 @@ def read_note_csv(
     onset = np.round(table[:, 0], 3)
     pitch = np.round(table[:, 1]).astype(int)
     duration = np.round(table[:, 3], 3) if table.shape[1] == 5 else np.ones(len(table))
+    morph = np.round(table[:, 2]).astype(int) if table.shape[1] == 5 else None
     staff = np.round(table[:, 4]).astype(int) if table.shape[1] == 5 else np.zeros(len(table), dtype=int)
     if staff.min() < 0:
         raise NotesError(f"{path}: negative staff number")
@@ -187,7 +188,7 @@ def read_note_csv(
     voice = np.searchsorted(staves, staff)
     return Notes.from_arrays(
         piece_id or path.stem, onset=onset, pitch=pitch, duration=duration, voice=voice,
-        voice_names=tuple(f"staff{s}" for s in staves), title=path.stem,
+        voice_names=tuple(f"staff{s}" for s in staves), title=path.stem, morph=morph,
     )
 
 

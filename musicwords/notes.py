@@ -42,6 +42,7 @@ class Notes:
     tempo_bpm: float = 120.0  # crotchets per minute, for the times in seconds
     voice_names: tuple[str, ...] = field(default=("voice0",))
     title: str = ""
+    morph: np.ndarray | None = None  # (n,) int16, morphetic (diatonic) pitch where the input spells it; see musicwords.spelling
 
     @classmethod
     def from_arrays(
@@ -56,6 +57,7 @@ class Notes:
         tempo_bpm: float = 120.0,
         voice_names: tuple[str, ...] | None = None,
         title: str = "",
+        morph: object | None = None,
     ) -> Notes:
         """Build a sorted table, checking lengths and ranges."""
         onset_a = np.asarray(onset, dtype=np.float64).reshape(-1)
@@ -64,7 +66,9 @@ class Notes:
         duration_a = np.asarray(duration, dtype=np.float64).reshape(-1)
         voice_a = np.zeros(n, dtype=np.int64) if voice is None else np.asarray(voice, dtype=np.int64).reshape(-1)
         vel_a = np.full(n, 80, dtype=np.int64) if velocity is None else np.asarray(velocity, dtype=np.int64).reshape(-1)
-        for name, arr in (("pitch", pitch_a), ("duration", duration_a), ("voice", voice_a), ("velocity", vel_a)):
+        morph_a = None if morph is None else np.asarray(morph, dtype=np.int64).reshape(-1)
+        checked = [("pitch", pitch_a), ("duration", duration_a), ("voice", voice_a), ("velocity", vel_a)]
+        for name, arr in checked + ([("morph", morph_a)] if morph_a is not None else []):
             if len(arr) != n:
                 raise NotesError(f"{piece_id}: {name} has {len(arr)} values but onset has {n}")
         if n and (pitch_a.min() < 0 or pitch_a.max() > 127):
@@ -88,6 +92,7 @@ class Notes:
             tempo_bpm=float(tempo_bpm),
             voice_names=tuple(names),
             title=title,
+            morph=None if morph_a is None else morph_a[order].astype(np.int16),
         )
 
     def __len__(self) -> int:

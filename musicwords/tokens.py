@@ -4,7 +4,10 @@ A monophonic stream of notes ``n_0, n_1, ..., n_m`` becomes ``m`` tokens; token 
 the *arrival* at note ``i`` from note ``i - 1``:
 
 - pitch (``pitch="interval"``, default): ``p_i - p_{i-1}`` in semitones, clipped to ±24, so
-  a transposed motif has the same tokens; ``pitch="absolute"`` uses ``p_i`` (for ablation);
+  a transposed motif has the same tokens; ``pitch="diatonic"``: the step in *scale steps*
+  (morphetic pitch, :mod:`musicwords.spelling`: the input's spelling where it has one, else an
+  estimated one), so a motif moved up or down the scale (a tonal answer, a sequence) has the
+  same tokens too; ``pitch="absolute"`` uses ``p_i`` (for ablation);
 - rhythm (``rhythm="ioi"``, default): the inter-onset interval ``o_i - o_{i-1}`` in beats,
   quantised to 1/12 beat (semiquavers and triplets stay exact) and capped at 8 beats. Times in
   beats carry no tempo, so a motif played faster or slower (another BPM) has the same tokens;
@@ -27,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from musicwords.notes import Notes
+from musicwords.spelling import diatonic_pitch
 from musicwords.voices import Streams
 
 __all__ = ["Alphabet", "TokenConfig", "TokenStreams", "tokenize"]
@@ -38,15 +42,15 @@ SEPARATOR = -1  # between streams in the concatenated token array
 class TokenConfig:
     """How notes become tokens (see the module docstring)."""
 
-    pitch: str = "interval"  # "interval" (transposition-invariant) | "absolute"
+    pitch: str = "interval"  # "interval" (transposition-invariant) | "diatonic" (scale steps) | "absolute"
     rhythm: str = "ioi"  # "ioi" (in beats: tempo-invariant) | "ratio" (also augmentation-invariant)
     grid: int = 12  # rhythm quantisation steps per beat (ioi) or per octave (ratio)
     max_interval: int = 24  # semitones; larger leaps share one token value
     max_ioi_beats: float = 8.0  # longer gaps (rests) share one token value
 
     def __post_init__(self) -> None:
-        if self.pitch not in ("interval", "absolute"):
-            raise ValueError(f"pitch must be 'interval' or 'absolute', got {self.pitch!r}")
+        if self.pitch not in ("interval", "diatonic", "absolute"):
+            raise ValueError(f"pitch must be 'interval', 'diatonic' or 'absolute', got {self.pitch!r}")
         if self.rhythm not in ("ioi", "ratio"):
             raise ValueError(f"rhythm must be 'ioi' or 'ratio', got {self.rhythm!r}")
         if self.grid < 1:
@@ -86,7 +90,7 @@ class Alphabet:
     def describe(self, token: int) -> str:
         """Human-readable token: ``+2@0.5`` = up a tone, half a beat after the previous note."""
         a, b = self.symbols[token]
-        pitch = f"{a:+d}" if self.config.pitch == "interval" else str(a)
+        pitch = {"interval": f"{a:+d}", "diatonic": f"{a:+d}st"}.get(self.config.pitch, str(a))
         if self.config.rhythm == "ioi":
             return f"{pitch}@{b / self.config.grid:g}"
         return f"{pitch}x{2 ** (b / self.config.grid):.3g}"
@@ -132,13 +136,14 @@ def tokenize(
     chunks: dict[str, list[np.ndarray]] = {k: [] for k in ("tokens", "piece", "stream", "note", "prev")}
     names: list[str] = []
     for p, (notes, streams) in enumerate(pieces):
+        heights = diatonic_pitch(notes) if cfg.pitch == "diatonic" else notes.pitch.astype(np.int64)
         for name, idx in zip(streams.names, streams.streams, strict=True):
             if len(idx) < 2:
                 continue
-            pitch = notes.pitch[idx].astype(np.int64)
+            pitch = heights[idx]
             onset = notes.onset[idx]
             ioi = np.diff(onset)
-            if cfg.pitch == "interval":
+            if cfg.pitch in ("interval", "diatonic"):
                 a = np.clip(np.diff(pitch), -cfg.max_interval - 1, cfg.max_interval + 1)
             else:
                 a = pitch[1:]

@@ -227,3 +227,35 @@ def test_planted_motifs_still_rank_first_with_nested_savings() -> None:
     for truth in corpus.occurrences:
         want = {(p, tuple(idx.tolist())) for p, idx in truth}
         assert max(len(want & {(p, tuple(i.tolist())) for p, i in pat.occurrences}) / len(want) for pat in top) >= 0.9
+
+
+@pytest.mark.parametrize("spelled", [False, True])
+def test_a_motif_moved_up_and_down_the_scale_is_one_word_with_diatonic_tokens(spelled: bool) -> None:
+    from musicwords.tokens import TokenConfig
+
+    scale = np.array([0, 2, 4, 5, 7, 9, 11])
+    rng = np.random.default_rng(2)
+    motif_steps = np.array([0, 2, 4, 3, 1, 2, 0, -1, 0])  # in scale steps
+    degrees: list[int] = []
+    planted = []
+    for start in (0, 1, 3, 4, 2, 5, 1, 3):  # the sequence on eight scale degrees of C major
+        degrees += (14 + np.cumsum(rng.integers(-2, 3, 8))).tolist()  # stepwise diatonic filler
+        planted.append(len(degrees))
+        degrees += (14 + start + motif_steps).tolist()
+    degrees_a = np.array(degrees)
+    pitch = 48 + 12 * (degrees_a // 7) + scale[degrees_a % 7]
+    n = Notes.from_arrays("seq", onset=np.arange(len(pitch), dtype=float), pitch=pitch, duration=np.ones(len(pitch)),
+                          morph=(60 - 14 + degrees_a) if spelled else None)
+    if not spelled:
+        from musicwords.spelling import diatonic_pitch, estimate_tonic
+
+        assert estimate_tonic(n) in (0, 9)  # C major or A minor: the same spelling
+        assert np.array_equal(np.diff(diatonic_pitch(n)), np.diff(degrees_a))
+
+    def best_share(pitch_tokens: str) -> float:
+        found = discover([n], DiscoverConfig(tokens=TokenConfig(pitch=pitch_tokens), extend="none")).patterns
+        want = {int(s) for s in planted}
+        return max((len(want & {int(idx[0]) for _, idx in p.occurrences}) / len(want) for p in found), default=0.0)
+
+    assert best_share("diatonic") == 1.0  # every statement, whatever its degree, is one word's
+    assert best_share("interval") < 0.5  # in semitones they are several different words

@@ -1,0 +1,66 @@
+"""Diatonic (morphetic) pitch: where a note lies on the staff, so a diatonic transposition keeps its steps.
+
+A tonal answer or a sequence moves a motif up or down the *scale*: C-E-G from C becomes D-F-A
+from D, a major third and a minor third instead of a minor and a major one. In semitones the two
+statements differ; in scale steps (morphetic pitch, Meredith 2006: one unit per staff position,
+middle C = 60 as in JKUPDD and BPS-motif) both are +2 +2.
+
+:func:`diatonic_pitch` gives the morphetic pitch of every note: the input's own where it spells
+notes (``Notes.morph``: the JKUPDD and BPS-motif CSVs), else an estimate: the piece's key by the
+Krumhansl-Schmuckler key-finding algorithm (duration-weighted pitch-class profile correlated with
+the Krumhansl-Kessler major and minor profiles) and each pitch class spelled as a scale degree of
+that tonic (``b2 2 b3 3 4 #4 5 b6 6 b7 7``: flats, except the raised fourth). One key per piece:
+a modulating piece is spelled in its main key, so a sequence through a modulation can still get
+one chromatic step wrong; that is the estimate's known limit.
+
+Examples
+--------
+>>> import numpy as np
+>>> from musicwords.notes import Notes
+>>> c_major = Notes.from_arrays("c", onset=np.arange(8.0), pitch=[60, 62, 64, 65, 67, 69, 71, 72], duration=np.ones(8))
+>>> np.diff(diatonic_pitch(c_major)).tolist()
+[1, 1, 1, 1, 1, 1, 1]
+>>> estimate_tonic(c_major)
+0
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from musicwords.notes import Notes
+
+__all__ = ["diatonic_pitch", "estimate_tonic"]
+
+# Krumhansl & Kessler (1982) probe-tone profiles, tonic first
+_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+_DEGREE = np.array([0, 1, 1, 2, 2, 3, 3, 4, 5, 5, 6, 6])  # semitones above the tonic → scale step
+_MIDDLE_C_MORPH = 60  # morphetic pitch of MIDI 60, as in JKUPDD and BPS-motif
+
+
+def estimate_tonic(notes: Notes) -> int:
+    """Pitch class (0 = C) of the tonic of the best-correlated major or minor key."""
+    if len(notes) == 0:
+        return 0
+    weight = np.maximum(notes.duration, 1e-3)
+    profile = np.bincount(notes.pitch.astype(np.int64) % 12, weights=weight, minlength=12)
+    if np.ptp(profile) == 0:
+        return 0
+    best, tonic = -np.inf, 0
+    for t in range(12):
+        for key in (_MAJOR, _MINOR):
+            r = float(np.corrcoef(profile, np.roll(key, t))[0, 1])
+            if r > best:
+                best, tonic = r, t
+    return tonic
+
+
+def diatonic_pitch(notes: Notes) -> np.ndarray:
+    """(n,) morphetic pitch of every note: ``notes.morph`` if the input spells its notes, else estimated."""
+    if notes.morph is not None:
+        return notes.morph.astype(np.int64)
+    tonic = estimate_tonic(notes)
+    rel = notes.pitch.astype(np.int64) - 60 - tonic
+    tonic_morph = _MIDDLE_C_MORPH + _DEGREE[tonic]  # the tonic above middle C on the C-major staff
+    return tonic_morph + 7 * (rel // 12) + _DEGREE[rel % 12]
