@@ -50,6 +50,7 @@ def learn_group(name: str, folder: str, rows: Sequence[dict[str, Any]], config: 
         note_coverage,
         occurrences_table,
         pattern_midi,
+        pattern_musicxml,
         piece_table,
         plot_history,
         plot_piece,
@@ -81,8 +82,9 @@ def learn_group(name: str, folder: str, rows: Sequence[dict[str, Any]], config: 
     storage.write_table(storage.join(base, "pieces.parquet"), per_piece)
     storage.write_table(storage.join(base, "usage.parquet"), usage_table(result))
     for row in words.to_pylist()[:top]:
-        storage.write_bytes(storage.join(base, "words", f"w{row['word_id']}.mid"),
-                            pattern_midi(row["onset"], row["interval"], row["duration"], name=f"word {row['word_id']}"))
+        shape, label = (row["onset"], row["interval"], row["duration"]), f"word {row['word_id']}"
+        storage.write_bytes(storage.join(base, "words", f"w{row['word_id']}.mid"), pattern_midi(*shape, name=label))
+        storage.write_bytes(storage.join(base, "words", f"w{row['word_id']}.musicxml"), pattern_musicxml(*shape, name=label))
     with tempfile.TemporaryDirectory() as tmp:
         plot_history(d.rounds, os.path.join(tmp, "history.png"), title=f"{name}: code length per round")
         storage.write_bytes(storage.join(base, "history.png"), read_file(os.path.join(tmp, "history.png")))

@@ -77,7 +77,7 @@ def write_report(args: argparse.Namespace, names: list[str], folders: dict[str, 
     from jobs.words import job_config  # noqa: PLC0415
     from musicwords.compare import distinctive_words, is_distinctive, shared_words  # noqa: PLC0415
     from musicwords.page import render_page  # noqa: PLC0415
-    from musicwords.report import pattern_midi  # noqa: PLC0415
+    from musicwords.report import pattern_midi, pattern_musicxml  # noqa: PLC0415
 
     out = args.output
     top = args.top_words
@@ -93,7 +93,7 @@ def write_report(args: argparse.Namespace, names: list[str], folders: dict[str, 
             words = []
             for w in s["top_words"]:
                 r = reported[w]
-                words.append({**r, "midi": f"{base}/words/w{w}.mid"})
+                words.append({**r, "midi": f"{base}/words/w{w}.mid", "musicxml": f"{base}/words/w{w}.musicxml"})
             piece = dict(s["piece"]) if s.get("piece") else None
             if piece:
                 piece.update(img=f"{base}/{piece['img']}", midi=f"{base}/{piece['midi']}")
@@ -117,11 +117,13 @@ def write_report(args: argparse.Namespace, names: list[str], folders: dict[str, 
 
         def card_of(w: int, **extra: Any) -> dict[str, Any]:
             r = vocabulary[w]
-            midi = f"{base}/words/w{w}.mid"
+            midi, xml = f"{base}/words/w{w}.mid", f"{base}/words/w{w}.musicxml"
+            shape = (r["onset"], r["interval"], r["duration"])
             if r["onset"] and not storage.exists(storage.join(out, midi)):
-                data = pattern_midi(r["onset"], r["interval"], r["duration"], name=f"word {w}")
-                storage.write_bytes(storage.join(out, midi), data)
-            return {**r, **extra, "midi": midi if r["onset"] else None}
+                storage.write_bytes(storage.join(out, midi), pattern_midi(*shape, name=f"word {w}"))
+            if r["onset"] and not storage.exists(storage.join(out, xml)):
+                storage.write_bytes(storage.join(out, xml), pattern_musicxml(*shape, name=f"word {w}"))
+            return {**r, **extra, "midi": midi if r["onset"] else None, "musicxml": xml if r["onset"] else None}
 
         for name in counts:
             found = [x for x in distinctive_words(counts, name, pieces=pieces) if is_distinctive(x)][:8]

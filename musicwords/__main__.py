@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
                        description="Writes, per input: <stem>.patterns.txt (MIREX format, ranked by bits saved; "
                                    "onsets in beats) and <stem>.patterns.<level>.txt per level (motif, phrase, section), "
                                    "<stem>.tree.txt (the words spelled in words), "
+                                   "<stem>.words/w<id>.musicxml (each word as a score), "
                                    "<stem>.dictionary.parquet/.json, <stem>.occurrences.parquet, "
                                    "<stem>.words.mid (one track per word), <stem>.pianoroll.png and <stem>.words.png.")
     d.add_argument("files", nargs="+", help="MIDI, MusicXML/kern/abc, or JKUPDD-style note CSV files")
@@ -62,6 +63,7 @@ def _discover(files: list[str], out: Path) -> int:
     from musicwords.report import (  # noqa: PLC0415
         dictionary_table,
         occurrences_table,
+        pattern_musicxml,
         piece_table,
         plot_piano_roll,
         plot_words,
@@ -88,6 +90,11 @@ def _discover(files: list[str], out: Path) -> int:
         tree = word_tree(result)
         Path(f"{stem}.tree.txt").write_text("\n".join(tree) + "\n")
         words = dictionary_table(result)
+        folder = Path(f"{stem}.words")
+        folder.mkdir(exist_ok=True)
+        for row in words.to_pylist():
+            xml = pattern_musicxml(row["onset"], row["interval"], row["duration"], name=f"word {row['word_id']}")
+            (folder / f"w{row['word_id']}.musicxml").write_bytes(xml)
         pq.write_table(words, f"{stem}.dictionary.parquet")
         pq.write_table(occurrences_table(result), f"{stem}.occurrences.parquet")
         piece = piece_table(result).to_pylist()[0]

@@ -17,7 +17,8 @@
 - for corpus reports: :func:`words_table` (every multi-token word of the dictionary, with the
   notes of its first occurrence), :func:`usage_table` (occurrences per piece and word),
   :func:`note_coverage` (share of each piece's notes inside occurrences of given words),
-  :func:`pattern_midi` (one word as a MIDI file), :func:`plot_history` (code length per round)
+  :func:`pattern_midi` (one word as a MIDI file), :func:`pattern_musicxml` (one word as a
+  MusicXML score), :func:`plot_history` (code length per round)
   and :func:`plot_piece` (the picture of :func:`plot_piano_roll` drawn with collections: seconds,
   not minutes, for a movement of 15,000 notes).
 """
@@ -35,7 +36,7 @@ from musicwords.notes import Notes
 from musicwords.reconstruct import Occurrence
 
 __all__ = [
-    "dictionary_table", "note_coverage", "occurrences_table", "pattern_midi", "piece_table", "plot_history",
+    "dictionary_table", "note_coverage", "occurrences_table", "pattern_midi", "pattern_musicxml", "piece_table", "plot_history",
     "plot_piano_roll", "plot_piece", "plot_words", "usage_table", "word_tree", "words_midi", "words_table",
 ]
 
@@ -297,6 +298,43 @@ def pattern_midi(onset: Any, interval: Any, duration: Any, *, base_pitch: int = 
                               duration=np.maximum(np.asarray(duration, dtype=float), 1e-3), tempo_bpm=tempo_bpm,
                               voice_names=(name,), title=name)
     return notes_to_midi_bytes(playable_notes(notes))
+
+
+def pattern_musicxml(onset: Any, interval: Any, duration: Any, *, base_pitch: int = 60, name: str = "word") -> bytes:
+    """One word as a MusicXML score that notation software opens (MuseScore, Finale, Sibelius,
+    music21): its notes as in :func:`pattern_midi`, times rounded to 1/12 beat, notes that start
+    and end together written as one chord, in 4/4 (a word carries no meter of its own).
+
+    Examples
+    --------
+    >>> xml = pattern_musicxml([0, 0.5, 1, 1], [0, 2, 4, 7], [0.5, 0.5, 1, 1], name="w7")
+    >>> xml.startswith(b"<?xml") and b"<score-partwise" in xml
+    True
+    """
+    from fractions import Fraction  # noqa: PLC0415
+
+    import music21 as m21  # noqa: PLC0415
+    from music21.musicxml.m21ToXml import GeneralObjectExporter  # noqa: PLC0415
+
+    onsets = np.asarray(onset, dtype=float)
+    pitches = np.clip(base_pitch + np.asarray(interval, dtype=int), 0, 127)
+    durations = np.maximum(np.asarray(duration, dtype=float), 1 / 12)
+    if not len(onsets) == len(pitches) == len(durations):
+        raise ValueError("onset, interval and duration must have one length")
+    grid = lambda x: Fraction(float(x)).limit_denominator(12)  # noqa: E731
+    chords: dict[tuple[Fraction, Fraction], list[int]] = {}
+    for t, p, d in zip(onsets - (onsets.min() if len(onsets) else 0.0), pitches.tolist(), durations, strict=True):
+        chords.setdefault((grid(t), max(grid(d), Fraction(1, 12))), []).append(int(p))
+    part = m21.stream.Part()
+    part.partName = name
+    part.insert(0, m21.meter.TimeSignature("4/4"))
+    for (t, d), ps in sorted(chords.items()):
+        element = m21.note.Note(ps[0]) if len(ps) == 1 else m21.chord.Chord(sorted(ps))
+        element.quarterLength = d
+        part.insert(t, element)
+    score = m21.stream.Score([part])
+    score.metadata = m21.metadata.Metadata(title=name)
+    return bytes(GeneralObjectExporter(score).parse())
 
 
 def plot_history(rounds: list[dict[str, float]], path: str, *, title: str = "") -> None:

@@ -259,3 +259,27 @@ def test_a_motif_moved_up_and_down_the_scale_is_one_word_with_diatonic_tokens(sp
 
     assert best_share("diatonic") == 1.0  # every statement, whatever its degree, is one word's
     assert best_share("interval") < 0.5  # in semitones they are several different words
+
+
+def test_a_word_as_musicxml_reads_back_with_its_notes(tmp_path: Path) -> None:
+    import music21
+
+    from musicwords.report import pattern_musicxml
+
+    onset, interval, duration = [0.0, 0.5, 1.0, 1.0, 2.0 + 1 / 3], [0, 2, 4, 7, -1], [0.5, 0.5, 1.0, 1.0, 2 / 3]
+    xml = pattern_musicxml(onset, interval, duration, base_pitch=62, name="word 7")
+    score = music21.converter.parse(xml, format="musicxml")
+    got = sorted((round(float(n.offset), 3), p.midi, round(float(n.quarterLength), 3))
+                 for m in score.recurse().getElementsByClass("Measure") for n in m.notes for p in n.pitches)
+    want = sorted((round(t, 3), 62 + i, round(d, 3)) for t, i, d in zip(onset, interval, duration, strict=True))
+    assert got == want
+    # the discover command writes one per reported word
+    corpus = planted_corpus(seed=4, n_pieces=1, n_motifs=2, occurrences=4)
+    csv = tmp_path / "p.csv"
+    n = corpus.pieces[0]
+    csv.write_text("".join(f"{t},{p},{p},{d},0\n" for t, p, d in zip(n.onset, n.pitch, n.duration, strict=True)))
+    run = subprocess.run([sys.executable, "-m", "musicwords", "discover", str(csv), "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    words = json.loads((tmp_path / "p.dictionary.json").read_text())["words"]
+    assert words and all((tmp_path / "p.words" / f"w{w['word_id']}.musicxml").is_file() for w in words)
