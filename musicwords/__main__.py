@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--split", choices=SPLITS, default="all",
                    help="pieces scored: the tuning half (even positions in name order), the test half (odd) or all "
                         "(default: %(default)s)")
+    e.add_argument("--null", choices=("unigram", "markov"), default=DiscoverConfig.null,
+                   help="null model of the savings: the unigram token model, or the idiom of the rest of the music "
+                        "(musicwords.idiom) (default: %(default)s)")
     e.add_argument("--level", choices=("all", *LEVELS), default="all",
                    help="score the patterns of one level of the word grammar only (default: %(default)s)")
     e.add_argument("--per-piece", action="store_true", help="also print each piece's figures (to stderr as they come)")
@@ -134,7 +137,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                                 f"{'JKUPDD' if args.dataset == 'jkupdd' else 'BPS_MOTIF'}")
     progress = (lambda line: print(line, file=sys.stderr, flush=True)) if args.per_piece else None
     result = evaluate_dataset(args.dataset, path, method=args.method, split=args.split, level=args.level, progress=progress,
-                              config=DiscoverConfig(significance=args.significance))
+                              config=DiscoverConfig(significance=args.significance, null=args.null))
     means = {v: {k: round(x, 4) for k, x in r.items() if k != "pieces"} for v, r in result.items()}
     if args.json:
         print(json.dumps(means))

@@ -26,11 +26,10 @@ own occurrences left out, what remains to learn from is the rest of one movement
 thousand tokens over an alphabet of a few hundred, where a one-token context recurs hundreds of
 times and a two-token context a handful.
 
-Status: an option (``DiscoverConfig(null="markov")``), not the default. On the tuning halves
-of the development sets it changed little (BPS-motif establishment F 0.274 → 0.276 with 20
-patterns a movement instead of 29; JKUPDD 0.559 → 0.522), and on melodies drawn from a Markov
-chain of Bach chorales neither null reports a pattern (``tests/test_musicwords.py``); so the
-unigram null stays the default until a null is shown to separate idiom from motifs.
+Status: an option (``DiscoverConfig(null="markov")``, ``evaluate --null markov``), not the
+default. It was a little ahead of the unigram null on the tuning halves of both development sets
+and behind it on both test halves (README, results), and on melodies drawn from a Markov chain of
+Bach chorales neither null reports a pattern (``tests/test_motifs.py``).
 
 Examples
 --------
