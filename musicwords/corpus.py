@@ -161,9 +161,12 @@ def score_to_notes(parsed: Any, *, piece_id: str, source: str, default_title: st
     marks = list(score.recurse().getElementsByClass(tempo.MetronomeMark))
     bpm = float(marks[0].getQuarterBPM()) if marks and marks[0].getQuarterBPM() else 100.0
     title = (score.metadata.title if score.metadata and score.metadata.title else "") or default_title or piece_id
+    measures = list(parts[0].getElementsByClass("Measure"))
+    numbers = [m.number for m in measures if isinstance(m.number, int)]
     return Notes.from_arrays(
         piece_id, onset=onsets, pitch=pitches, duration=durations, voice=voices,
         tempo_bpm=bpm, voice_names=tuple(str(n) for n in names), title=str(title),
+        bars=[float(m.offset) for m in measures] if measures else None, first_bar=numbers[0] if numbers else 1,
     )
 
 

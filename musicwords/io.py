@@ -40,7 +40,7 @@ import numpy as np
 
 from musicwords.notes import Notes, NotesError
 
-__all__ = ["SCORE_SUFFIXES", "read_midi", "read_note_csv", "read_notes", "read_score"]
+__all__ = ["SCORE_SUFFIXES", "barlines", "read_midi", "read_note_csv", "read_notes", "read_score"]
 
 MIDI_SUFFIXES = (".mid", ".midi")
 SCORE_SUFFIXES = (".xml", ".mxl", ".musicxml", ".krn", ".abc")
@@ -147,11 +147,40 @@ def read_midi(
         bpm = float(score.tempos[0].qpm)
     if not (1.0 <= bpm <= 2000.0) or not math.isfinite(bpm):
         raise NotesError(f"{path}: absurd tempo {bpm:g} BPM")
+    onset_all, duration_all = np.concatenate(onsets), np.concatenate(durations)
+    signatures = [(ts.time / tpq, ts.numerator * 4.0 / ts.denominator) for ts in score.time_signatures
+                  if ts.numerator > 0 and ts.denominator > 0]
     return Notes.from_arrays(
-        piece_id or path.stem, onset=np.concatenate(onsets), duration=np.concatenate(durations),
+        piece_id or path.stem, onset=onset_all, duration=duration_all,
         pitch=np.concatenate(pitches), velocity=np.concatenate(velocities), voice=np.concatenate(voices),
         tempo_bpm=bpm, voice_names=tuple(names), title=path.stem,
+        bars=barlines(signatures, float((onset_all + duration_all).max())),
     )
+
+
+def barlines(signatures: list[tuple[float, float]], end: float, *, limit: int = 100_000) -> np.ndarray:
+    """Onsets (beats) of the measures from 0 to ``end`` under ``(onset, measure length in beats)``
+    time signatures (4/4 until the first one, as MIDI defines); at most ``limit`` measures.
+
+    Examples
+    --------
+    >>> barlines([(0.0, 3.0), (6.0, 2.0)], 10.0).tolist()
+    [0.0, 3.0, 6.0, 8.0, 10.0]
+    """
+    changes = sorted((t, length) for t, length in signatures if length > 0 and t >= 0)
+    out: list[float] = []
+    t, length = 0.0, 4.0
+    k = 0
+    while t <= end + 1e-9 and len(out) < limit:
+        while k < len(changes) and changes[k][0] <= t + 1e-9:
+            length = changes[k][1]
+            k += 1
+        out.append(t)
+        nxt = t + length
+        if k < len(changes) and changes[k][0] < nxt - 1e-9:
+            nxt = changes[k][0]  # a time signature in mid-measure starts a new one
+        t = nxt
+    return np.array(out)
 
 
 def read_note_csv(

@@ -130,6 +130,8 @@ def _read(raw: bytes, *, source: str, piece_id: str, max_notes: int) -> Notes:
     out_voice: list[int] = []
     names: list[str] = []
     bpm: float | None = None
+    bars: list[float] | None = None
+    first_bar = 1
     count = 0
     for part in root.findall("part"):
         pid = part.get("id")
@@ -140,7 +142,12 @@ def _read(raw: bytes, *, source: str, piece_id: str, max_notes: int) -> Notes:
             continue  # music21 skips a part the part-list does not describe
         v = len(names)
         names.append(_part_name(info, pid, v))
-        onsets, lengths, pitches, ties, tempo = _read_part(part, opFrac, finale=finale)
+        onsets, lengths, pitches, ties, tempo, starts = _read_part(part, opFrac, finale=finale)
+        if bars is None:
+            bars = starts
+            first = part.find("measure")
+            number = (first.get("number") or "1") if first is not None else "1"
+            first_bar = int(number) if number.isdigit() else 1
         # music21 merges ties in the order of its flattened part: by onset, then voice by voice
         # (the order they came in); the document gives each voice's whole measure in turn
         order = sorted(range(len(onsets)), key=onsets.__getitem__)
@@ -158,7 +165,7 @@ def _read(raw: bytes, *, source: str, piece_id: str, max_notes: int) -> Notes:
     try:
         return Notes.from_arrays(
             piece_id, onset=out_on, pitch=out_pitch, duration=out_len, voice=out_voice, tempo_bpm=bpm if bpm else 100.0,
-            voice_names=tuple(names), title=title or piece_id,
+            voice_names=tuple(names), title=title or piece_id, bars=bars or None, first_bar=first_bar,
         )
     except NotesError as e:
         raise NotesError(f"{source}: {e}") from e
@@ -228,8 +235,9 @@ def _pitch(note: ET.Element) -> int:
 
 
 def _read_part(part: ET.Element, opFrac: Any, *, finale: bool) -> tuple[list[float], list[float], list[int], list[str | None],
-                                                                     float | None]:
-    """One part's notes in score order (chord notes at their chord's onset) and its first tempo."""
+                                                                     float | None, list[float]]:
+    """One part's notes in score order (chord notes at their chord's onset), its first tempo and
+    where its measures start."""
     onsets: list[float] = []
     lengths: list[float] = []
     pitches: list[int] = []
@@ -238,8 +246,10 @@ def _read_part(part: ET.Element, opFrac: Any, *, finale: bool) -> tuple[list[flo
     divisions: float | None = None
     bar = 4.0  # a time signature's length in quarters (music21's default: 4/4)
     raw_offset: Any = 0.0  # music21's PartParser.lastMeasureOffset
+    starts: list[float] = []
     for measure in part.findall("measure"):
         m_offset = opFrac(raw_offset)
+        starts.append(float(m_offset))
         pos: Any = 0.0
         highest: Any = 0.0
         notes_or_rests = False
@@ -312,7 +322,7 @@ def _read_part(part: ET.Element, opFrac: Any, *, finale: bool) -> tuple[list[flo
         else:
             shift = highest
         raw_offset = raw_offset + shift
-    return onsets, lengths, pitches, ties, tempo
+    return onsets, lengths, pitches, ties, tempo, starts
 
 
 def _near(x: Any, step: float) -> bool:

@@ -43,6 +43,8 @@ class Notes:
     voice_names: tuple[str, ...] = field(default=("voice0",))
     title: str = ""
     morph: np.ndarray | None = None  # (n,) int16, morphetic (diatonic) pitch where the input spells it; see musicwords.spelling
+    bars: np.ndarray | None = None  # onsets (beats) where the score's measures start, in order, where it has measures
+    first_bar: int = 1  # number of the measure at bars[0]: 0 when the score opens with a pickup
 
     @classmethod
     def from_arrays(
@@ -58,6 +60,8 @@ class Notes:
         voice_names: tuple[str, ...] | None = None,
         title: str = "",
         morph: object | None = None,
+        bars: object | None = None,
+        first_bar: int = 1,
     ) -> Notes:
         """Build a sorted table, checking lengths and ranges."""
         onset_a = np.asarray(onset, dtype=np.float64).reshape(-1)
@@ -93,6 +97,8 @@ class Notes:
             voice_names=tuple(names),
             title=title,
             morph=None if morph_a is None else morph_a[order].astype(np.int16),
+            bars=None if bars is None else np.unique(np.asarray(bars, dtype=np.float64)),
+            first_bar=int(first_bar),
         )
 
     def __len__(self) -> int:
@@ -107,6 +113,30 @@ class Notes:
     def duration_s(self) -> np.ndarray:
         """Durations in seconds at ``tempo_bpm``."""
         return self.duration * 60.0 / self.tempo_bpm
+
+    def bar_beat(self, onset: float) -> tuple[int, float] | None:
+        """``(measure number, beat)`` of an onset, the beat counted in crotchets from 1 at the
+        measure's start; ``None`` where the score has no measures (a note CSV).
+
+        Examples
+        --------
+        >>> n = Notes.from_arrays("m", onset=[0, 1, 3.5], pitch=[60, 62, 64], duration=[1, 1, 1], bars=[0, 3], first_bar=1)
+        >>> n.bar_beat(3.5), n.bar_beat(1.0)
+        ((2, 1.5), (1, 2.0))
+        >>> pickup = Notes.from_arrays("p", onset=[0, 1], pitch=[60, 62], duration=[1, 1], bars=[0, 1, 5], first_bar=0)
+        >>> pickup.bar_beat(0.0), pickup.bar_beat(1.0)
+        ((0, 4.0), (1, 1.0))
+        """
+        if self.bars is None or len(self.bars) == 0:
+            return None
+        i = int(np.searchsorted(self.bars, onset + 1e-9, side="right")) - 1
+        if i < 0:  # before the first barline: a pickup, counted back from the first full measure's length
+            length = float(self.bars[1] - self.bars[0]) if len(self.bars) > 1 else 4.0
+            return self.first_bar - 1, round(1.0 + onset - (float(self.bars[0]) - length), 4)
+        beat = 1.0 + onset - float(self.bars[i])
+        if i == 0 and self.first_bar == 0 and len(self.bars) > 2:  # a pickup measure ends on the last beats of a full one
+            beat += max(float(self.bars[2] - self.bars[1]) - float(self.bars[1] - self.bars[0]), 0.0)
+        return self.first_bar + i, round(beat, 4)
 
     @property
     def n_voices(self) -> int:

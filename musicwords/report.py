@@ -7,7 +7,9 @@
 - :func:`word_tree`: the reported words as a grammar, one line a word, e.g.
   ``section w41 = phrase w17 + phrase w22`` and ``phrase w17 = motif w3 + 2 notes + motif w5``;
 - :func:`occurrences_table`: one row per occurrence: ``piece_id``, ``word_id``, note indices,
-  ``start``/``end`` (beats), ``pitch_lo``/``pitch_hi``;
+  ``start``/``end`` (beats), ``pitch_lo``/``pitch_hi``, and where the score has measures
+  (MIDI, MusicXML, music21's formats; not note CSVs or kern read directly) the ``bar`` and
+  ``beat`` (crotchets from 1) its first note falls on;
 - :func:`piece_table`: per piece, its code length under the base token model and with the
   dictionary (its words' bits plus its share of the dictionary, by token count), and their
   ratio, the compression ratio;
@@ -109,14 +111,17 @@ def occurrences_table(result: DiscoverResult) -> Any:
     for p in result.patterns:
         for piece, idx in p.occurrences:
             n = result.pieces[piece]
+            where = n.bar_beat(float(n.onset[idx].min()))
             rows.append({
                 "piece_id": n.piece_id, "word_id": int(p.word), "notes": idx.tolist(),
                 "start": float(n.onset[idx].min()), "end": float((n.onset[idx] + n.duration[idx]).max()),
                 "pitch_lo": int(n.pitch[idx].min()), "pitch_hi": int(n.pitch[idx].max()),
+                "bar": where[0] if where else None, "beat": where[1] if where else None,
             })
     return pa.Table.from_pylist(rows, schema=pa.schema([
         ("piece_id", pa.string()), ("word_id", pa.int64()), ("notes", pa.list_(pa.int64())), ("start", pa.float64()),
-        ("end", pa.float64()), ("pitch_lo", pa.int64()), ("pitch_hi", pa.int64()),
+        ("end", pa.float64()), ("pitch_lo", pa.int64()), ("pitch_hi", pa.int64()), ("bar", pa.int64()),
+        ("beat", pa.float64()),
     ]))
 
 

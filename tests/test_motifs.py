@@ -283,3 +283,36 @@ def test_a_word_as_musicxml_reads_back_with_its_notes(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     words = json.loads((tmp_path / "p.dictionary.json").read_text())["words"]
     assert words and all((tmp_path / "p.words" / f"w{w['word_id']}.musicxml").is_file() for w in words)
+
+
+def test_occurrences_say_their_bar_and_beat_where_the_score_has_measures(tmp_path: Path) -> None:
+    import mido
+    from music21 import corpus
+
+    from musicwords.io import read_notes
+    from musicwords.report import occurrences_table
+
+    chorale = next(str(p) for p in corpus.getComposer("bach") if str(p).endswith("bwv1.6.mxl"))
+    fast, slow = read_notes(chorale, reader="fast"), read_notes(chorale, reader="music21")
+    assert np.array_equal(fast.bars, slow.bars) and fast.first_bar == slow.first_bar == 0
+    assert fast.bar_beat(0.0) == (0, 4.0) and fast.bar_beat(1.0) == (1, 1.0)  # a one-beat pickup in 4/4
+
+    # a MIDI file in 3/4: a motif at the start of bars 1, 3, 5 and 7
+    motif = [67, 72, 71, 69, 67, 64]
+    mid = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    track.append(mido.MetaMessage("time_signature", numerator=3, denominator=4, time=0))
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        for p in motif + rng.integers(48, 84, 6).tolist():  # six quavers of motif, six of filler: two bars
+            track.append(mido.Message("note_on", note=int(p), velocity=80, time=0))
+            track.append(mido.Message("note_off", note=int(p), velocity=0, time=240))
+    path = tmp_path / "waltz.mid"
+    mid.save(path)
+    notes = read_notes(path)
+    assert notes.bars is not None and np.allclose(np.diff(notes.bars[:4]), 3.0)
+    result = discover([notes], DiscoverConfig(extend="none", significance=None))
+    table = occurrences_table(result).to_pylist()
+    first = [r for r in table if r["start"] in (0.0, 6.0, 12.0, 18.0)]
+    assert first and all(r["beat"] == 1.0 and r["bar"] == 1 + int(r["start"]) // 3 for r in first)

@@ -206,6 +206,8 @@ def test_every_group_has_its_outputs(local_run: dict[str, Any]) -> None:
             assert all(0 <= i < p["n_notes"] for i in o["notes"])
             assert o["start"] == pytest.approx(min(p["onset"][i] for i in o["notes"]))
             assert o["pitch_lo"] == min(p["pitch"][i] for i in o["notes"])
+            bar = int(np.searchsorted(p["bars"], o["start"] + 1e-9, side="right")) - 1 + p["first_bar"]  # MIDI: measures
+            assert o["bar"] == bar and 1.0 <= o["beat"] < 1.0 + 4.0 + 1e-9
         per_piece = pq.read_table(folder / "pieces.parquet").to_pylist()
         assert len(per_piece) == g["n_pieces"] and all(r["compression_ratio"] > 0 for r in per_piece)
         document = json.loads((folder / "dictionary.json").read_text())
