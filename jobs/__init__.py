@@ -17,4 +17,5 @@ JOBS = {
     "generate": "jobs.generate",
     "report": "jobs.report",
     "words": "jobs.words",
+    "compact": "jobs.compact",
 }

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs import incremental, sandbox, storage
-from jobs.rows import RowWorker, map_rows, preview
+from jobs.rows import RowWorker, add_row_arguments, map_rows, preview, row_options
 from jobs.runtime import JobError
 
 DESCRIPTION = "write a soundtrack for every video with a trained VeM model, mux it, and score the result"
@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="generate for at most this many new videos")
     parser.add_argument("--workers", type=int, default=None, help="generation actors (default: CPUs - 1, or GPUs)")
     parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per actor (default: %(default)s = CPU)")
-    parser.add_argument("--flush", type=int, default=50, help="rows per output part file (default: %(default)s)")
+    add_row_arguments(parser, block_inputs=4)
     controls = parser.add_argument_group("controls")
     controls.add_argument("--seed", type=int, default=0, help="noise seed; the same seed gives the same music")
     controls.add_argument("--steps", type=int, default=25, help="sampler steps (DPM-Solver++; default: %(default)s)")
@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> None:
-    for name in ("limit", "workers", "steps", "flush"):
+    for name in ("limit", "workers", "steps"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise JobError(f"--{name} must be at least 1, got {value}")
@@ -202,7 +202,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import mlflow  # noqa: PLC0415
     import ray  # noqa: PLC0415
 
-    from jobs.score import VIDEO_SUFFIXES, list_inputs, summarise  # noqa: PLC0415
+    from jobs.score import VIDEO_SUFFIXES, list_inputs, summarise, summary_fields  # noqa: PLC0415
 
     started = time.time()
     with tempfile.TemporaryDirectory() as tmp:  # fail early, before any actor starts, on an unknown models:/ URI
@@ -218,12 +218,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         workers = args.workers or max(1, int(ray.cluster_resources().get("CPU", 1)) - 1)
     controls = {"seed": args.seed, "steps": args.steps, "guidance_scale": args.guidance, "mask_mode": args.mask_mode,
                 "adapter_strength": args.adapter_strength, "bpm": args.bpm}
-    rows = map_rows(work.todo, Generator, folder=folder, schema=schema(), flush=args.flush, workers=workers,
+    rows = map_rows(work.todo, Generator, folder=folder, schema=schema(), workers=workers,
                     num_cpus=0 if args.gpus_per_worker else 1, num_gpus=args.gpus_per_worker,
                     lost_row=lambda r, why: error_row(r["id"], r["uri"], why),
                     worker_kwargs={"model": args.model, "output": args.output, "controls": controls,
                                    "tracking_uri": mlflow.get_tracking_uri() if args.model.startswith("models:/") else None,
-                                   **sandbox.limits(args)})
+                                   **sandbox.limits(args)}, keep=summary_fields, **row_options(args))
     summary = summarise(rows)
     summary.update(inputs=len(inputs), processed=len(rows), **work.counts(), seconds=round(time.time() - started, 2),
                    videos_per_minute=round(len(rows) / max(time.time() - started, 1e-6) * 60, 2),

@@ -8,8 +8,11 @@ generate, preprocess, words). The conventions:
   local disk its modification time in nanoseconds and size (``mtime_ns=…;size=…``). Every output
   row carries the version of the input it was made from, in a ``version`` column.
 - **Parts.** A job appends rows as Parquet part files ``<folder>/part-<UTC time to the
-  microsecond>-<random>.parquet`` (:func:`part_url`), written atomically. The names sort in the
-  order they were written.
+  microsecond>-….parquet``, written atomically: the row jobs' actors write one part per block,
+  ``part-<run start>-b-<first id>-<hash of the ids>.parquet`` (jobs.rows.block_part_url: a
+  retried block overwrites its own part), other writers :func:`part_url`. The names sort in the
+  order of the runs; within a run an id has one row (the driver's rows of inputs that never came
+  back sort before the actors' parts, ``-a-``).
 - **Newest row wins.** When an id appears in several parts (a changed input was processed
   again), the row of the *later part* (by name) is the current one. :func:`read_latest` reads a
   folder of parts that way; readers must use it (or apply the same rule), not concatenate parts.
@@ -40,7 +43,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from jobs import storage
 from jobs.runtime import JobError
@@ -53,8 +55,10 @@ __all__ = [
     "list_inputs",
     "list_versions",
     "part_url",
+    "parts",
     "plan",
     "read_latest",
+    "run_stamp",
     "versions_of",
 ]
 
@@ -162,47 +166,55 @@ def versions_of(urls: Iterable[str], *, threads: int = 16) -> dict[str, str | No
         return dict(zip(urls, pool.map(one, urls), strict=True))
 
 
+def run_stamp() -> str:
+    """Now, as the start of part names: UTC to the microsecond, so names sort in the order written."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+
+
 def part_url(folder: str, prefix: str = "part") -> str:
     """A new part file URL under ``folder`` whose name sorts after every part written before it."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
-    return storage.join(folder, f"{prefix}-{stamp}-{uuid.uuid4().hex[:8]}.parquet")
+    return storage.join(folder, f"{prefix}-{run_stamp()}-{uuid.uuid4().hex[:8]}.parquet")
 
 
-def _parts(folder: str) -> list[str]:
+def parts(folder: str) -> list[str]:
+    """The part files under ``folder``, in the order they were written (by name)."""
     if not storage.exists(folder):
         return []
     return sorted(storage.list_files(folder, suffixes=(".parquet",)), key=lambda u: posixpath.basename(u))
 
 
-def _read(url: str, columns: list[str] | None) -> pa.Table:
-    fs, path = storage.filesystem(url)
-    with storage.errors(url, "read"), fs.open(path, "rb") as f:
-        pf = pq.ParquetFile(f)
-        names = pf.schema_arrow.names
-        table = pf.read(columns=[c for c in columns if c in names] if columns else None)
-    if columns:
-        for c in columns:
-            if c not in table.column_names:
-                table = table.append_column(c, pa.nulls(len(table), pa.string()))
-    return table
-
-
 def read_latest(folder: str, *, columns: list[str] | None = None, key: str = "id") -> pa.Table | None:
     """All rows of the parts under ``folder``, one per ``key``: the row of the latest part wins.
 
-    Returns ``None`` when there are no parts. ``columns`` reads only those columns (plus ``key``).
+    Returns ``None`` when there are no parts. ``columns`` reads only those columns (plus ``key``;
+    one that no part has comes back as nulls). The parts are read as one ``pyarrow.dataset``
+    (their schemas unified, newer columns null in older parts), in parallel.
     """
+    import pyarrow.dataset as pads  # noqa: PLC0415
+
+    urls = parts(folder)
+    if not urls:
+        return None
     if columns is not None and key not in columns:
         columns = [key, *columns]
-    tables = []
-    for i, url in enumerate(_parts(folder)):
-        t = _read(url, columns)
-        tables.append(t.append_column("__part", pa.array([i] * len(t), pa.int64())))
-    if not tables:
-        return None
-    table = pa.concat_tables(tables, promote_options="permissive")
+    fs, _ = storage.arrow_filesystem(folder)
+    paths = [storage.arrow_filesystem(u)[1] for u in urls]
+    with storage.errors(folder, "read"):
+        factory = pads.FileSystemDatasetFactory(fs, paths, pads.ParquetFileFormat(), pads.FileSystemFactoryOptions())
+        dataset = factory.finish(factory.inspect(promote_options="permissive"))
+        names = dataset.schema.names
+        wanted = [c for c in columns if c in names] if columns else names
+        table = dataset.to_table(columns=[*wanted, "__filename"])
+    for c in columns or []:
+        if c not in table.column_names:
+            table = table.append_column(c, pa.nulls(len(table), pa.string()))
+    # the part of each row (in write order), then the last row per key (parts in write order, rows
+    # in part order: the scan keeps each file's order)
+    order = pc.index_in(table.column("__filename"), value_set=pa.array(paths))
+    table = table.drop_columns(["__filename"]).append_column("__part", order.cast(pa.int64()))
     table = table.append_column("__row", pa.array(range(len(table)), pa.int64()))
-    # the last row per key (parts in write order, rows in part order)
+    table = table.sort_by([("__part", "ascending"), ("__row", "ascending")])
+    table = table.drop_columns(["__row"]).append_column("__row", pa.array(range(len(table)), pa.int64()))
     last = table.group_by(key, use_threads=False).aggregate([("__row", "max")]).column("__row_max")
     keep = pc.is_in(table.column("__row"), value_set=last.combine_chunks())
     return table.filter(keep).drop_columns(["__part", "__row"])
@@ -210,7 +222,7 @@ def read_latest(folder: str, *, columns: list[str] | None = None, key: str = "id
 
 #: Error rows that say nothing about the input: storage could not be read, or the worker died.
 #: A rerun tries these inputs again; an input that failed to parse stays done until it changes.
-RETRY_ERRORS = ("read:", "no result came back", "the worker pool failed")
+RETRY_ERRORS = ("read:", "no result came back", "the worker pool failed", "stopped early")
 
 
 def done_versions(folder: str, *, key: str = "id") -> dict[str, str | None]:

@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from jobs import incremental, sandbox, storage
-from jobs.rows import RowWorker, map_rows, preview
+from jobs.rows import RowWorker, add_row_arguments, map_rows, preview, row_options
 from jobs.runtime import JobError
 
 DESCRIPTION = "turn paired clips (videos with their music) into VeM training examples"
@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="output folder: examples/part-*.parquet go there")
     parser.add_argument("--limit", type=int, default=None, help="process at most this many new clips")
     parser.add_argument("--workers", type=int, default=None, help="actors (default: CPUs - 1, at least 1)")
-    parser.add_argument("--flush", type=int, default=200, help="rows per output part file (default: %(default)s)")
+    add_row_arguments(parser, block_inputs=8)
     parser.add_argument("--preset", default="small", choices=["debug", "small", "base"],
                         help="the model the examples are for: its log-mel settings (bands) are used (default: %(default)s)")
     add_pretrained_arguments(parser)
@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> None:
-    for name in ("limit", "workers", "flush"):
+    for name in ("limit", "workers"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise JobError(f"--{name} must be at least 1, got {value}")
@@ -202,10 +202,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     folder = examples_folder(args.output)
     work = incremental.plan(inputs, incremental.done_versions(folder), incremental=args.incremental, limit=args.limit)
     workers = args.workers or max(1, int(ray.cluster_resources().get("CPU", 1)) - 1)
-    rows = map_rows(work.todo, Preprocessor, folder=folder, schema=schema(), flush=args.flush, workers=workers,
+    rows = map_rows(work.todo, Preprocessor, folder=folder, schema=schema(), workers=workers,
                     lost_row=lambda r, why: error_row(r["id"], r["uri"], why),
                     worker_kwargs={"texts": _texts(args.input), **sandbox.limits(args),
-                                 "mel": mel_settings(args), "encoder": args.encoder})
+                                 "mel": mel_settings(args), "encoder": args.encoder},
+                    keep=lambda r: {k: r[k] for k in ("status", "n_tb", "duration_s")}, **row_options(args))
     ok = [r for r in rows if r["status"] == "ok"]
     summary = {"inputs": len(inputs), "processed": len(rows), "ok": len(ok), "errors": len(rows) - len(ok),
                **work.counts(), "transition_beat_frames": sum(int(r["n_tb"]) for r in ok),

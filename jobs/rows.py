@@ -1,25 +1,66 @@
 """One row per input through a Ray Data actor pool, written in parts as it comes.
 
-The shape shared by the jobs that turn many files into rows (preprocess, generate): the driver
-plans what to do (jobs.incremental), an actor pool processes one input per call (``batch_size=1``:
-inputs are large and slow, and a failure then costs one row), and rows are appended to
-``<folder>/part-*.parquet`` every ``flush`` rows, atomically, so a crash keeps what was finished
-and the rerun skips it. An input that never comes back (a dead worker) gets an error row.
+The shape shared by the jobs that turn many files into rows (score, preprocess, generate, words):
+the driver plans what to do (jobs.incremental), an actor pool processes one input per call
+(``batch_size=1``: inputs are large and slow, and a failure then costs one row), and rows are
+written by the actors to ``<folder>/part-*.parquet``, one part per block, atomically, so a crash
+keeps what was finished and the rerun skips it. An input that never comes back (a dead worker)
+gets an error row.
+
+Units of work are blocks of ``--block-inputs`` inputs (each job's default is about a minute of
+work), so progress, flushing and retries move in small steps; the pool starts working when its
+first actor is up and grows to ``workers``. Progress (inputs done of all, rate, ETA, errors) goes
+to stderr and the MLflow run every :data:`PROGRESS_EVERY_S` seconds. When more than
+``--max-error-rate`` of the last ``--error-window`` inputs failed, the job stops early: the inputs
+not processed get error rows naming the stop (a rerun retries them).
 """
 
 from __future__ import annotations
 
 import abc
+import argparse
+import collections
+import hashlib
 import importlib
+import math
+import posixpath
+import re
+import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from jobs import incremental, storage
+from jobs.runtime import failure_reason
 from jobs.sandbox import DEFAULT_LIMIT_S, DEFAULT_MEMORY_GIB, Sandbox
 
-__all__ = ["RowWorker", "map_rows", "preview"]
+__all__ = ["BlockWriter", "RowWorker", "add_row_arguments", "block_part_url", "map_rows", "preview", "row_options"]
 
 SHOWN = 20  # ids listed by a dry run
+PROGRESS_EVERY_S = 10.0
+STOPPED = "stopped early"  # the error of the inputs an early stop left (jobs.incremental.RETRY_ERRORS retries them)
+
+
+def add_row_arguments(parser: argparse.ArgumentParser, *, block_inputs: int) -> None:
+    """``--block-inputs`` (default ``block_inputs``: about a minute of this job's work) and ``--error-window``."""
+    parser.add_argument("--block-inputs", type=int, default=block_inputs,
+                        help="inputs per unit of work handed to an actor; progress, retries and a lost worker move in "
+                             "these steps (default: %(default)s, about a minute of work)")
+    parser.add_argument("--error-window", type=int, default=200,
+                        help="stop early when more than --max-error-rate of the last this many inputs failed; the rest "
+                             "get error rows naming the stop (0: never stop early) (default: %(default)s)")
+
+
+def row_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The :func:`map_rows` keyword arguments that come from the command line."""
+    for name in ("block_inputs", "error_window"):
+        if getattr(args, name) < (1 if name == "block_inputs" else 0):
+            from jobs.runtime import JobError  # noqa: PLC0415
+
+            raise JobError(f"--{name.replace('_', '-')} must be at least {1 if name == 'block_inputs' else 0}, "
+                           f"got {getattr(args, name)}")
+    return {"label": args.job, "block_inputs": args.block_inputs, "error_window": args.error_window,
+            "max_error_rate": args.max_error_rate}
 
 
 class RowWorker(abc.ABC):
@@ -63,52 +104,195 @@ class RowWorker(abc.ABC):
         return {"row": rows}
 
 
-def map_rows(todo: list[dict[str, Any]], worker: type, *, folder: str, schema: Any, flush: int, workers: int,
+def map_rows(todo: list[dict[str, Any]], worker: type, *, folder: str, schema: Any, workers: int,
              lost_row: Callable[[dict[str, Any], str], dict[str, Any]], num_cpus: float = 1.0, num_gpus: float = 0.0,
              worker_kwargs: dict[str, Any] | None = None, keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-             carry: Sequence[str] = (), blocks: int | None = None) -> list[dict[str, Any]]:
+             carry: Sequence[str] = (), block_inputs: int = 16, label: str = "rows", error_window: int = 0,
+             max_error_rate: float = 1.0) -> list[dict[str, Any]]:
     """Process ``todo`` (dicts with ``id``, ``uri``, ``version``) with ``worker`` actors.
 
     ``worker(**worker_kwargs)`` is built once per actor; it maps ``{"id": [...], "uri": [...]}``
-    to ``{"row": [row, ...]}``, one row per input, never raising for one bad input. Every row
-    written gets the input's ``version`` and its fields named in ``carry``; inputs without a
-    result get ``lost_row(input, reason)``. ``blocks``: units of work Ray Data hands out (default
-    four per worker).
-    Returns the rows written, each reduced to ``keep(row)`` (with its ``id``) when given: a catalog
-    of a million videos should not hold a million full rows in the driver.
+    to ``{"row": [row, ...]}``, one row per input, never raising for one bad input. The actor
+    writes the rows of each block of ``block_inputs`` inputs itself, as one part named after the
+    run and the block's ids (:func:`block_part_url`): a block that Ray retries (its actor died)
+    overwrites its own part instead of adding a second row per id. Every row written gets the
+    input's ``version`` and its fields named in ``carry``; inputs without a result get
+    ``lost_row(input, reason)``, written by the driver in a part that sorts before the workers'
+    parts of the run (a row a worker did write wins). ``label`` names the progress lines;
+    ``error_window`` and ``max_error_rate``: the early stop (see the module docstring; a window
+    of 0 never stops).
+
+    Returns, per input done, ``keep(row)`` (default: ``status`` and ``error``) with its ``id``: the
+    driver keeps what the summary needs, not the rows.
     """
     import pyarrow as pa  # noqa: PLC0415
     import ray  # noqa: PLC0415
 
     if not todo:
         return []
-    extra = {r["id"]: {"version": r.get("version"), **{k: r.get(k) for k in carry}} for r in todo}
-    items = [{"id": r["id"], "uri": r["uri"]} for r in todo]
-    ds = ray.data.from_items(items, override_num_blocks=min(len(items), blocks or 4 * workers))
-    mapped = ds.map_batches(worker, fn_constructor_kwargs=worker_kwargs or {}, batch_size=1,
-                            compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=num_cpus, num_gpus=num_gpus)
-    rows: list[dict[str, Any]] = []
-    pending: list[dict[str, Any]] = []
-
-    def write(batch: list[dict[str, Any]]) -> None:
-        storage.write_table(incremental.part_url(folder), pa.Table.from_pylist(batch, schema=schema))
-        rows.extend(batch if keep is None else ({**keep(r), "id": r["id"]} for r in batch))
-
-    reason = "no result came back from the workers"
+    run = incremental.run_stamp()
+    fields = ("id", "uri", "version", *carry)
+    items = [{k: r.get(k) for k in fields} for r in todo]
+    ds = ray.data.from_items(items, override_num_blocks=math.ceil(len(items) / block_inputs))
+    # named after the worker (Ray names the actors ``MapBatches(Scorer)``, not after this wrapper)
+    writer = type(worker.__name__, (BlockWriter,), {"__doc__": BlockWriter.__doc__})
+    roster: Any = ray.remote(num_cpus=0)(Roster).remote()
+    mapped = ds.map_batches(
+        writer, batch_size=block_inputs, num_cpus=num_cpus, num_gpus=num_gpus,
+        fn_constructor_kwargs={"worker": worker, "worker_kwargs": worker_kwargs or {}, "folder": folder, "schema": schema,
+                               "run": run, "carry": tuple(carry), "keep": keep, "roster": roster},
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers, initial_size=workers))
     try:
-        for item in mapped.iter_rows():
-            pending.append({**item["row"], **extra.get(item["row"]["id"], {"version": None})})
-            if len(pending) >= flush:
-                write(pending)
-                pending = []
+        done, reason = _drain(mapped, Progress(label, len(items)), error_window, max_error_rate)
+    finally:
+        # Ray Data lets go of its actors by dropping their handles, which anything holding on to the
+        # executor keeps alive (a logged exception's traceback, a reference cycle): the pool then
+        # outlives the job with its CPUs, and the next job of the process (a Ray Train run) waits
+        # forever for them. So the actors are stopped here (blocks still running after an early
+        # stop or a failure too: their inputs get rows below)
+        for actor in ray.get(roster.members.remote()):
+            ray.kill(actor)
+        ray.kill(roster)
+    if len(done) < len(todo):  # blocks running at a stop or a pool failure may have written their parts: their
+        done += _written(folder, run, {r["id"] for r in done}, keep)  # rows stand (and win over the driver's)
+    seen = {r["id"] for r in done}
+    lost = [{**lost_row(r, reason), **{k: r.get(k) for k in fields[2:]}} for r in todo if r["id"] not in seen]
+    if lost:  # never lose an input silently
+        table = pa.Table.from_pylist(lost, schema=schema)
+        storage.write_table(block_part_url(folder, run, [r["id"] for r in lost], lost=True), table)
+        done.extend(_kept(r, keep) for r in table.to_pylist())
+    return done
+
+
+def _drain(mapped: Any, progress: Progress, error_window: int, max_error_rate: float) -> tuple[list[dict[str, Any]], str]:
+    """The kept fields of every row that comes back, and the reason to give the inputs that did not."""
+    done: list[dict[str, Any]] = []
+    reason = "no result came back from the workers"
+    recent: collections.deque[bool] = collections.deque(maxlen=max(1, error_window))
+    results = iter(mapped.iter_rows())
+    try:
+        for item in results:
+            kept = dict(item["kept"])
+            done.append(kept)
+            failed = kept.get("status") == "error"
+            progress.add(failed)
+            recent.append(failed)
+            if error_window and len(recent) == error_window and sum(recent) / error_window > max_error_rate:
+                reason = (f"{STOPPED}: {sum(recent)} of the last {error_window} inputs failed, more than "
+                          f"--max-error-rate {max_error_rate:g}; not processed")
+                print(f"{progress.label}: {reason}", file=sys.stderr)
+                break
     except Exception as e:  # the pool failed beyond Ray's retries: keep what finished, say why for the rest
-        reason = f"the worker pool failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-    if pending:
-        write(pending)
-    missing = set(extra) - {r["id"] for r in rows}
-    if missing:  # never lose an input silently
-        write([{**lost_row(r, reason), **extra[r["id"]]} for r in todo if r["id"] in missing])
-    return rows
+        reason = f"the worker pool failed: {failure_reason(e)}"
+    finally:  # a stop: shut the pool down (blocks in flight may still have written their parts)
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
+    progress.report(final=True)
+    return done, reason
+
+
+def block_part_url(folder: str, run: str, ids: Sequence[str], *, lost: bool = False) -> str:
+    """The part of one block of a run: ``part-<run>-b-<first id>-<hash of the ids>.parquet``; the
+    driver's part of the inputs with no result has ``a`` for ``b`` (it sorts first: jobs.incremental)."""
+    first = re.sub(r"[^A-Za-z0-9._-]+", "_", str(ids[0]))[:40] if ids else ""
+    digest = hashlib.sha1("\n".join(map(str, ids)).encode()).hexdigest()[:16]
+    return storage.join(folder, f"part-{run}-{'a' if lost else 'b'}-{first}-{digest}.parquet")
+
+
+def _written(folder: str, run: str, known: set[str], keep: Callable[[dict[str, Any]], dict[str, Any]] | None
+             ) -> list[dict[str, Any]]:
+    """The kept fields of the rows in the actors' parts of this run whose ids are not ``known``."""
+    out: list[dict[str, Any]] = []
+    for url in storage.list_files(folder, suffixes=(".parquet",)):
+        if posixpath.basename(url).startswith(f"part-{run}-b-"):
+            out += [_kept(r, keep) for r in storage.read_table(url).to_pylist() if str(r["id"]) not in known]
+            known |= {r["id"] for r in out}
+    return out
+
+
+def _kept(row: dict[str, Any], keep: Callable[[dict[str, Any]], dict[str, Any]] | None) -> dict[str, Any]:
+    """``keep(row)`` (default: ``status`` and ``error``) with the row's ``id``; ``row`` has every column of the schema."""
+    small = keep(row) if keep is not None else {"status": row.get("status"), "error": row.get("error")}
+    return {**small, "id": row["id"]}
+
+
+class Roster:
+    """The actors of one :func:`map_rows` pool (a Ray actor): each adds itself when it starts, and
+    the driver stops them all when the job ends."""
+
+    def __init__(self) -> None:
+        self.actors: list[Any] = []
+
+    def add(self, actor: Any) -> None:
+        self.actors.append(actor)
+
+    def members(self) -> list[Any]:
+        return self.actors
+
+
+class BlockWriter:
+    """Ray Data actor around a :class:`RowWorker`: the rows of a block, written as its part; returns the kept fields."""
+
+    def __init__(self, worker: type, worker_kwargs: dict[str, Any], folder: str, schema: Any, run: str,
+                 carry: tuple[str, ...], keep: Callable[[dict[str, Any]], dict[str, Any]] | None,
+                 roster: Any = None) -> None:
+        if roster is not None:
+            import ray  # noqa: PLC0415
+
+            ray.get(roster.add.remote(ray.get_runtime_context().current_actor))
+        self.worker = worker(**worker_kwargs)
+        self.folder, self.schema, self.run, self.carry, self.keep = folder, schema, run, carry, keep
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        import pyarrow as pa  # noqa: PLC0415
+
+        ids = [str(i) for i in batch["id"]]
+        made = self.worker({"id": batch["id"], "uri": batch["uri"]})["row"]
+        rows = [{**row, **{k: batch[k][n] for k in ("version", *self.carry)}} for n, row in enumerate(made)]
+        storage.write_table(block_part_url(self.folder, self.run, ids), pa.Table.from_pylist(rows, schema=self.schema))
+        # every column of the schema, so that ``keep`` sees an error row's missing fields as None
+        return {"kept": [_kept({**dict.fromkeys(self.schema.names), **row}, self.keep) for row in rows]}
+
+
+class Progress:
+    """Inputs done of all, the rate, the ETA and the errors: a line on stderr and MLflow metrics
+    (``inputs_done``, ``inputs_per_s``, ``input_errors``) every :data:`PROGRESS_EVERY_S` seconds."""
+
+    def __init__(self, label: str, total: int, every_s: float = PROGRESS_EVERY_S) -> None:
+        self.label, self.total, self.every_s = label, total, every_s
+        self.done = self.errors = 0
+        self.started = self.last = time.monotonic()
+
+    def add(self, failed: bool) -> None:
+        self.done += 1
+        self.errors += failed
+        if time.monotonic() - self.last >= self.every_s:
+            self.report()
+
+    def report(self, final: bool = False) -> None:
+        self.last = now = time.monotonic()
+        rate = self.done / max(now - self.started, 1e-9)
+        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+        line = f"{self.label}: {self.done}/{self.total} inputs ({self.done / max(self.total, 1):.0%}), {rate:.2f}/s"
+        if not final:
+            line += f", ETA {_duration(eta)}"
+        print(f"{line}, {self.errors} failed", file=sys.stderr)
+        try:
+            import mlflow  # noqa: PLC0415
+
+            if mlflow.active_run() is not None:
+                mlflow.log_metrics({"inputs_done": self.done, "inputs_per_s": round(rate, 4), "input_errors": self.errors},
+                                   step=self.done)
+        except Exception as e:  # tracking is a report, not the job: a hiccup there must not stop the work
+            print(f"{self.label}: progress not logged to MLflow ({type(e).__name__})", file=sys.stderr)
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    s = round(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
 def preview(inputs: list[dict[str, Any]], folder: str, *, incremental_run: bool, limit: int | None,

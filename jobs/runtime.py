@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import warnings
 from collections.abc import Iterator
@@ -161,7 +162,19 @@ def ray_results(refs: list[Any], *, desc: str, unit: str = "item") -> Iterator[t
 
 
 def failure_reason(e: BaseException) -> str:
-    """One line saying why a Ray task failed: the task's own exception when there is one."""
+    """One line saying why a Ray task failed: the task's own exception when there is one.
+
+    Ray Data wraps a user function's exception in a ``UserCodeException`` whose cause does not
+    travel back to the driver; its traceback text does, and names the user's exception on the
+    last line before "The above exception was the direct cause"."""
     cause = getattr(e, "cause", None) or e
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+    if type(cause).__name__ == "UserCodeException" and _DIRECT_CAUSE in text:
+        inner = [line for line in text.split(_DIRECT_CAUSE)[0].splitlines() if line.strip()]
+        if inner and re.match(r"^[A-Za-z_][\w.]*: ", inner[-1]):
+            return inner[-1].strip()[:500]
     lines = [line for line in str(cause).strip().splitlines() if line.strip()]
     return f"{type(cause).__name__}: {lines[-1][:500] if lines else ''}".rstrip(": ")
+
+
+_DIRECT_CAUSE = "The above exception was the direct cause of the following exception"

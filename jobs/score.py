@@ -2,8 +2,8 @@
 
 Reads videos under a prefix (or the ``id``/``uri`` rows of a Parquet manifest), scores them in
 parallel in a Ray Data actor pool (each actor parses video and audio, see vem.scoring), and
-writes one row per input to ``<output>/scores/part-*.parquet`` (written atomically every
-``--flush`` rows, so a crash keeps what was finished). A rerun skips the ids already written;
+writes one row per input to ``<output>/scores/part-*.parquet`` (each actor writes a part per
+block of ``--block-inputs`` videos, atomically, so a crash keeps what was finished). A rerun skips the ids already written;
 ``--incremental`` also scores again the inputs whose content changed (see jobs.incremental: every
 row has the input's ``version``, and when an id has several rows the one of the latest part counts).
 The MLflow run gets the means of the metrics, the counts and a histogram of the tight sync
@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from jobs import incremental, sandbox, storage
-from jobs.rows import RowWorker, map_rows, preview
+from jobs.rows import RowWorker, add_row_arguments, map_rows, preview, row_options
 from jobs.runtime import JobError
 
 DESCRIPTION = "score a catalog of videos: transitions, beats, tempo, and how well cuts land on beats"
@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="output folder: scores/part-*.parquet go there")
     parser.add_argument("--limit", type=int, default=None, help="score at most this many new videos")
     parser.add_argument("--workers", type=int, default=None, help="scoring actors (default: CPUs - 1, at least 1)")
-    parser.add_argument("--flush", type=int, default=500, help="rows per output part file (default: %(default)s)")
+    add_row_arguments(parser, block_inputs=16)
     parser.add_argument("--explain", default=None, metavar="ID", help="draw the timeline of one video as a PNG and stop")
     parser.add_argument("--encoder", default=None, metavar="PATH",
                         help="CLIP/SigLIP model folder (local or s3://) for the frame embeddings; fills visual_embedding")
@@ -58,8 +58,6 @@ def check(args: argparse.Namespace) -> None:
         raise JobError(f"--limit must be at least 1, got {args.limit}")
     if args.workers is not None and args.workers < 1:
         raise JobError(f"--workers must be at least 1, got {args.workers}")
-    if args.flush < 1:
-        raise JobError(f"--flush must be at least 1, got {args.flush}")
     if args.music_encoder and not args.encoder:
         raise JobError("--music-encoder needs --encoder: the semantic scores bridge a visual and a music model")
     try:
@@ -137,10 +135,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if work.todo:
         _check_encoders(args)
         cpus = int(ray.cluster_resources().get("CPU", 1))
-        rows = map_rows(work.todo, Scorer, folder=storage.join(args.output, "scores"), schema=schema(), flush=args.flush,
+        rows = map_rows(work.todo, Scorer, folder=storage.join(args.output, "scores"), schema=schema(),
                         workers=args.workers or max(1, cpus - 1), lost_row=_lost_row,
                         worker_kwargs={**sandbox.limits(args), "encoder": args.encoder,
-                                       "music_encoder": args.music_encoder}, keep=_summary_fields)
+                                       "music_encoder": args.music_encoder}, keep=summary_fields, **row_options(args))
     summary = summarise(rows)
     summary.update(inputs=len(inputs), processed=len(rows), **work.counts(), seconds=round(time.time() - started, 2),
                    outputs={"scores": storage.join(args.output, "scores")})
@@ -186,7 +184,7 @@ def schema() -> Any:
     return pa.schema(fields)
 
 
-def _summary_fields(row: dict[str, Any]) -> dict[str, Any]:
+def summary_fields(row: dict[str, Any]) -> dict[str, Any]:
     """What the driver keeps of a row: enough for :func:`summarise` and the histograms."""
     from vem.scoring import METRIC_COLUMNS  # noqa: PLC0415
 

@@ -49,6 +49,7 @@ __all__ = [
     "atomic_write",
     "arrow_filesystem",
     "check_writable",
+    "delete",
     "errors",
     "exists",
     "filesystem",
@@ -380,6 +381,16 @@ def atomic_write(url: str) -> Iterator[IO[bytes]]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def delete(url: str) -> None:
+    """Remove the file at ``url`` (gone already is fine)."""
+    fs, path = filesystem(url)
+    with errors(url, "delete"):
+        try:
+            fs.rm_file(path)
+        except FileNotFoundError:
+            return
 
 
 def write_bytes(url: str, data: bytes) -> None:

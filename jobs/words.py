@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from jobs import incremental, sandbox, storage
-from jobs.rows import map_rows
+from jobs.rows import add_row_arguments, map_rows, row_options
 from jobs.runtime import JobError
 from jobs.words_learn import learn_groups
 from jobs.words_parse import CORPUS, SUFFIXES, PieceParser, error_row, list_inputs, parse_schema, parsed_rows
@@ -90,7 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="a group with more tokens (and over 1.25/--workers of all groups' tokens) runs its E-step "
                           "sharded over --workers actors (default: %(default)s)")
     cfg.add_argument("--top-words", type=int, default=12, help="words per group shown in the report (default: %(default)s)")
-    parser.add_argument("--flush", type=int, default=200, help="parsed rows per output part file (default: %(default)s)")
+    add_row_arguments(parser, block_inputs=8)  # one score can take a hundred times another (a quartet against a folk tune)
     incremental.add_arguments(parser)
     sandbox.add_argument(parser)
 
@@ -102,7 +102,7 @@ def check(args: argparse.Namespace) -> None:
             raise JobError(f"--{name} must be at least 1, got {value}")
     if args.max_patterns < 0:
         raise JobError(f"--max-patterns must be at least 0 (0: all), got {args.max_patterns}")
-    for name in ("max_voices", "block_tokens", "shard_tokens", "top_words", "flush"):
+    for name in ("max_voices", "block_tokens", "shard_tokens", "top_words"):
         if getattr(args, name) < 1:
             raise JobError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     try:
@@ -177,13 +177,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     work = incremental.plan(inputs, incremental.done_versions(pieces), incremental=args.incremental, limit=args.limit)
     t_parse = time.time()
     new_rows = map_rows(
-        work.todo, PieceParser, folder=pieces, schema=parse_schema(), flush=args.flush, workers=workers,
+        work.todo, PieceParser, folder=pieces, schema=parse_schema(), workers=workers,
         lost_row=lambda r, reason: error_row(r["id"], r["uri"], r["group"], reason, 0.0), num_cpus=per_actor,
         worker_kwargs={"voices": args.voices, "max_voices": args.max_voices, **sandbox.limits(args)},
-        carry=("group",), keep=lambda r: {"status": r["status"]},
-        # small blocks: one score can take a hundred times another (a string quartet in MusicXML
-        # against a folk tune), so big dispatch units leave a worker idle at the end
-        blocks=64 * workers)
+        carry=("group",), keep=lambda r: {"status": r["status"]}, **row_options(args))
     parse_seconds = time.time() - t_parse
     print(f"words: {work.describe(errors=sum(r['status'] != 'ok' for r in new_rows))}", file=sys.stderr)
     done = parsed_rows(args.output, retried=True)

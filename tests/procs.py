@@ -98,3 +98,15 @@ def run_and_kill(job: Callable[[], int], name: str, *, ready: Callable[[], Any] 
     thread.join(timeout=max(1.0, deadline - time.time()))
     assert not thread.is_alive(), f"the job did not finish within {timeout:.0f} s"
     return out
+
+
+def cpus_free_within(seconds: float) -> bool:
+    """Whether every CPU of the cluster is free again within ``seconds`` (a job's actors let go of theirs)."""
+    import ray
+
+    deadline = time.monotonic() + seconds
+    while ray.available_resources().get("CPU", 0) < ray.cluster_resources()["CPU"]:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True

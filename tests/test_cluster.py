@@ -94,6 +94,33 @@ def test_ray_version_is_one_pin() -> None:
     assert not bad, f"image tags that do not start with the Ray version {pinned}: {bad}"
 
 
+def test_the_image_installs_the_tested_versions_of_every_runtime_dependency() -> None:
+    """cluster/constraints.txt pins each runtime dependency of pyproject.toml (torch aside: the
+    image chooses its build) to a version its range allows, Ray to the one pin, and the Dockerfile
+    installs with it."""
+    import tomllib
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins: dict[str, str] = {}
+    for line in (CLUSTER / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt: {line!r} is not name==version"
+            pins[canonicalize_name(name)] = version.strip()
+    deps = [Requirement(d) for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]]
+    for req in deps:
+        name = canonicalize_name(req.name)
+        if name == "torch":
+            assert name not in pins  # a CPU build's +cpu pin would not install on the GPU image
+            continue
+        assert name in pins, f"constraints.txt does not pin {req.name} (rerun cluster/constraints.py)"
+        assert req.specifier.contains(pins[name], prereleases=True), f"{req.name}=={pins[name]} is not in {req.specifier}"
+    assert pins["ray"] == _pinned_ray()
+    assert not any(n.startswith("nvidia-") or n in ("pytest", "moto") for n in pins)  # the image's, or the tests'
+    assert re.search(r"pip install[^\n]*-c constraints\.txt \.", (CLUSTER / "Dockerfile").read_text())
+
+
 def test_cluster_yaml_parses_and_has_the_kuberay_fields() -> None:
     docs = _docs()
     kinds: dict[str, list[dict[str, Any]]] = {}

@@ -30,7 +30,7 @@ def test_a_scoring_actor_killed_mid_job_loses_no_input(ray_cluster: None, workdi
     out = tmp_path / "scores"
     result: list[int] = []
     job = threading.Thread(target=lambda: result.append(main(
-        ["score", "--input", str(videos), "--output", str(out), "--workers", "1", "--flush", "1", "--workdir", workdir])))
+        ["score", "--input", str(videos), "--output", str(out), "--workers", "1", "--block-inputs", "1", "--workdir", workdir])))
     job.start()
     killed = None
     deadline = time.time() + 120

@@ -121,6 +121,48 @@ def test_score_job_bad_inputs_reruns_and_rows(ray_cluster: None, workdir: str, t
     assert sorted(r["id"] for r in again) == sorted(["good", "new", *expected])
 
 
+N_BROKEN = 40  # the actor runs ahead of the driver by a few blocks: enough inputs that some are left at the stop
+
+
+def test_a_run_of_failures_stops_early_and_the_rest_get_rows_naming_the_stop(ray_cluster: None, workdir: str,
+                                                                              catalog: Path, tmp_path: Path,
+                                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import mlflow
+
+    from jobs.incremental import read_latest
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for k in range(N_BROKEN):
+        (videos / f"broken{k:02d}.mp4").write_bytes(b"not a video %d" % k)
+    out = tmp_path / "scores"
+    argv = ["score", "--input", str(videos), "--output", str(out), "--workdir", workdir, "--workers", "1",
+            "--block-inputs", "2", "--max-error-rate", "0.5"]
+    assert main([*argv, "--error-window", "4"]) == 1  # over the rate: the job says so
+    rows = read_latest(str(out / "scores")).to_pylist()
+    assert sorted(r["id"] for r in rows) == [f"broken{k:02d}" for k in range(N_BROKEN)]  # every input has its one row
+    stopped = [r for r in rows if r["error"].startswith("stopped early")]
+    assert 1 <= len(stopped) <= N_BROKEN - 4 and "4 of the last 4 inputs failed" in stopped[0]["error"]
+    assert "--max-error-rate 0.5" in stopped[0]["error"]
+    err = capsys.readouterr().err
+    assert "score: stopped early" in err and f"/{N_BROKEN} inputs" in err  # progress: done of all, rate, failures
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
+    run = client.search_runs([client.get_experiment_by_name("jobs/score").experiment_id],
+                             order_by=["start_time DESC"])[0]
+    assert run.data.metrics["inputs_done"] == 4  # the driver stopped at the window; blocks in flight wrote their rows
+    # a rerun that does not stop early processes exactly the inputs the stop left
+    assert main([*argv, "--error-window", "0"]) == 1
+    again = {r["id"]: r for r in read_latest(str(out / "scores")).to_pylist()}
+    assert len(again) == N_BROKEN and not any(r["error"].startswith("stopped early") for r in again.values())
+    assert f"{N_BROKEN} inputs: {len(stopped)} new, 0 changed, {N_BROKEN - len(stopped)} skipped" in capsys.readouterr().err
+    # block parts of two runs, merged by `compact` into one part holding the same newest rows
+    parts = sorted((out / "scores").glob("part-*.parquet"))
+    assert len(parts) >= 3
+    assert main(["compact", "--output", str(out), "--workdir", workdir]) == 0
+    assert len(list((out / "scores").glob("part-*.parquet"))) == 1
+    assert {r["id"]: r for r in read_latest(str(out / "scores")).to_pylist()} == again
+
+
 def test_a_rerun_retries_inputs_storage_could_not_read_but_not_broken_ones(ray_cluster: None, workdir: str,
                                                                           catalog: Path, tmp_path: Path) -> None:
     import pyarrow as pa

@@ -13,6 +13,7 @@ import pytest
 
 from jobs import storage
 from jobs.__main__ import main
+from tests.procs import cpus_free_within
 from vem.synthetic import SyntheticAdConfig, encode_mp4, plan_ad
 
 
@@ -39,6 +40,9 @@ def examples(ray_cluster: None, workdir: str, clips: Path, tmp_path_factory: pyt
 def test_preprocess_gives_one_row_per_clip(examples: Path, clips: Path) -> None:
     from vem.examples import read_example
 
+    # the job's actor pool is gone with the job (it once outlived it, held a CPU, and the next
+    # Ray Train job of the process waited forever for its workers)
+    assert cpus_free_within(15.0)
     rows = {r["id"]: r for r in pq.read_table(examples / "examples").to_pylist()}
     assert sorted(rows) == sorted(p.stem for p in clips.glob("*.mp4"))  # rows out = rows in
     assert rows["corrupt"]["status"] == "error" and "VideoError" in rows["corrupt"]["error"]

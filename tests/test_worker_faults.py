@@ -44,7 +44,7 @@ def test_a_generate_actor_killed_mid_job_loses_no_input(ray_cluster: None, workd
     model = VeMPipeline.build("debug").save_pretrained(tmp_path / "model")
     out = tmp_path / "out"
     argv = ["generate", "--input", str(videos), "--model", str(model), "--output", str(out), "--workers", "1",
-            "--flush", "1", "--steps", "1", "--workdir", workdir]
+            "--block-inputs", "1", "--steps", "1", "--workdir", workdir]
 
     def first_written() -> dict[str, int] | None:  # the actor has finished one video and works on the next
         n = len(list((out / "audio").glob("*.wav"))) if (out / "audio").is_dir() else 0
