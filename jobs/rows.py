@@ -5,7 +5,9 @@ the driver plans what to do (jobs.incremental), an actor pool processes one inpu
 (``batch_size=1``: inputs are large and slow, and a failure then costs one row), and rows are
 written by the actors to ``<folder>/part-*.parquet``, one part per block, atomically, so a crash
 keeps what was finished and the rerun skips it. An input that never comes back (a dead worker)
-gets an error row.
+gets an error row. When the job ends, however it ends, the driver stops the pool's actors itself
+(each signs in with a :class:`Roster`): Ray Data only drops its handles to them, and a handle
+kept anywhere (a logged exception's traceback) would keep an actor and its CPUs past the job.
 
 Units of work are blocks of ``--block-inputs`` inputs (each job's default is about a minute of
 work), so progress, flushing and retries move in small steps; the pool starts working when its
