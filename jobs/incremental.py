@@ -198,7 +198,7 @@ def read_latest(folder: str, *, columns: list[str] | None = None, key: str = "id
     if columns is not None and key not in columns:
         columns = [key, *columns]
     fs, _ = storage.arrow_filesystem(folder)
-    paths = [storage.arrow_filesystem(u)[1] for u in urls]
+    paths = [storage.filesystem(u)[1] for u in urls]  # the same paths as pyarrow's, without building its filesystem per part
     with storage.errors(folder, "read"):
         factory = pads.FileSystemDatasetFactory(fs, paths, pads.ParquetFileFormat(), pads.FileSystemFactoryOptions())
         dataset = factory.finish(factory.inspect(promote_options="permissive"))
@@ -208,16 +208,13 @@ def read_latest(folder: str, *, columns: list[str] | None = None, key: str = "id
     for c in columns or []:
         if c not in table.column_names:
             table = table.append_column(c, pa.nulls(len(table), pa.string()))
-    # the part of each row (in write order), then the last row per key (parts in write order, rows
-    # in part order: the scan keeps each file's order)
-    order = pc.index_in(table.column("__filename"), value_set=pa.array(paths))
-    table = table.drop_columns(["__filename"]).append_column("__part", order.cast(pa.int64()))
-    table = table.append_column("__row", pa.array(range(len(table)), pa.int64()))
-    table = table.sort_by([("__part", "ascending"), ("__row", "ascending")])
-    table = table.drop_columns(["__row"]).append_column("__row", pa.array(range(len(table)), pa.int64()))
-    last = table.group_by(key, use_threads=False).aggregate([("__row", "max")]).column("__row_max")
-    keep = pc.is_in(table.column("__row"), value_set=last.combine_chunks())
-    return table.filter(keep).drop_columns(["__part", "__row"])
+    # the last row per key: ranked by its part (in write order), then by its place in the scan
+    # (which keeps each file's order)
+    part = pc.index_in(table.column("__filename"), value_set=pa.array(paths)).cast(pa.int64())
+    rank = pc.add(pc.multiply(part, len(table)), pa.array(range(len(table)), pa.int64()))
+    table = table.drop_columns(["__filename"]).append_column("__rank", rank)
+    last = table.group_by(key, use_threads=False).aggregate([("__rank", "max")]).column("__rank_max")
+    return table.filter(pc.is_in(table.column("__rank"), value_set=last.combine_chunks())).drop_columns(["__rank"])
 
 
 #: Error rows that say nothing about the input: storage could not be read, or the worker died.

@@ -205,12 +205,13 @@ def block_part_url(folder: str, run: str, ids: Sequence[str], *, lost: bool = Fa
 def _written(folder: str, run: str, known: set[str], keep: Callable[[dict[str, Any]], dict[str, Any]] | None
              ) -> list[dict[str, Any]]:
     """The kept fields of the rows in the actors' parts of this run whose ids are not ``known``."""
-    out: list[dict[str, Any]] = []
+    out: dict[str, dict[str, Any]] = {}
     for url in storage.list_files(folder, suffixes=(".parquet",)):
         if posixpath.basename(url).startswith(f"part-{run}-b-"):
-            out += [_kept(r, keep) for r in storage.read_table(url).to_pylist() if str(r["id"]) not in known]
-            known |= {r["id"] for r in out}
-    return out
+            for r in storage.read_table(url).to_pylist():
+                if str(r["id"]) not in known:
+                    out.setdefault(str(r["id"]), _kept(r, keep))
+    return list(out.values())
 
 
 def _kept(row: dict[str, Any], keep: Callable[[dict[str, Any]], dict[str, Any]] | None) -> dict[str, Any]:
