@@ -211,22 +211,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if not inputs:
         raise JobError(f"--input {storage.redact_url(args.input)}: no videos ({', '.join(VIDEO_SUFFIXES)})")
     folder = storage.join(args.output, "generated")
-    work = incremental.plan(inputs, incremental.done_versions(folder), incremental=args.incremental, limit=args.limit)
+    work = incremental.plan(inputs, incremental.done_table(folder), incremental=args.incremental, limit=args.limit)
+    n_inputs = len(inputs)
+    del inputs  # the plan's table goes to storage; the driver keeps counts (jobs.rows)
     if args.gpus_per_worker:
         workers = args.workers or max(1, int(ray.cluster_resources().get("GPU", 0) / args.gpus_per_worker))
     else:
         workers = args.workers or max(1, int(ray.cluster_resources().get("CPU", 1)) - 1)
     controls = {"seed": args.seed, "steps": args.steps, "guidance_scale": args.guidance, "mask_mode": args.mask_mode,
                 "adapter_strength": args.adapter_strength, "bpm": args.bpm}
-    rows = map_rows(work.todo, Generator, folder=folder, schema=schema(), workers=workers,
+    rows = map_rows(work.take_todo(), Generator, folder=folder, schema=schema(), workers=workers,
                     num_cpus=0 if args.gpus_per_worker else 1, num_gpus=args.gpus_per_worker,
                     lost_row=lambda r, why: error_row(r["id"], r["uri"], why),
                     worker_kwargs={"model": args.model, "output": args.output, "controls": controls,
                                    "tracking_uri": mlflow.get_tracking_uri() if args.model.startswith("models:/") else None,
                                    **sandbox.limits(args)}, keep=summary_fields, **row_options(args))
     summary = summarise(rows)
-    summary.update(inputs=len(inputs), processed=len(rows), **work.counts(), seconds=round(time.time() - started, 2),
-                   videos_per_minute=round(len(rows) / max(time.time() - started, 1e-6) * 60, 2),
+    summary.update(inputs=n_inputs, processed=rows.rows, **work.counts(), seconds=round(time.time() - started, 2),
+                   videos_per_minute=round(rows.rows / max(time.time() - started, 1e-6) * 60, 2),
                    outputs={"generated": folder, "videos": storage.join(args.output, "videos"),
                             "audio": storage.join(args.output, "audio")})
     print(f"generate: {work.describe(errors=summary['errors'])}", file=sys.stderr)

@@ -31,13 +31,13 @@ that is rewritten (new mtime) is.
 from __future__ import annotations
 
 import argparse
-import collections
 import datetime as dt
 import os
 import posixpath
+import re
 import uuid
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,8 +51,10 @@ __all__ = [
     "Plan",
     "add_arguments",
     "content_version",
+    "done_table",
     "done_versions",
     "list_inputs",
+    "list_table",
     "list_versions",
     "part_url",
     "parts",
@@ -95,59 +97,116 @@ def _is_local(fs: Any) -> bool:
     return bool({"file", "local"} & set(protocols))
 
 
+#: directories listed at once when a prefix is listed (one listing request per directory page)
+LIST_THREADS = 8
+
+
 def list_versions(url: str, *, suffixes: tuple[str, ...] = ()) -> dict[str, str]:
-    """``{url: version}`` of the files under a prefix, in one listing (as :func:`jobs.storage.list_files`)."""
+    """``{url: version}`` of the files under a prefix (:func:`list_table`'s listing, as a dict)."""
+    table = _listing(url, suffixes)
+    return dict(zip(table.column("uri").to_pylist(), table.column("version").to_pylist(), strict=True))
+
+
+def _listing(url: str, suffixes: tuple[str, ...]) -> pa.Table:
+    """``uri``, ``version``, ``rel`` (the path below ``url``) and ``stem`` (``rel`` without its
+    suffix) of the files under a prefix, folder by folder in path order and by name in each;
+    temporary files (``.tmp-*``) left out.
+
+    Directories are listed in parallel (:data:`LIST_THREADS`), one listing each, and each one's
+    entries become Arrow columns at once: the driver holds a few directories' entries as Python
+    objects at a time, never the whole listing (a flat prefix is one directory, though), and the
+    table is the directories' columns put end to end, not copied.
+    """
     fs, path = storage.filesystem(url)
+    local = _is_local(fs)
+    lowered = tuple(s.lower() for s in suffixes)
+    base = storage.to_url(fs, path).rstrip("/")
+
+    def columns(entries: Iterable[dict[str, Any]], folder: str) -> tuple[pa.Table, list[str]]:
+        uris, versions, rels, stems, subfolders = [], [], [], [], []
+        for info in sorted(entries, key=lambda e: str(e["name"])):
+            p = str(info["name"]).rstrip("/")
+            if p == folder.rstrip("/"):
+                continue  # a folder's own marker object
+            if info.get("type") == "directory":
+                subfolders.append(p)
+                continue
+            if posixpath.basename(p).startswith(".tmp-") or (lowered and not p.lower().endswith(lowered)):
+                continue
+            uri = storage.to_url(fs, p)
+            rel = uri[len(base):].lstrip("/") if uri.startswith(base) else ""
+            rel = rel or posixpath.basename(uri)  # a single file: its name
+            uris.append(uri)
+            versions.append(content_version(info, local=local))
+            rels.append(rel)
+            stems.append(os.path.splitext(rel)[0])
+        chunk = pa.table({"uri": pa.array(uris, pa.string()), "version": pa.array(versions, pa.string()),
+                          "rel": pa.array(rels, pa.string()), "stem": pa.array(stems, pa.string())})
+        return chunk, subfolders
+
+    def folder_listing(folder: str) -> tuple[pa.Table, list[str]]:
+        entries = fs.ls(folder, detail=True, refresh=True) if not local else fs.ls(folder, detail=True)
+        fs.invalidate_cache(folder)  # s3fs would keep every listing in its cache
+        return columns(entries, folder)
+
+    chunks: dict[str, pa.Table] = {}
     with storage.errors(url, "list"):
         fs.invalidate_cache(path)
         if fs.isfile(path):
-            found = {path: fs.info(path)}
+            chunks[path] = columns([fs.info(path)], "")[0]
         elif fs.isdir(path):
-            found = fs.find(path, detail=True)
+            with ThreadPoolExecutor(max_workers=LIST_THREADS) as pool:
+                pending = {pool.submit(folder_listing, path): path}
+                while pending:
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in finished:
+                        chunks[pending.pop(f)], subfolders = f.result()
+                        pending.update({pool.submit(folder_listing, d): d for d in subfolders})
         else:
             raise FileNotFoundError(path)
-    lowered = tuple(s.lower() for s in suffixes)
-    out = {}
-    for p, info in found.items():
-        if info.get("type") == "directory" or posixpath.basename(p).startswith(".tmp-"):
-            continue
-        if lowered and not p.lower().endswith(lowered):
-            continue
-        out[storage.to_url(fs, p)] = content_version(info, local=_is_local(fs))
-    return dict(sorted(out.items()))
+    return pa.concat_tables([chunks[k] for k in sorted(chunks, key=lambda k: k.split("/"))])
 
 
-def list_inputs(url: str, suffixes: tuple[str, ...], *, columns: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """``[{id, uri, version, ...}]`` of a manifest (a ``.parquet`` file with ``id`` and ``uri`` columns;
-    also those of ``columns`` it has) or of the files ending in ``suffixes`` under a prefix.
+def list_table(url: str, suffixes: tuple[str, ...], *, columns: Sequence[str] = ()) -> pa.Table:
+    """The inputs of a job as a table: ``id``, ``uri``, ``version`` and those of ``columns`` a
+    manifest has; from a manifest (a ``.parquet`` file with ``id`` and ``uri`` columns) or from the
+    files ending in ``suffixes`` under a prefix.
 
     Under a prefix an id is the file's path below the prefix without its suffix, except where two
     files share that stem (``ad1.mp4`` and ``ad1.mov``): those keep their suffix, so no input hides
     another. A manifest's ids are its own; a manifest with an id twice is refused, naming the
-    duplicates. ``version`` is the content version of the file, ``None`` if it cannot be seen.
+    duplicates. ``version`` is the content version of the file, null if it cannot be seen.
     """
     if url.lower().endswith(".parquet"):
         table = storage.read_table(url)
         missing = {"id", "uri"} - set(table.column_names)
         if missing:
             raise JobError(f"--input {storage.redact_url(url)}: the manifest lacks column(s) {sorted(missing)}")
-        rows = table.select(["id", "uri", *(c for c in columns if c in table.column_names)]).to_pylist()
-        counts = collections.Counter(str(r["id"]) for r in rows)
-        twice = sorted(i for i, c in counts.items() if c > 1)
+        table = table.select(["id", "uri", *(c for c in columns if c in table.column_names)])
+        table = table.set_column(0, "id", table.column("id").cast(pa.string())).set_column(
+            1, "uri", table.column("uri").cast(pa.string()))
+        counts = pc.value_counts(table.column("id"))
+        twice = sorted(str(c["values"]) for c in counts.to_pylist() if c["counts"] > 1)
         if twice:
             shown = ", ".join(repr(i) for i in twice[:10]) + (f" and {len(twice) - 10} more" if len(twice) > 10 else "")
             raise JobError(f"--input {storage.redact_url(url)}: {len(twice)} ids appear more than once ({shown}); "
                            "each row needs its own id")
-        versions = versions_of(str(r["uri"]) for r in rows)
-        return [{**r, "id": str(r["id"]), "uri": str(r["uri"]), "version": versions[str(r["uri"])]} for r in rows]
-    base = url.rstrip("/")
-    found = []
-    for uri, version in list_versions(base, suffixes=suffixes).items():
-        rel = uri[len(base) :].lstrip("/") if uri.startswith(base) else posixpath.basename(uri)
-        found.append((rel, uri, version))
-    stems = collections.Counter(os.path.splitext(rel)[0] for rel, _, _ in found)
-    return [{"id": rel if stems[os.path.splitext(rel)[0]] > 1 else os.path.splitext(rel)[0], "uri": uri, "version": version}
-            for rel, uri, version in found]
+        versions = versions_of(table.column("uri").to_pylist())
+        return table.append_column("version", pa.array([versions[u] for u in table.column("uri").to_pylist()], pa.string()))
+    listed = _listing(url.rstrip("/"), suffixes)
+    stems = listed.column("stem")
+    counts = pc.value_counts(stems)
+    shared = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
+    ids = pc.if_else(pc.is_in(stems, value_set=shared), listed.column("rel"), stems)
+    table = pa.table({"id": ids, "uri": listed.column("uri"), "version": listed.column("version")})
+    del listed, stems, counts, shared
+    pa.default_memory_pool().release_unused()  # the listing's scratch memory back to the OS, not kept by the job's driver
+    return table
+
+
+def list_inputs(url: str, suffixes: tuple[str, ...], *, columns: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """:func:`list_table` as ``[{id, uri, version, ...}]``."""
+    return list_table(url, suffixes, columns=columns).to_pylist()
 
 
 def versions_of(urls: Iterable[str], *, threads: int = 16) -> dict[str, str | None]:
@@ -222,25 +281,31 @@ def read_latest(folder: str, *, columns: list[str] | None = None, key: str = "id
 RETRY_ERRORS = ("read:", "no result came back", "the worker pool failed", "stopped early")
 
 
-def done_versions(folder: str, *, key: str = "id") -> dict[str, str | None]:
-    """``{id: version}`` of the current row of each id under ``folder`` (``None``: no version recorded).
-
-    Ids whose current row is an error of :data:`RETRY_ERRORS` are not done: the rerun retries them.
-    """
+def done_table(folder: str, *, key: str = "id") -> pa.Table:
+    """``id`` and ``version`` of the current row of each id under ``folder`` (a null version: none
+    recorded). Ids whose current row is an error of :data:`RETRY_ERRORS` are left out: the rerun retries them."""
     table = read_latest(folder, columns=[key, "version", "status", "error"], key=key)
     if table is None:
-        return {}
-    rows = zip(table.column(key).to_pylist(), table.column("version").to_pylist(), table.column("status").to_pylist(),
-               table.column("error").to_pylist(), strict=True)
-    return {id_: version for id_, version, status, error in rows
-            if not (status == "error" and str(error or "").startswith(RETRY_ERRORS))}
+        return pa.table({"id": pa.array([], pa.string()), "version": pa.array([], pa.string())})
+    error = pc.fill_null(table.column("error").cast(pa.string()), "")
+    retried = pc.and_(pc.equal(table.column("status"), "error"),
+                      pc.match_substring_regex(error, "^(" + "|".join(map(re.escape, RETRY_ERRORS)) + ")"))
+    table = table.filter(pc.invert(pc.fill_null(retried, False)))
+    return pa.table({"id": table.column(key).cast(pa.string()), "version": table.column("version").cast(pa.string())})
+
+
+def done_versions(folder: str, *, key: str = "id") -> dict[str, str | None]:
+    """:func:`done_table` as ``{id: version}``."""
+    table = done_table(folder, key=key)
+    return dict(zip(table.column("id").to_pylist(), table.column("version").to_pylist(), strict=True))
 
 
 @dataclass
 class Plan:
-    """What a run does with its inputs: ``todo`` = ``new`` + ``changed`` (in input order), and the rest skipped."""
+    """What a run does with its inputs: ``todo`` (a table of the ``new`` and ``changed`` inputs, in
+    input order), and the rest skipped."""
 
-    todo: list[dict[str, Any]] = field(default_factory=list)
+    todo: pa.Table = field(default_factory=lambda: pa.table({"id": pa.array([], pa.string())}))
     new: int = 0
     changed: int = 0
     skipped: int = 0
@@ -248,37 +313,46 @@ class Plan:
     def counts(self) -> dict[str, int]:
         return {"new": self.new, "changed": self.changed, "skipped": self.skipped}
 
+    def take_todo(self) -> pa.Table:
+        """``todo``, handed over (to jobs.rows.map_rows, which lets go of it once it is in storage):
+        the plan keeps its counts, not the table."""
+        todo, self.todo = self.todo, self.todo.slice(0, 0)
+        return todo
+
     def describe(self, errors: int | None = None) -> str:
         """One log line: ``12 inputs: 3 new, 1 changed, 8 skipped[; 1 failed]``."""
-        total = len(self.todo) + self.skipped
-        line = f"{total} inputs: {self.new} new, {self.changed} changed, {self.skipped} skipped"
+        todo = self.new + self.changed
+        line = f"{todo + self.skipped} inputs: {self.new} new, {self.changed} changed, {self.skipped} skipped"
         if errors is not None:
-            line += f"; {len(self.todo)} processed, {errors} failed"
+            line += f"; {todo} processed, {errors} failed"
         return line
 
 
-def plan(inputs: list[dict[str, Any]], done: dict[str, str | None], *, incremental: bool,
+def plan(inputs: pa.Table | list[dict[str, Any]], done: pa.Table | dict[str, str | None], *, incremental: bool,
          limit: int | None = None) -> Plan:
-    """Split ``inputs`` (dicts with ``id`` and ``version``) against ``done`` (:func:`done_versions`).
+    """Split ``inputs`` (with ``id`` and ``version``: :func:`list_table`) against ``done``
+    (:func:`done_table`), column-wise: the driver holds the tables, not a Python object per input.
 
     ``limit`` caps how many are processed; the ones over it count as skipped.
     """
-    out = Plan()
-    for item in inputs:
-        id_ = item["id"]
-        if id_ not in done:
-            kind = "new"
-        elif incremental and done[id_] is not None and item.get("version") is not None and done[id_] != item["version"]:
-            kind = "changed"
-        else:
-            out.skipped += 1
-            continue
-        if limit is not None and len(out.todo) >= limit:
-            out.skipped += 1
-            continue
-        out.todo.append(item)
-        if kind == "new":
-            out.new += 1
-        else:
-            out.changed += 1
-    return out
+    table = inputs if isinstance(inputs, pa.Table) else pa.Table.from_pylist(list(inputs))
+    if len(table) == 0:
+        return Plan()
+    if isinstance(done, dict):
+        done = pa.table({"id": pa.array(list(done), pa.string()), "version": pa.array(list(done.values()), pa.string())})
+    if "version" not in table.column_names:
+        table = table.append_column("version", pa.nulls(len(table), pa.string()))
+    table = table.set_column(table.column_names.index("version"), "version", table.column("version").cast(pa.string()))
+    at = pc.index_in(table.column("id").cast(pa.string()), value_set=done.column("id"))
+    new = pc.is_null(at)
+    if incremental:
+        before = pc.take(done.column("version"), at)
+        changed = pc.fill_null(pc.not_equal(before, table.column("version")), False)  # null where either is unknown
+    else:
+        changed = pa.array([False] * len(table))
+    chosen = pc.or_(new, changed)
+    if limit is not None:
+        chosen = pc.and_(chosen, pc.less_equal(pc.cumulative_sum(chosen.cast(pa.int64())), limit))
+    n_new, n_changed = (pc.sum(pc.and_(m, chosen)).as_py() or 0 for m in (new, changed))
+    todo = table if n_new + n_changed == len(table) else table.filter(chosen)
+    return Plan(todo=todo, new=n_new, changed=n_changed, skipped=len(table) - len(todo))

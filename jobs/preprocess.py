@@ -200,17 +200,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if not inputs:
         raise JobError(f"--input {storage.redact_url(args.input)}: no videos ({', '.join(VIDEO_SUFFIXES)})")
     folder = examples_folder(args.output)
-    work = incremental.plan(inputs, incremental.done_versions(folder), incremental=args.incremental, limit=args.limit)
+    work = incremental.plan(inputs, incremental.done_table(folder), incremental=args.incremental, limit=args.limit)
+    n_inputs = len(inputs)
+    del inputs  # the plan's table goes to storage; the driver keeps counts (jobs.rows)
     workers = args.workers or max(1, int(ray.cluster_resources().get("CPU", 1)) - 1)
-    rows = map_rows(work.todo, Preprocessor, folder=folder, schema=schema(), workers=workers,
+    rows = map_rows(work.take_todo(), Preprocessor, folder=folder, schema=schema(), workers=workers,
                     lost_row=lambda r, why: error_row(r["id"], r["uri"], why),
                     worker_kwargs={"texts": _texts(args.input), **sandbox.limits(args),
                                  "mel": mel_settings(args), "encoder": args.encoder},
                     keep=lambda r: {k: r[k] for k in ("status", "n_tb", "duration_s")}, **row_options(args))
-    ok = [r for r in rows if r["status"] == "ok"]
-    summary = {"inputs": len(inputs), "processed": len(rows), "ok": len(ok), "errors": len(rows) - len(ok),
-               **work.counts(), "transition_beat_frames": sum(int(r["n_tb"]) for r in ok),
-               "hours": round(sum(float(r["duration_s"]) for r in ok) / 3600, 4), "seconds": round(time.time() - started, 2),
+    summary = {"inputs": n_inputs, "processed": rows.rows, "ok": rows.ok, "errors": rows.errors,
+               **work.counts(), "transition_beat_frames": int(rows.sum["n_tb"]),
+               "hours": round(rows.sum["duration_s"] / 3600, 4), "seconds": round(time.time() - started, 2),
                "outputs": {"examples": folder}}
-    print(f"preprocess: {work.describe(errors=len(rows) - len(ok))}", file=sys.stderr)
+    print(f"preprocess: {work.describe(errors=rows.errors)}", file=sys.stderr)
     return summary

@@ -1,10 +1,11 @@
 """One row per input through a Ray Data actor pool, written in parts as it comes.
 
 The shape shared by the jobs that turn many files into rows (score, preprocess, generate, words):
-the driver plans what to do (jobs.incremental), an actor pool processes one input per call
-(``batch_size=1``: inputs are large and slow, and a failure then costs one row), and rows are
-written by the actors to ``<folder>/part-*.parquet``, one part per block, atomically, so a crash
-keeps what was finished and the rerun skips it. An input that never comes back (a dead worker)
+the driver plans what to do (jobs.incremental) and writes the plan to storage, a row group per
+unit of work; an actor pool reads a unit's inputs from the plan, processes them one at a time (a
+failure costs one row), and writes their rows to ``<folder>/part-*.parquet``, one part per unit,
+atomically, so a crash keeps what was finished and the rerun skips it. The driver keeps counts
+(a :class:`Tally`), not rows or inputs: its memory does not grow with the job. An input that never comes back (a dead worker)
 gets an error row. When the job ends, however it ends, the driver stops the pool's actors itself
 (each signs in with a :class:`Roster`): Ray Data only drops its handles to them, and a handle
 kept anywhere (a logged exception's traceback) would keep an actor and its CPUs past the job.
@@ -36,7 +37,7 @@ from jobs import incremental, storage
 from jobs.runtime import failure_reason
 from jobs.sandbox import DEFAULT_LIMIT_S, DEFAULT_MEMORY_GIB, Sandbox
 
-__all__ = ["BlockWriter", "RowWorker", "add_row_arguments", "block_part_url", "map_rows", "preview", "row_options"]
+__all__ = ["BlockWriter", "RowWorker", "Tally", "add_row_arguments", "block_part_url", "map_rows", "preview", "row_options"]
 
 SHOWN = 20  # ids listed by a dry run
 PROGRESS_EVERY_S = 10.0
@@ -106,12 +107,13 @@ class RowWorker(abc.ABC):
         return {"row": rows}
 
 
-def map_rows(todo: list[dict[str, Any]], worker: type, *, folder: str, schema: Any, workers: int,
+def map_rows(todo: Any, worker: type, *, folder: str, schema: Any, workers: int,
              lost_row: Callable[[dict[str, Any], str], dict[str, Any]], num_cpus: float = 1.0, num_gpus: float = 0.0,
              worker_kwargs: dict[str, Any] | None = None, keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
              carry: Sequence[str] = (), block_inputs: int = 16, label: str = "rows", error_window: int = 0,
-             max_error_rate: float = 1.0) -> list[dict[str, Any]]:
-    """Process ``todo`` (dicts with ``id``, ``uri``, ``version``) with ``worker`` actors.
+             max_error_rate: float = 1.0, histograms: Sequence[str] = ()) -> Tally:
+    """Process ``todo`` (a table, or dicts, with ``id``, ``uri``, ``version``: jobs.incremental's
+    plan) with ``worker`` actors.
 
     ``worker(**worker_kwargs)`` is built once per actor; it maps ``{"id": [...], "uri": [...]}``
     to ``{"row": [row, ...]}``, one row per input, never raising for one bad input. The actor
@@ -124,28 +126,63 @@ def map_rows(todo: list[dict[str, Any]], worker: type, *, folder: str, schema: A
     ``error_window`` and ``max_error_rate``: the early stop (see the module docstring; a window
     of 0 never stops).
 
-    Returns, per input done, ``keep(row)`` (default: ``status`` and ``error``) with its ``id``: the
-    driver keeps what the summary needs, not the rows.
+    Returns a :class:`Tally` of ``keep(row)`` (default: ``status`` and ``error``) over the rows:
+    the driver keeps counts, sums and ``histograms``, not the rows, so its memory does not grow
+    with the inputs.
     """
     import pyarrow as pa  # noqa: PLC0415
-    import ray  # noqa: PLC0415
 
-    if not todo:
-        return []
+    table = todo if isinstance(todo, pa.Table) else pa.Table.from_pylist(list(todo))
+    tally = Tally(histograms)
+    total = len(table)
+    if total == 0:
+        return tally
     run = incremental.run_stamp()
     fields = ("id", "uri", "version", *carry)
-    items = [{k: r.get(k) for k in fields} for r in todo]
-    ds = ray.data.from_items(items, override_num_blocks=math.ceil(len(items) / block_inputs))
+    table = table.select([c for c in fields if c in table.column_names])
+    for c in fields:
+        if c not in table.column_names:
+            table = table.append_column(c, pa.nulls(len(table), pa.string()))
+    # the plan goes to storage, a row group per unit of work, and the workers read their groups:
+    # the driver neither keeps the inputs nor puts them in the object store
+    plan_url = storage.join(folder, f".tmp-plan-{run}.parquet")  # .tmp-: never listed as a part
+    storage.write_table(plan_url, table, row_group_size=block_inputs)
+    del table, todo
+    try:
+        return _run_plan(plan_url, total, worker, folder=folder, schema=schema, workers=workers, lost_row=lost_row,
+                         num_cpus=num_cpus, num_gpus=num_gpus, worker_kwargs=worker_kwargs, keep=keep, carry=carry,
+                         label=label, error_window=error_window, max_error_rate=max_error_rate, tally=tally, run=run,
+                         block_inputs=block_inputs, fields=fields)
+    finally:  # however the run ends (a failed write of a part included), the plan goes
+        try:
+            storage.delete(plan_url)
+        except storage.StorageError as e:  # a .tmp- file is never read as a part; say so and go on
+            print(f"{label}: the plan {storage.redact_url(plan_url)} was not removed ({e})", file=sys.stderr)
+
+
+def _run_plan(plan_url: str, total: int, worker: type, *, folder: str, schema: Any, workers: int,
+              lost_row: Callable[[dict[str, Any], str], dict[str, Any]], num_cpus: float, num_gpus: float,
+              worker_kwargs: dict[str, Any] | None, keep: Callable[[dict[str, Any]], dict[str, Any]] | None,
+              carry: Sequence[str], label: str, error_window: int, max_error_rate: float, tally: Tally, run: str,
+              block_inputs: int, fields: tuple[str, ...]) -> Tally:
+    """:func:`map_rows` once its plan is in storage."""
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.compute as pc  # noqa: PLC0415
+    import ray  # noqa: PLC0415
+
+    groups = math.ceil(total / block_inputs)
+    # a row per unit of work, holding its number: the actor reads that row group of the plan itself
+    ds = ray.data.from_items([{"group": k} for k in range(groups)], override_num_blocks=groups)
     # named after the worker (Ray names the actors ``MapBatches(Scorer)``, not after this wrapper)
     writer = type(worker.__name__, (BlockWriter,), {"__doc__": BlockWriter.__doc__})
     roster: Any = ray.remote(num_cpus=0)(Roster).remote()
     mapped = ds.map_batches(
-        writer, batch_size=block_inputs, num_cpus=num_cpus, num_gpus=num_gpus,
+        writer, batch_size=1, num_cpus=num_cpus, num_gpus=num_gpus,
         fn_constructor_kwargs={"worker": worker, "worker_kwargs": worker_kwargs or {}, "folder": folder, "schema": schema,
-                               "run": run, "carry": tuple(carry), "keep": keep, "roster": roster},
+                               "run": run, "plan": plan_url, "carry": tuple(carry), "keep": keep, "roster": roster},
         compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers, initial_size=workers))
     try:
-        done, reason = _drain(mapped, Progress(label, len(items)), error_window, max_error_rate)
+        reason = _drain(mapped, tally, Progress(label, total), error_window, max_error_rate)
     finally:
         # Ray Data lets go of its actors by dropping their handles, which anything holding on to the
         # executor keeps alive (a logged exception's traceback, a reference cycle): the pool then
@@ -155,27 +192,31 @@ def map_rows(todo: list[dict[str, Any]], worker: type, *, folder: str, schema: A
         for actor in ray.get(roster.members.remote()):
             ray.kill(actor)
         ray.kill(roster)
-    if len(done) < len(todo):  # blocks running at a stop or a pool failure may have written their parts: their
-        done += _written(folder, run, {r["id"] for r in done}, keep)  # rows stand (and win over the driver's)
-    seen = {r["id"] for r in done}
-    lost = [{**lost_row(r, reason), **{k: r.get(k) for k in fields[2:]}} for r in todo if r["id"] not in seen]
-    if lost:  # never lose an input silently
-        table = pa.Table.from_pylist(lost, schema=schema)
-        storage.write_table(block_part_url(folder, run, [r["id"] for r in lost], lost=True), table)
-        done.extend(_kept(r, keep) for r in table.to_pylist())
-    return done
+    if tally.rows == total:
+        return tally
+    # a stop or a pool failure: blocks still running then may have written their parts, and their
+    # rows stand (they win over the driver's); the tally is counted again from this run's parts
+    tally, written = _written(folder, run, keep, list(tally.histogram))
+    table = storage.read_table(plan_url)
+    missing = table.filter(pc.invert(pc.is_in(table.column("id").cast(pa.string()), value_set=pa.array(written, pa.string()))))
+    if len(missing):  # never lose an input silently
+        lost = [{**lost_row(r, reason), **{k: r.get(k) for k in fields[2:]}} for r in missing.to_pylist()]
+        rows = pa.Table.from_pylist(lost, schema=schema)
+        storage.write_table(block_part_url(folder, run, [r["id"] for r in lost], lost=True), rows)
+        for r in rows.to_pylist():
+            tally.add(_kept(r, keep))
+    return tally
 
 
-def _drain(mapped: Any, progress: Progress, error_window: int, max_error_rate: float) -> tuple[list[dict[str, Any]], str]:
-    """The kept fields of every row that comes back, and the reason to give the inputs that did not."""
-    done: list[dict[str, Any]] = []
+def _drain(mapped: Any, tally: Tally, progress: Progress, error_window: int, max_error_rate: float) -> str:
+    """Add the kept fields of every row that comes back to ``tally``; returns the reason to give the inputs that did not."""
     reason = "no result came back from the workers"
     recent: collections.deque[bool] = collections.deque(maxlen=max(1, error_window))
     results = iter(mapped.iter_rows())
     try:
         for item in results:
             kept = dict(item["kept"])
-            done.append(kept)
+            tally.add(kept)
             failed = kept.get("status") == "error"
             progress.add(failed)
             recent.append(failed)
@@ -191,7 +232,7 @@ def _drain(mapped: Any, progress: Progress, error_window: int, max_error_rate: f
         if close is not None:
             close()
     progress.report(final=True)
-    return done, reason
+    return reason
 
 
 def block_part_url(folder: str, run: str, ids: Sequence[str], *, lost: bool = False) -> str:
@@ -202,22 +243,66 @@ def block_part_url(folder: str, run: str, ids: Sequence[str], *, lost: bool = Fa
     return storage.join(folder, f"part-{run}-{'a' if lost else 'b'}-{first}-{digest}.parquet")
 
 
-def _written(folder: str, run: str, known: set[str], keep: Callable[[dict[str, Any]], dict[str, Any]] | None
-             ) -> list[dict[str, Any]]:
-    """The kept fields of the rows in the actors' parts of this run whose ids are not ``known``."""
-    out: dict[str, dict[str, Any]] = {}
-    for url in storage.list_files(folder, suffixes=(".parquet",)):
+def _written(folder: str, run: str, keep: Callable[[dict[str, Any]], dict[str, Any]] | None,
+             histograms: Sequence[str]) -> tuple[Tally, list[str]]:
+    """The tally of the rows in the actors' parts of this run, and their ids (each id once)."""
+    tally, ids = Tally(histograms), set()
+    for url in incremental.parts(folder):  # none when the pool failed before any block was written
         if posixpath.basename(url).startswith(f"part-{run}-b-"):
             for r in storage.read_table(url).to_pylist():
-                if str(r["id"]) not in known:
-                    out.setdefault(str(r["id"]), _kept(r, keep))
-    return list(out.values())
+                if str(r["id"]) not in ids:
+                    ids.add(str(r["id"]))
+                    tally.add(_kept(r, keep))
+    return tally, sorted(ids)
 
 
 def _kept(row: dict[str, Any], keep: Callable[[dict[str, Any]], dict[str, Any]] | None) -> dict[str, Any]:
-    """``keep(row)`` (default: ``status`` and ``error``) with the row's ``id``; ``row`` has every column of the schema."""
-    small = keep(row) if keep is not None else {"status": row.get("status"), "error": row.get("error")}
-    return {**small, "id": row["id"]}
+    """``keep(row)`` (default: ``status`` and ``error``); ``row`` has every column of the schema."""
+    return keep(row) if keep is not None else {"status": row.get("status"), "error": row.get("error")}
+
+
+class Tally:
+    """What the driver keeps of the rows of a job: how many, by ``status``, and per numeric field of
+    the ``ok`` rows how many have it, its sum, how many lack it, and for ``histograms`` its counts
+    in :data:`BINS` equal bins of [0, 1] (scores). Constant size, however many inputs."""
+
+    BINS = 20
+
+    def __init__(self, histograms: Sequence[str] = ()) -> None:
+        self.rows = 0
+        self.status: collections.Counter[str] = collections.Counter()
+        self.count: collections.Counter[str] = collections.Counter()
+        self.missing: collections.Counter[str] = collections.Counter()
+        self.sum: dict[str, float] = collections.defaultdict(float)
+        self.histogram = {k: [0] * self.BINS for k in histograms}
+
+    def add(self, kept: dict[str, Any]) -> None:
+        self.rows += 1
+        self.status[str(kept.get("status"))] += 1
+        if kept.get("status") != "ok":
+            return
+        for k, v in kept.items():
+            if k in ("id", "status", "error"):
+                continue
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                self.missing[k] += 1
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                self.count[k] += 1
+                self.sum[k] += float(v)
+                if k in self.histogram and 0.0 <= v <= 1.0:
+                    self.histogram[k][min(int(v * self.BINS), self.BINS - 1)] += 1
+
+    @property
+    def ok(self) -> int:
+        return self.status["ok"]
+
+    @property
+    def errors(self) -> int:
+        return self.rows - self.ok
+
+    def mean(self, key: str) -> float | None:
+        """The mean of ``key`` over the ok rows that have it (None: none has)."""
+        return self.sum[key] / self.count[key] if self.count[key] else None
 
 
 class Roster:
@@ -235,9 +320,10 @@ class Roster:
 
 
 class BlockWriter:
-    """Ray Data actor around a :class:`RowWorker`: the rows of a block, written as its part; returns the kept fields."""
+    """Ray Data actor around a :class:`RowWorker`: per unit of work, its inputs (a row group of the
+    plan), their rows written as its part; returns the kept fields."""
 
-    def __init__(self, worker: type, worker_kwargs: dict[str, Any], folder: str, schema: Any, run: str,
+    def __init__(self, worker: type, worker_kwargs: dict[str, Any], folder: str, schema: Any, run: str, plan: str,
                  carry: tuple[str, ...], keep: Callable[[dict[str, Any]], dict[str, Any]] | None,
                  roster: Any = None) -> None:
         if roster is not None:
@@ -245,14 +331,16 @@ class BlockWriter:
 
             ray.get(roster.add.remote(ray.get_runtime_context().current_actor))
         self.worker = worker(**worker_kwargs)
-        self.folder, self.schema, self.run, self.carry, self.keep = folder, schema, run, carry, keep
+        self.folder, self.schema, self.run, self.plan, self.carry, self.keep = folder, schema, run, plan, carry, keep
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import pyarrow as pa  # noqa: PLC0415
 
-        ids = [str(i) for i in batch["id"]]
-        made = self.worker({"id": batch["id"], "uri": batch["uri"]})["row"]
-        rows = [{**row, **{k: batch[k][n] for k in ("version", *self.carry)}} for n, row in enumerate(made)]
+        (group,) = batch["group"]
+        inputs = storage.read_table(self.plan, row_group=int(group)).to_pydict()
+        ids = [str(i) for i in inputs["id"]]
+        made = self.worker({"id": inputs["id"], "uri": inputs["uri"]})["row"]
+        rows = [{**row, **{k: inputs[k][n] for k in ("version", *self.carry)}} for n, row in enumerate(made)]
         storage.write_table(block_part_url(self.folder, self.run, ids), pa.Table.from_pylist(rows, schema=self.schema))
         # every column of the schema, so that ``keep`` sees an error row's missing fields as None
         return {"kept": [_kept({**dict.fromkeys(self.schema.names), **row}, self.keep) for row in rows]}
@@ -298,10 +386,10 @@ def _duration(seconds: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
-def preview(inputs: list[dict[str, Any]], folder: str, *, incremental_run: bool, limit: int | None,
+def preview(inputs: Any, folder: str, *, incremental_run: bool, limit: int | None,
             outputs: dict[str, str]) -> dict[str, Any]:
     """What a run would do (``--dry-run``): the plan's counts, the first ids, where outputs go."""
-    work = incremental.plan(inputs, incremental.done_versions(folder), incremental=incremental_run, limit=limit)
-    ids = [str(r["id"]) for r in work.todo]
-    return {"plan": work.describe(), "would_process": ids[:SHOWN], "and_more": max(0, len(ids) - SHOWN),
+    work = incremental.plan(inputs, incremental.done_table(folder), incremental=incremental_run, limit=limit)
+    ids = [str(i) for i in work.todo.column("id").slice(0, SHOWN).to_pylist()]
+    return {"plan": work.describe(), "would_process": ids, "and_more": max(0, len(work.todo) - SHOWN),
             "outputs": outputs}

@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from jobs import incremental, sandbox, storage
-from jobs.rows import RowWorker, add_row_arguments, map_rows, preview, row_options
+from jobs.rows import RowWorker, Tally, add_row_arguments, map_rows, preview, row_options
 from jobs.runtime import JobError
 
 DESCRIPTION = "score a catalog of videos: transitions, beats, tempo, and how well cuts land on beats"
@@ -36,6 +36,7 @@ EXAMPLES = """examples:
   python -m jobs score --input work/sample/videos --output work/scores --encoder models/clip --music-encoder models/clap
 """
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".m4v", ".avi")
+HISTOGRAMS = ("cut_beat_hit", "tbiou_tight", "tbiou")  # the scores drawn in the run's histograms
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,9 +72,9 @@ def check(args: argparse.Namespace) -> None:
         raise JobError(str(e)) from e
 
 
-def list_inputs(url: str) -> list[dict[str, Any]]:
-    """``[{id, uri, version}]`` of a manifest or of the videos under a prefix (:func:`jobs.incremental.list_inputs`)."""
-    return incremental.list_inputs(url, VIDEO_SUFFIXES)
+def list_inputs(url: str) -> Any:
+    """``id``, ``uri``, ``version`` of a manifest or of the videos under a prefix (:func:`jobs.incremental.list_table`)."""
+    return incremental.list_table(url, VIDEO_SUFFIXES)
 
 
 def dry_run(args: argparse.Namespace) -> dict[str, Any]:
@@ -128,22 +129,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     inputs = list_inputs(args.input)
     if not inputs:
         raise JobError(f"--input {storage.redact_url(args.input)}: no videos ({', '.join(VIDEO_SUFFIXES)})")
-    work = incremental.plan(inputs, incremental.done_versions(storage.join(args.output, "scores")),
+    work = incremental.plan(inputs, incremental.done_table(storage.join(args.output, "scores")),
                             incremental=args.incremental, limit=args.limit)
+    n_inputs = len(inputs)
+    del inputs  # the plan's table goes to storage; the driver keeps counts (jobs.rows)
     started = time.time()
-    rows: list[dict[str, Any]] = []
-    if work.todo:
+    rows = Tally(HISTOGRAMS)
+    if len(work.todo):
         _check_encoders(args)
         cpus = int(ray.cluster_resources().get("CPU", 1))
-        rows = map_rows(work.todo, Scorer, folder=storage.join(args.output, "scores"), schema=schema(),
+        rows = map_rows(work.take_todo(), Scorer, folder=storage.join(args.output, "scores"), schema=schema(),
                         workers=args.workers or max(1, cpus - 1), lost_row=_lost_row,
                         worker_kwargs={**sandbox.limits(args), "encoder": args.encoder,
-                                       "music_encoder": args.music_encoder}, keep=summary_fields, **row_options(args))
+                                       "music_encoder": args.music_encoder}, keep=summary_fields, histograms=HISTOGRAMS,
+                        **row_options(args))
     summary = summarise(rows)
-    summary.update(inputs=len(inputs), processed=len(rows), **work.counts(), seconds=round(time.time() - started, 2),
+    summary.update(inputs=n_inputs, processed=rows.rows, **work.counts(), seconds=round(time.time() - started, 2),
                    outputs={"scores": storage.join(args.output, "scores")})
     print(f"score: {work.describe(errors=summary['errors'])}", file=sys.stderr)
-    if rows:
+    if rows.rows:
         _log_histogram(rows)
     return summary
 
@@ -191,20 +195,20 @@ def summary_fields(row: dict[str, Any]) -> dict[str, Any]:
     return {"status": row["status"], **{k: row.get(k) for k in METRIC_COLUMNS}}
 
 
-def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise(rows: Tally) -> dict[str, Any]:
+    """The job's summary from the tally of :func:`summary_fields` over its rows."""
     from vem.scoring import METRIC_COLUMNS  # noqa: PLC0415
 
-    ok = [r for r in rows if r["status"] == "ok"]
-    out: dict[str, Any] = {"scored": len(rows), "ok": len(ok), "errors": len(rows) - len(ok),
-                           "without_rhythm": sum(r["cut_beat_hit"] is None for r in ok)}
+    out: dict[str, Any] = {"scored": rows.rows, "ok": rows.ok, "errors": rows.errors,
+                           "without_rhythm": rows.missing["cut_beat_hit"]}
     for k in METRIC_COLUMNS:
-        values = [r[k] for r in ok if r[k] is not None]
-        if values:
-            out[f"mean_{k}"] = round(sum(values) / len(values), 4)
+        mean = rows.mean(k)
+        if mean is not None:
+            out[f"mean_{k}"] = round(mean, 4)
     return out
 
 
-def _log_histogram(rows: list[dict[str, Any]]) -> None:
+def _log_histogram(rows: Tally) -> None:
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
@@ -212,10 +216,10 @@ def _log_histogram(rows: list[dict[str, Any]]) -> None:
     import mlflow  # noqa: PLC0415
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
-    for ax, key in zip(axes, ("cut_beat_hit", "tbiou_tight", "tbiou"), strict=True):
-        values = [r[key] for r in rows if r.get(key) is not None]
-        ax.hist(values, bins=20, range=(0, 1), color="#4477aa")
-        ax.set_title(f"{key} ({len(values)} videos)")
+    for ax, key in zip(axes, HISTOGRAMS, strict=True):
+        counts = rows.histogram[key]
+        ax.stairs(counts, [k / Tally.BINS for k in range(Tally.BINS + 1)], fill=True, color="#4477aa")
+        ax.set_title(f"{key} ({sum(counts)} videos)")
     fig.tight_layout()
     mlflow.log_figure(fig, "score_histograms.png")
     plt.close(fig)
@@ -224,7 +228,7 @@ def _log_histogram(rows: list[dict[str, Any]]) -> None:
 def _explain(args: argparse.Namespace) -> dict[str, Any]:
     from vem.explain import timeline_png  # noqa: PLC0415
 
-    match = [r for r in list_inputs(args.input) if r["id"] == args.explain]
+    match = [r for r in list_inputs(args.input).to_pylist() if r["id"] == args.explain]
     if not match:
         raise JobError(f"--explain {args.explain}: no such id under {storage.redact_url(args.input)}")
     url = storage.join(args.output, "explain", f"{args.explain.replace('/', '__')}.png")

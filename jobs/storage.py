@@ -399,19 +399,21 @@ def write_bytes(url: str, data: bytes) -> None:
         f.write(data)
 
 
-def write_table(url: str, table: pa.Table) -> None:
-    """Write ``table`` as one Parquet file at ``url``, atomically."""
+def write_table(url: str, table: pa.Table, *, row_group_size: int | None = None) -> None:
+    """Write ``table`` as one Parquet file at ``url``, atomically (row groups of ``row_group_size`` rows)."""
     with atomic_write(url) as f:
-        pq.write_table(table, f)
+        pq.write_table(table, f, row_group_size=row_group_size)
 
 
-def read_table(url: str) -> pa.Table:
-    """Read the Parquet file at ``url``."""
+def read_table(url: str, *, row_group: int | None = None, columns: list[str] | None = None) -> pa.Table:
+    """Read the Parquet file at ``url`` (only its ``row_group``-th row group, only ``columns``)."""
     fs, path = filesystem(url)
 
     def read() -> pa.Table:
         with fs.open(path, "rb") as f:
-            return pq.read_table(f)
+            if row_group is not None:
+                return pq.ParquetFile(f).read_row_group(row_group, columns=columns)
+            return pq.read_table(f, columns=columns)
 
     return _read_retrying(url, read)
 

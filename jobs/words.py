@@ -147,7 +147,7 @@ def job_config(args: argparse.Namespace) -> dict[str, Any]:
 
 def dry_run(args: argparse.Namespace) -> dict[str, Any]:
     inputs = list_inputs(args.input, args.group_by)
-    work = incremental.plan(inputs, incremental.done_versions(storage.join(args.output, "pieces")),
+    work = incremental.plan(inputs, incremental.done_table(storage.join(args.output, "pieces")),
                             incremental=args.incremental, limit=args.limit)
     groups: dict[str, int] = {}
     for r in inputs:
@@ -174,15 +174,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise JobError(f"--input {storage.redact_url(args.input)}: no scores ({', '.join(SUFFIXES)})")
     # 2. parse (the new and changed inputs; a rerun retries those storage could not read or whose worker died)
     pieces = storage.join(args.output, "pieces")
-    work = incremental.plan(inputs, incremental.done_versions(pieces), incremental=args.incremental, limit=args.limit)
+    work = incremental.plan(inputs, incremental.done_table(pieces), incremental=args.incremental, limit=args.limit)
     t_parse = time.time()
     new_rows = map_rows(
-        work.todo, PieceParser, folder=pieces, schema=parse_schema(), workers=workers,
+        work.take_todo(), PieceParser, folder=pieces, schema=parse_schema(), workers=workers,
         lost_row=lambda r, reason: error_row(r["id"], r["uri"], r["group"], reason, 0.0), num_cpus=per_actor,
         worker_kwargs={"voices": args.voices, "max_voices": args.max_voices, **sandbox.limits(args)},
         carry=("group",), keep=lambda r: {"status": r["status"]}, **row_options(args))
     parse_seconds = time.time() - t_parse
-    print(f"words: {work.describe(errors=sum(r['status'] != 'ok' for r in new_rows))}", file=sys.stderr)
+    print(f"words: {work.describe(errors=new_rows.errors)}", file=sys.stderr)
     done = parsed_rows(args.output, retried=True)
     rows = [{**done[r["id"]], "group": r["group"]} for r in inputs if r["id"] in done]
     ok = [r for r in rows if r["status"] == "ok"]
@@ -221,7 +221,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     notes = sum(r["n_notes"] for r in ok)
     return {
         "inputs": len(inputs), "parsed": len(rows), "parse_errors": len(rows) - len(ok),
-        "parsed_now": len(new_rows), "processed": len(new_rows), "errors": sum(r["status"] != "ok" for r in new_rows),
+        "parsed_now": new_rows.rows, "processed": new_rows.rows, "errors": new_rows.errors,
         **work.counts(),
         "notes": notes, "groups": len(names), "groups_ok": len(good),
         "groups_error": len(names) - len(good), "groups_reused": sum(bool(s.get("reused")) for s in summaries.values()),

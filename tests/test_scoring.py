@@ -316,7 +316,7 @@ def test_inputs_that_share_a_stem_keep_their_suffix_and_a_manifest_with_an_id_tw
     encode_mp4(plan_ad(seed=9, index=0, config=SyntheticAdConfig.debug()), str(videos / "ad1.mp4"))
     (videos / "ad1.mov").write_bytes((videos / "ad1.mp4").read_bytes())  # the same stem in another container
     encode_mp4(plan_ad(seed=9, index=1, config=SyntheticAdConfig.debug()), str(videos / "ad2.mp4"))
-    assert sorted(r["id"] for r in list_inputs(str(videos))) == ["ad1.mov", "ad1.mp4", "ad2"]
+    assert sorted(list_inputs(str(videos)).column("id").to_pylist()) == ["ad1.mov", "ad1.mp4", "ad2"]
     out = tmp_path / "scores"
     assert main(["score", "--input", str(videos), "--output", str(out), "--workdir", workdir]) == 0
     rows = pq.read_table(out / "scores").to_pylist()
