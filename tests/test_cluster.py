@@ -121,6 +121,65 @@ def test_the_image_installs_the_tested_versions_of_every_runtime_dependency() ->
     assert re.search(r"pip install[^\n]*-c constraints\.txt \.", (CLUSTER / "Dockerfile").read_text())
 
 
+K8S_VERSION = "1.30"  # the manifests keep to the fields of Kubernetes 1.30 (2024) and later
+
+
+def _pod_templates(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The pod templates inside a KubeRay object, with where they sit."""
+    spec = doc["spec"]
+    cluster = spec.get("rayClusterSpec", spec) if doc["kind"] == "RayJob" else spec
+    if "headGroupSpec" in cluster:
+        yield "headGroupSpec.template", cluster["headGroupSpec"]["template"]
+        for i, group in enumerate(cluster.get("workerGroupSpecs", [])):
+            yield f"workerGroupSpecs[{i}].template", group["template"]
+    if "submitterPodTemplate" in spec:
+        yield "submitterPodTemplate", spec["submitterPodTemplate"]
+
+
+def test_manifests_validate_against_the_kubernetes_schemas() -> None:
+    """Every core object (Deployment, CronJob, ConfigMap, ...) against the Kubernetes JSON schema in
+    strict mode (unknown fields are errors), and every pod template inside a RayCluster or RayJob
+    as a core PodTemplate: the pods are where most of a KubeRay manifest's fields are. KubeRay's own
+    fields are not checked against its CRDs (no package the registries serve carries them); the
+    test below checks the ones the jobs rely on."""
+    import kubernetes_validate  # noqa: PLC0415
+
+    checked: dict[str, int] = {}
+    for name, docs in _docs().items():
+        for doc in docs:
+            kind = doc.get("kind")
+            if kind is None:
+                continue  # the Ray cluster launcher's YAML (not a Kubernetes object)
+            if kind in ("RayCluster", "RayJob"):
+                assert doc["apiVersion"] == "ray.io/v1", f"{name}: {kind} {doc['apiVersion']}"
+                for where, template in _pod_templates(doc):
+                    pod = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t"}, "template": template}
+                    try:
+                        kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+                    except kubernetes_validate.ValidationError as e:
+                        raise AssertionError(f"{name}: {kind} {where}: {'.'.join(map(str, e.path))}: {e.message}") from None
+                    checked[f"{kind} pod template"] = checked.get(f"{kind} pod template", 0) + 1
+                continue
+            try:
+                kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+            except kubernetes_validate.ValidationError as e:
+                raise AssertionError(f"{name}: {kind}: {'.'.join(map(str, e.path))}: {e.message}") from None
+            checked[kind] = checked.get(kind, 0) + 1
+    assert {"Deployment", "CronJob", "ConfigMap", "RayCluster pod template", "RayJob pod template"} <= set(checked), checked
+
+
+def test_schema_check_catches_a_misspelt_field() -> None:
+    """The check above can fail: a pod template with a misspelt field does not validate."""
+    import kubernetes_validate  # noqa: PLC0415
+
+    (cluster,) = [d for ds in _docs().values() for d in ds if d.get("kind") == "RayCluster"]
+    template = cluster["spec"]["headGroupSpec"]["template"]
+    template["spec"]["containers"][0]["resorces"] = template["spec"]["containers"][0].pop("resources")
+    pod = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t"}, "template": template}
+    with pytest.raises(kubernetes_validate.ValidationError, match="resorces"):
+        kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+
+
 def test_cluster_yaml_parses_and_has_the_kuberay_fields() -> None:
     docs = _docs()
     kinds: dict[str, list[dict[str, Any]]] = {}
