@@ -82,7 +82,7 @@ import numba
 import numpy as np
 from scipy.special import digamma
 
-from musicwords.lattice import Lattice, WordIndex, build_lattice, forward_backward, viterbi
+from musicwords.lattice import _MIX, Lattice, WordIndex, build_lattice, forward_backward, viterbi
 from musicwords.tokens import SEPARATOR, Alphabet, TokenStreams
 
 __all__ = ["Dictionary", "EMConfig", "EStep", "LocalEStep", "learn_dictionary", "split_blocks"]
@@ -333,8 +333,8 @@ def learn_dictionary(
         # 2-3. E-step and M-step
         _em(trial, backend, trial_lattice, cfg, cfg.em_iterations)
         # 4. prune, worst first, re-estimating in between
-        trial_lattice = _prune(trial, backend, trial_lattice, cfg, keys)
-        _evaluate(trial, backend, trial_lattice)
+        trial_lattice, costs = _prune(trial, backend, trial_lattice, cfg, keys)
+        _evaluate(trial, backend, trial_lattice, costs)
         # 5. accept only if the total code length fell
         accepted = trial.code_length < d.code_length
         stalled = trial.code_length >= d.code_length * (1.0 - cfg.tol)
@@ -417,15 +417,16 @@ def _em(d: Dictionary, backend: EStep, lattice: int, cfg: EMConfig, iterations: 
         d.logp = np.log(np.maximum(weights, 1e-300)) - np.log(weights.sum())
 
 
-def _evaluate(d: Dictionary, backend: EStep, lattice: int) -> None:
-    """Counts and both parts of the code length of ``d`` (``lattice`` built for ``d.words``)."""
+def _evaluate(d: Dictionary, backend: EStep, lattice: int, costs: np.ndarray | None = None) -> None:
+    """Counts and both parts of the code length of ``d`` (``lattice`` built for ``d.words``;
+    ``costs``: :meth:`Dictionary.word_costs`, where already known)."""
     counts, log_z = _expect(backend, lattice, d.logp)
     d.counts = counts
     d.data_bits = -log_z / LN2
-    d.dict_bits = float(d.word_costs().sum())
+    d.dict_bits = float((d.word_costs() if costs is None else costs).sum())
 
 
-def _prune(d: Dictionary, backend: EStep, lattice: int, cfg: EMConfig, keys: Iterator[int]) -> int:
+def _prune(d: Dictionary, backend: EStep, lattice: int, cfg: EMConfig, keys: Iterator[int]) -> tuple[int, np.ndarray]:
     """Drop multi-token words that do not pay for their dictionary entry, worst first.
 
     A word's saving is ``(c_w + r_w) * (bits of its best spelling without it - bits as one
@@ -466,14 +467,20 @@ def _prune(d: Dictionary, backend: EStep, lattice: int, cfg: EMConfig, keys: Ite
         d.logp = logp - np.log(np.exp(logp).sum())
         d.counts = d.counts[keep]
         _em(d, backend, lattice, cfg, cfg.prune_iterations, alive)
+    # the pruned dictionary's word costs (Dictionary.word_costs), from the spellings at hand
+    live = np.flatnonzero(alive)
+    bits0 = np.full(len(words0), np.inf)
+    bits0[live] = -d.logp / LN2
+    alt, _ = spellings.spell(alive, bits0)
+    costs = np.where(live >= A, alt[live] + lengths0[live] + param, 0.0)
     if alive.all():
-        return lattice
+        return lattice, costs
     new_id = np.full(len(words0), -1)
-    new_id[alive] = np.arange(int(alive.sum()))
+    new_id[alive] = np.arange(len(live))
     restricted = next(keys)
     backend.restrict(restricted, lattice, new_id)
     backend.release(lattice)
-    return restricted
+    return restricted, costs
 
 
 class _Spellings:
@@ -587,17 +594,49 @@ def _repeated_windows(symbols: np.ndarray, min_count: int, max_length: int) -> t
             if len(cand) == 0:
                 break
             windows = prefix[cand + length] - prefix[cand] * power
-        _, first, inverse, count = np.unique(windows, return_index=True, return_inverse=True, return_counts=True)
+        first, inverse, count = _group(windows)  # distinct windows in order of first start
         frequent = count >= min_count
         if not frequent.any():
             break  # no longer window can recur either
-        order = np.argsort(first[frequent], kind="stable")
-        out.append((np.full(int(frequent.sum()), length), cand[first[frequent][order]], count[frequent][order]))
-        cand = cand[frequent[inverse.ravel()]]
+        out.append((np.full(int(frequent.sum()), length), cand[first[frequent]], count[frequent]))
+        cand = cand[frequent[inverse]]
     if not out:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
     return tuple(np.concatenate([part[i] for part in out]).astype(np.int64) for i in range(3))  # type: ignore[return-value]
+
+
+@numba.njit(cache=True)
+def _group(keys):  # pragma: no cover - compiled
+    """Distinct values of ``keys`` (uint64) in order of first appearance: the index of each one's
+    first appearance, each key's group and each group's size (a hash table: linear time, where
+    ``np.unique`` sorts)."""
+    n = len(keys)
+    bits = 4
+    while (1 << bits) < 2 * n:
+        bits += 1
+    size = 1 << bits
+    shift = np.uint64(64 - bits)
+    table_key = np.zeros(size, dtype=np.uint64)
+    table_id = np.full(size, -1, dtype=np.int64)
+    first = np.empty(n, dtype=np.int64)
+    inverse = np.empty(n, dtype=np.int64)
+    count = np.zeros(n, dtype=np.int64)
+    m = 0
+    for i in range(n):
+        h = keys[i]
+        slot = np.int64((h * _MIX) >> shift)
+        while table_id[slot] != -1 and table_key[slot] != h:
+            slot = (slot + 1) & (size - 1)
+        if table_id[slot] == -1:
+            table_key[slot] = h
+            table_id[slot] = m
+            first[m] = i
+            m += 1
+        g = table_id[slot]
+        inverse[i] = g
+        count[g] += 1
+    return first[:m], inverse, count[:m]
 
 
 def _ngram_candidates(tokens: np.ndarray, cfg: EMConfig, known: set[tuple[int, ...]]) -> list[tuple[tuple[int, ...], int]]:
