@@ -209,20 +209,53 @@ def list_inputs(url: str, suffixes: tuple[str, ...], *, columns: Sequence[str] =
     return list_table(url, suffixes, columns=columns).to_pylist()
 
 
-def versions_of(urls: Iterable[str], *, threads: int = 16) -> dict[str, str | None]:
-    """``{url: version}`` of individual files (e.g. the rows of a manifest); ``None`` where missing."""
+#: a folder holding at least this many of a manifest's files is listed (a request per 1,000 of its
+#: entries) instead of asked about each file (a request each)
+LIST_FOLDER_MIN = 1000
 
-    def one(url: str) -> str | None:
+
+def versions_of(urls: Iterable[str], *, threads: int = 16) -> dict[str, str | None]:
+    """``{url: version}`` of individual files (e.g. the rows of a manifest); ``None`` where missing.
+
+    The files of a folder that holds :data:`LIST_FOLDER_MIN` of them or more are found in one
+    listing of that folder; the others, and any the listing did not name as given, are asked
+    about one by one, in parallel.
+    """
+
+    def one(url: str) -> dict[str, str | None]:
         try:
             fs, path = storage.filesystem(url)
             fs.invalidate_cache(path)
-            return content_version(fs.info(path), local=_is_local(fs))
+            return {url: content_version(fs.info(path), local=_is_local(fs))}
         except (OSError, storage.StorageError):
-            return None  # the job's read of the file will give the error row
+            return {url: None}  # the job's read of the file will give the error row
+
+    def folder(parent: str, wanted: list[str]) -> dict[str, str | None]:
+        try:
+            fs, path = storage.filesystem(parent)
+            local = _is_local(fs)
+            entries = fs.ls(path, detail=True) if local else fs.ls(path, detail=True, refresh=True)
+            fs.invalidate_cache(path)
+        except (OSError, storage.StorageError):
+            return {}
+        found = {storage.to_url(fs, str(e["name"])): content_version(e, local=local)
+                 for e in entries if e.get("type") != "directory"}
+        return {u: found[u] for u in wanted if u in found}
 
     urls = list(dict.fromkeys(urls))
+    by_folder: dict[str, list[str]] = {}
+    for u in urls:
+        by_folder.setdefault(posixpath.dirname(u), []).append(u)
+    listed = {parent: wanted for parent, wanted in by_folder.items() if len(wanted) >= LIST_FOLDER_MIN}
+    singles = [u for parent, wanted in by_folder.items() if parent not in listed for u in wanted]
+    out: dict[str, str | None] = {}
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(urls) or 1))) as pool:
-        return dict(zip(urls, pool.map(one, urls), strict=True))
+        for part in pool.map(lambda item: folder(*item), listed.items()):
+            out.update(part)
+        singles += [u for wanted in listed.values() for u in wanted if u not in out]
+        for part in pool.map(one, singles):
+            out.update(part)
+    return {u: out[u] for u in urls}
 
 
 def run_stamp() -> str:

@@ -327,6 +327,25 @@ def test_s3_versions_follow_the_content(s3_server: str, bucket: str) -> None:
     assert incremental.versions_of([f"s3://{bucket}/in/missing.mp4"]) == {f"s3://{bucket}/in/missing.mp4": None}
 
 
+def test_a_manifests_crowded_folder_is_listed_once_with_the_same_versions(
+        s3_server: str, bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    urls = [f"s3://{bucket}/crowded/f{k}.mp4" for k in range(4)]
+    for k, url in enumerate(urls):
+        storage.write_bytes(url, b"x" * (k + 1))
+    wanted = [*urls, f"s3://{bucket}/crowded/missing.mp4", f"s3://{bucket}/alone/a.mp4"]
+    one_by_one = incremental.versions_of(wanted)  # 6 files in 2 folders: each asked about alone
+    assert one_by_one[wanted[-2]] is None and one_by_one[wanted[-1]] is None
+    assert all(one_by_one[u] for u in urls)
+    asked: list[str] = []
+    fs = storage.filesystem(urls[0])[0]
+    assert fs is storage.filesystem(wanted[-1])[0]  # one cached filesystem: watching its info() sees every question
+    real_info = fs.info
+    monkeypatch.setattr(fs, "info", lambda path, **kw: asked.append(path) or real_info(path, **kw))
+    monkeypatch.setattr(incremental, "LIST_FOLDER_MIN", 3)
+    assert incremental.versions_of(wanted) == one_by_one  # the crowded folder listed: the same versions
+    assert sorted(asked) == sorted(u.removeprefix("s3://") for u in wanted[-2:])  # only the ones no listing named
+
+
 # ---------------------------------------------------------------- --max-error-rate
 
 
