@@ -5,7 +5,7 @@
 
 Per size, in a fresh process each (so one size's memory does not count for the next): N files of
 a few bytes under a folder, planned as a job plans them (a listing of the prefix and a version per
-file, jobs.incremental.list_inputs/plan) and mapped by a cheap but real worker (it reads the bytes,
+file, jobs.incremental.list_table/plan) and mapped by a cheap but real worker (it reads the bytes,
 checks them and gives their CRC-32 and length) through jobs.rows.map_rows on the local Ray
 cluster, blocks of ``--block-inputs``. Reported:
 
@@ -203,29 +203,26 @@ def plan_on_s3(n: int, work: Path) -> dict[str, Any]:
     upload_s = time.monotonic() - t0
     from jobs import incremental  # noqa: PLC0415
 
-    _moto_api(endpoint, "reset-recording")
-    _moto_api(endpoint, "start-recording")
-    t1 = time.monotonic()
-    listed = incremental.list_table("s3://scale/in", (".bin",))
-    incremental.plan(listed, incremental.done_table("s3://scale/out"), incremental=False, limit=None)
-    planning_s = time.monotonic() - t1
-    _moto_api(endpoint, "stop-recording")
-    made = sum(1 for line in recording.read_text().splitlines() if line.strip())
+    def planned(url: str) -> tuple[Any, float, int]:
+        """``url`` planned as a job plans it: its inputs, seconds, and the requests the server answered
+        meanwhile (moto's recorder writes a line per request)."""
+        _moto_api(endpoint, "reset-recording")
+        _moto_api(endpoint, "start-recording")
+        t = time.monotonic()
+        inputs = incremental.list_table(url, (".bin",))
+        incremental.plan(inputs, incremental.done_table("s3://scale/out"), incremental=False, limit=None)
+        seconds = time.monotonic() - t
+        _moto_api(endpoint, "stop-recording")
+        return inputs, seconds, sum(1 for line in recording.read_text().splitlines() if line.strip())
+
+    listed, planning_s, made = planned("s3://scale/in")
     # the same inputs named by a manifest (id, uri): its rows' versions come from listing their folders
     import pyarrow as pa  # noqa: PLC0415
 
     from jobs import storage  # noqa: PLC0415
 
-    uris = listed.column("uri")
-    storage.write_table("s3://scale/manifest.parquet", pa.table({"id": listed.column("id"), "uri": uris}))
-    _moto_api(endpoint, "reset-recording")
-    _moto_api(endpoint, "start-recording")
-    t3 = time.monotonic()
-    from_manifest = incremental.list_table("s3://scale/manifest.parquet", (".bin",))
-    incremental.plan(from_manifest, incremental.done_table("s3://scale/out"), incremental=False, limit=None)
-    manifest_s = time.monotonic() - t3
-    _moto_api(endpoint, "stop-recording")
-    manifest_made = sum(1 for line in recording.read_text().splitlines() if line.strip())
+    storage.write_table("s3://scale/manifest.parquet", pa.table({"id": listed.column("id"), "uri": listed.column("uri")}))
+    from_manifest, manifest_s, manifest_made = planned("s3://scale/manifest.parquet")
     # the same listing with nothing of ours around it (boto3's pages, one prefix after the other):
     # how much of the planning time is the server's
     t2 = time.monotonic()
