@@ -11,7 +11,7 @@
 # makes examples of it. A rerun skips what is done (the data, preprocessed clips, finished phases).
 # The committed models/vem-small weights come from this script as it was at bcff091 (catalog only):
 # run as it is now (41.6 min), it made weights worse on the ads' sync, not committed (README).
-#   benchmarks/train_small.sh [WORK_DIR]          (default: work/train-small)
+#   benchmarks/train_small.sh [WORK_DIR]          (default: work/train-small; DATA_ONLY=1: stop after preprocessing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${1:-work/train-small}
@@ -20,6 +20,7 @@ PY=.venv/bin/python
 $PY -m jobs paired --out "$W/paired" --clips 160 --seed 1 --pieces-per-kind 30 --holdout 0.2 --workdir "$W/mlflow"
 $PY -m jobs preprocess --input "$W/catalog/videos" --output "$W/data" --preset small --workdir "$W/mlflow"
 $PY -m jobs preprocess --input "$W/paired/videos" --output "$W/data" --preset small --workdir "$W/mlflow"
+[ "${DATA_ONLY:-0}" = 1 ] && exit 0  # the examples only (benchmarks/vem_curve.sh trains on them its own way)
 train() {
   $PY -m jobs train --data "$W/data" --output "$W/model" --preset small --workers 2 --batch-size 8 \
       --checkpoint-every 100 --log-every 20 --val-clips 4 --holdout 0.2 --register vem-small --workdir "$W/mlflow" "$@"

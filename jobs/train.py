@@ -68,6 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="which phase(s) to run; 'all' = the paper's four, not the vocoder (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=None,
                         help="optimiser steps per phase (default: the preset's: debug 20, small 400, base 20000)")
+    parser.add_argument("--schedule-steps", type=int, default=None,
+                        help="length of the learning-rate schedule (warm-up, cosine decay) in steps (default: --steps); "
+                             "longer stops the phase part-way down its schedule, where a longer run would be at that "
+                             "step (a learning curve from one run's checkpoints)")
     parser.add_argument("--batch-size", type=int, default=8, help="clips per worker per step (default: %(default)s)")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default: 1e-3 for small models, 2e-4 base)")
     parser.add_argument("--crop-s", type=float, default=None, help="seconds per training crop (default: the preset's window)")
@@ -98,6 +102,9 @@ def check(args: argparse.Namespace) -> None:
             raise JobError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if args.steps is not None and args.steps < 1:
         raise JobError(f"--steps must be at least 1, got {args.steps}")
+    steps = args.steps or DEFAULT_STEPS[args.preset]
+    if args.schedule_steps is not None and args.schedule_steps < steps:
+        raise JobError(f"--schedule-steps ({args.schedule_steps}) must be at least the phase's steps ({steps})")
     if not 0 <= args.holdout < 1:
         raise JobError(f"--holdout must be in [0, 1), got {args.holdout}")
     if not 0 <= args.ema < 1:
@@ -336,7 +343,8 @@ class _Worker:
         # DDP (through Ray Train): the gradients are averaged across workers in the backward pass
         model = prepare_model(PhaseLoss(pipe, phase), move_to_device=False)  # every trained parameter is used each step
         optimizer = torch.optim.AdamW(params, lr=config["lr"], weight_decay=0.01)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps))
+        horizon = max(steps, config.get("schedule_steps") or steps)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, horizon))
         ema = None
         if phase in ("diffusion", "adapter") and config["ema"] > 0:
             ema = EMA([(n, p) for n, p in pipe.named_parameters() if p.requires_grad], decay=config["ema"])
@@ -579,6 +587,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     active = mlflow.active_run()
     config = {
         "preset": args.preset, "phases": phases, "steps": args.steps or DEFAULT_STEPS[args.preset],
+        "schedule_steps": args.schedule_steps,
         "batch_size": args.batch_size, "lr": args.lr or (2e-4 if args.preset == "base" else 1e-3),
         "crop_s": args.crop_s or cfg.window_s, "gpu": args.gpu, "checkpoint_every": args.checkpoint_every,
         "val_every": args.val_every, "val_clips": args.val_clips, "val_steps": 10, "shuffle_buffer": args.shuffle_buffer,

@@ -45,6 +45,8 @@ def test_each_job_has_help() -> None:
         (["sample", "--out", "{tmp}/afile/x"], "--out is not writable"),
         (["sample", "--out", "ftp://host/x"], "unsupported URL scheme 'ftp'"),
         (["sample"], "the following arguments are required: --out"),
+        (["train", "--data", "{tmp}/d", "--output", "{tmp}/m", "--steps", "10", "--schedule-steps", "5"],
+         "--schedule-steps (5) must be at least the phase's steps (10)"),
     ],
 )
 def test_bad_input_gets_a_clear_error(tmp_path: Path, args: list[str], message: str) -> None:
