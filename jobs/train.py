@@ -343,7 +343,7 @@ class _Worker:
         # DDP (through Ray Train): the gradients are averaged across workers in the backward pass
         model = prepare_model(PhaseLoss(pipe, phase), move_to_device=False)  # every trained parameter is used each step
         optimizer = torch.optim.AdamW(params, lr=config["lr"], weight_decay=0.01)
-        horizon = max(steps, config.get("schedule_steps") or steps)
+        horizon = config.get("schedule_steps") or steps  # check() made sure it is not shorter than the phase
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, horizon))
         ema = None
         if phase in ("diffusion", "adapter") and config["ema"] > 0:
@@ -597,6 +597,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "encoder": args.encoder, "audio_dir": args.audio_dir, "text_encoder": args.text_encoder,
     }
     mlflow.log_params({"train_clips": len(train), "val_clips_total": len(val), "steps_per_phase": config["steps"],
+                       "schedule_steps": config["schedule_steps"] or config["steps"],
                        "phases": ",".join(phases), "lr": config["lr"], "crop_s": config["crop_s"]})
     latest = latest_checkpoint(args.output)
     resumed = json.loads(storage.read_bytes(storage.join(args.output, "checkpoints", "latest.json"))) if latest else None
