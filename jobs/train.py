@@ -343,7 +343,7 @@ class _Worker:
         # DDP (through Ray Train): the gradients are averaged across workers in the backward pass
         model = prepare_model(PhaseLoss(pipe, phase), move_to_device=False)  # every trained parameter is used each step
         optimizer = torch.optim.AdamW(params, lr=config["lr"], weight_decay=0.01)
-        horizon = config.get("schedule_steps") or steps  # check() made sure it is not shorter than the phase
+        horizon = config["schedule_steps"]  # check() made sure it is not shorter than the phase
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, horizon))
         ema = None
         if phase in ("diffusion", "adapter") and config["ema"] > 0:
@@ -585,9 +585,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                        "pass train the --encoder the examples were preprocessed with")
     phases = list(PHASES) if args.phase == "all" else [args.phase]
     active = mlflow.active_run()
+    steps = args.steps or DEFAULT_STEPS[args.preset]
     config = {
-        "preset": args.preset, "phases": phases, "steps": args.steps or DEFAULT_STEPS[args.preset],
-        "schedule_steps": args.schedule_steps,
+        "preset": args.preset, "phases": phases, "steps": steps, "schedule_steps": args.schedule_steps or steps,
         "batch_size": args.batch_size, "lr": args.lr or (2e-4 if args.preset == "base" else 1e-3),
         "crop_s": args.crop_s or cfg.window_s, "gpu": args.gpu, "checkpoint_every": args.checkpoint_every,
         "val_every": args.val_every, "val_clips": args.val_clips, "val_steps": 10, "shuffle_buffer": args.shuffle_buffer,
@@ -597,7 +597,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "encoder": args.encoder, "audio_dir": args.audio_dir, "text_encoder": args.text_encoder,
     }
     mlflow.log_params({"train_clips": len(train), "val_clips_total": len(val), "steps_per_phase": config["steps"],
-                       "schedule_steps": config["schedule_steps"] or config["steps"],
+                       "schedule_steps": config["schedule_steps"],
                        "phases": ",".join(phases), "lr": config["lr"], "crop_s": config["crop_s"]})
     latest = latest_checkpoint(args.output)
     resumed = json.loads(storage.read_bytes(storage.join(args.output, "checkpoints", "latest.json"))) if latest else None
