@@ -11,13 +11,14 @@
 # makes examples of it. A rerun skips what is done (the data, preprocessed clips, finished phases).
 # The committed models/vem-small weights come from this script as it was at bcff091 (catalog only):
 # run as it is now (41.6 min), it made weights worse on the ads' sync, not committed (README).
-#   benchmarks/train_small.sh [WORK_DIR]          (default: work/train-small; DATA_ONLY=1: stop after preprocessing)
+#   benchmarks/train_small.sh [WORK_DIR]          (default: work/train-small; DATA_ONLY=1: stop after preprocessing;
+#                                                  CLIPS=N, PIECES=N: real-music clips and pieces per kind, default 160, 30)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${1:-work/train-small}
 PY=.venv/bin/python
 [ -f "$W/catalog/ground_truth.parquet" ] || $PY -m jobs sample --out "$W/catalog" --videos 64 --seed 1 --composers none --workdir "$W/mlflow"
-$PY -m jobs paired --out "$W/paired" --clips 160 --seed 1 --pieces-per-kind 30 --holdout 0.2 --workdir "$W/mlflow"
+$PY -m jobs paired --out "$W/paired" --clips "${CLIPS:-160}" --seed 1 --pieces-per-kind "${PIECES:-30}" --holdout 0.2 --workdir "$W/mlflow"
 $PY -m jobs preprocess --input "$W/catalog/videos" --output "$W/data" --preset small --workdir "$W/mlflow"
 $PY -m jobs preprocess --input "$W/paired/videos" --output "$W/data" --preset small --workdir "$W/mlflow"
 [ "${DATA_ONLY:-0}" = 1 ] && exit 0  # the examples only (benchmarks/vem_curve.sh trains on them its own way)

@@ -6,7 +6,8 @@
 # Each checkpoint (its weights as trained, no EMA; Griffin-Lim; the adapter not yet trained) generates for the
 # held-out real-music clips and for 12 training clips (benchmarks/vem_evidence.py): mode against the
 # mood, tempo, sync, Fréchet distances, spectrograms. One line per checkpoint and split at the end.
-#   benchmarks/vem_curve.sh [WORK_DIR]          (default: work/vem-curve)
+#   benchmarks/vem_curve.sh [WORK_DIR]          (default: work/vem-curve; CLIPS, PIECES: as train_small.sh's;
+#                                              HELD_OUT=DIR: another paired folder's held-out clips, e.g. the 160-clip run's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${1:-work/vem-curve}
@@ -22,7 +23,7 @@ train --phase aligner --steps 300 --checkpoint-every 300
 train --phase diffusion --steps 1200 --schedule-steps 3600 --checkpoint-every 600 --ema 0  # keeps the last two: 600, 1200
 for ck in "$W"/model/checkpoints/step-*; do
   n=$(basename "$ck")
-  $PY benchmarks/vem_evidence.py --model "$ck" --catalog "$W/paired" --holdout 0.2 --no-long --pngs 3 --procs 2 \
+  $PY benchmarks/vem_evidence.py --model "$ck" --catalog "${HELD_OUT:-$W/paired}" --holdout 0.2 --no-long --pngs 3 --procs 2 \
       --out "$W/evidence/$n-held-out" > /dev/null
   $PY benchmarks/vem_evidence.py --model "$ck" --catalog "$W/paired" --holdout 0.2 --split train --limit 12 --no-long \
       --pngs 2 --procs 2 --out "$W/evidence/$n-train" > /dev/null
