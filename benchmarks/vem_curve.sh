@@ -7,7 +7,8 @@
 # held-out real-music clips and for 12 training clips (benchmarks/vem_evidence.py): mode against the
 # mood, tempo, sync, Fréchet distances, spectrograms. One line per checkpoint and split at the end.
 #   benchmarks/vem_curve.sh [WORK_DIR]          (default: work/vem-curve; CLIPS, PIECES: as train_small.sh's;
-#                                              HELD_OUT=DIR: another paired folder's held-out clips, e.g. the 160-clip run's)
+#                                              HELD_OUT=DIR: another paired folder's held-out clips, e.g. the 160-clip run's;
+#                                              DIFF_STEPS=N: stop the diffusion phase at N instead of 1200, a multiple of 600)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${1:-work/vem-curve}
@@ -20,7 +21,7 @@ train() {
 train --phase vae --steps 250 --checkpoint-every 250
 train --phase aligner --steps 300 --checkpoint-every 300
 # --ema 0: each checkpoint holds the weights as trained at that step (the EMA would replace the last one's)
-train --phase diffusion --steps 1200 --schedule-steps 3600 --checkpoint-every 600 --ema 0  # keeps the last two: 600, 1200
+train --phase diffusion --steps "${DIFF_STEPS:-1200}" --schedule-steps 3600 --checkpoint-every 600 --ema 0  # keeps the last two checkpoints (600 and 1200 by default)
 for ck in "$W"/model/checkpoints/step-*; do
   n=$(basename "$ck")
   $PY benchmarks/vem_evidence.py --model "$ck" --catalog "${HELD_OUT:-$W/paired}" --holdout 0.2 --no-long --pngs 3 --procs 2 \
