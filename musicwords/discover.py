@@ -40,6 +40,7 @@ class DiscoverConfig:
     coverage: float = 1.0  # for select="coverage": the patterns that together make this share of the bits saved
     significance: float | None = 0.05  # report a word only if its saving is this unlikely by chance (see reconstruct.patterns)
     null: str = "unigram"  # savings over: "unigram" (the base token model) | "markov" (musicwords.idiom)
+    variants: bool = True  # patterns also take their word's varied statements (musicwords.variants)
 
     def __post_init__(self) -> None:
         check_significance(self.significance)
@@ -92,5 +93,5 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
     null = IdiomModel(tokens.tokens, len(alphabet)) if cfg.null == "markov" else None
     found = patterns(dictionary, occurrences, pieces, top=cfg.top_patterns, min_notes=cfg.min_pattern_notes,
                      extend=cfg.extend, min_share=cfg.min_share, coverage=cfg.coverage, select=cfg.select,
-                     significance=cfg.significance, null=null)
+                     significance=cfg.significance, null=null, streams=tokens if cfg.variants else None)
     return DiscoverResult(pieces, streams, tokens, dictionary, occurrences, found)

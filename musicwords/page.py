@@ -85,6 +85,7 @@ def _tokens(text: str, limit: int = 12) -> str:
 def _word_card(w: Mapping[str, Any], extra: str = "") -> str:
     link = f' &middot; <a href="{_e(w["midi"])}">MIDI</a>' if w.get("midi") else ""
     link += f' &middot; <a href="{_e(w["musicxml"])}">MusicXML</a>' if w.get("musicxml") else ""
+    link = (f' ({_e(w["variants"])} varied)' if w.get("variants") else "") + link
     return (f'<div class="word" data-word="{_e(w["word_id"])}">{roll_svg(w["onset"], w["interval"], w["duration"])}'
             f'<b>word {_e(w["word_id"])}</b>: {_e(w["n_notes"])} notes, {_e(w["count"])}&times;{link}{extra}'
             f'<div class="tok" title="{_e(w["tokens"])}">{_e(_tokens(w["tokens"]))}</div></div>')

@@ -29,6 +29,7 @@ from musicwords.idiom import IdiomModel
 from musicwords.lattice import build_lattice, viterbi
 from musicwords.notes import Notes
 from musicwords.tokens import TokenStreams
+from musicwords.variants import find_variants
 
 __all__ = ["LEVELS", "Occurrence", "Pattern", "check_significance", "find_occurrences", "level_of", "patterns",
            "rank_words", "word_parts"]
@@ -59,6 +60,7 @@ class Pattern:
     occurrences: tuple[tuple[int, np.ndarray], ...]  # (piece, note indices)
     level: str = "motif"  # see level_of
     parts: tuple[int, ...] = ()  # the multi-token words it is spelled in (word_parts)
+    variants: tuple[str, ...] = ()  # kinds of the last len(variants) occurrences: varied statements (musicwords.variants)
 
 
 def word_parts(d: Dictionary, w: int) -> tuple[int, ...]:
@@ -197,6 +199,7 @@ def patterns(
     select: str = "coverage",
     significance: float | None = None,
     null: IdiomModel | None = None,
+    streams: TokenStreams | None = None,
 ) -> list[Pattern]:
     """The top words as patterns (see the module docstring), most saving first.
 
@@ -241,6 +244,12 @@ def patterns(
         ``n_words`` words costs ``log2(n_words)`` more (a union bound). So, with ``significance``
         0.05, the chance that any reported word is a chance recurrence in music without patterns
         is at most 5 %. ``None``: every word that saves bits.
+    streams : TokenStreams, optional
+        The token streams the occurrences come from. When given, every reported pattern also
+        takes the varied statements of its word (:func:`musicwords.variants.find_variants`:
+        another rhythm, a few other notes, a note more or fewer) whose notes are in none of its
+        occurrences, after its exact ones, with their kinds in ``Pattern.variants``. They add
+        occurrences only: which words are reported is chosen on the exact occurrences alone.
     null : IdiomModel, optional
         The null model the savings are counted against (see :func:`rank_words`);
         :func:`~musicwords.discover.discover` passes the order-k Markov model of
@@ -282,8 +291,13 @@ def patterns(
         elif len(covered & held) >= max_overlap * len(covered):
             continue  # (nearly) all of it is inside patterns that save more: its bits count as reported
         held |= covered
+        kinds: list[str] = []
+        if streams is not None:
+            varied = _variant_sets(d, w, streams, sets)
+            sets += [v for v, _ in varied]
+            kinds = [k for _, k in varied]
         out.append(Pattern(word=w, bits_saved=saved, occurrences=tuple(sets), level=level_of(d, w, heights),
-                           parts=word_parts(d, w)))
+                           parts=word_parts(d, w), variants=tuple(kinds)))
         if top is not None and len(out) >= top:
             break
     return out
@@ -293,6 +307,22 @@ def check_significance(significance: float | None) -> None:
     """Raise ``ValueError`` unless ``significance`` is ``None`` or in (0, 1] (see :func:`patterns`)."""
     if significance is not None and not 0 < significance <= 1:
         raise ValueError(f"significance must be in (0, 1] or None, got {significance}")
+
+
+def _variant_sets(d: Dictionary, w: int, streams: TokenStreams,
+                  sets: list[tuple[int, np.ndarray]]) -> list[tuple[tuple[int, np.ndarray], str]]:
+    """The varied statements of word ``w`` that share no note with ``sets`` or with each other
+    (the earlier one kept), as ``((piece, note indices), kind)``."""
+    taken = {(pc, int(i)) for pc, idx in sets for i in idx}
+    out = []
+    for s, m, kind in find_variants(d.words[w], streams.tokens, d.alphabet):
+        piece = int(streams.piece[s])
+        idx = np.concatenate([[streams.prev_note[s]], streams.note[s : s + m]]).astype(np.int64)
+        if any((piece, int(i)) in taken for i in idx):
+            continue
+        taken |= {(piece, int(i)) for i in idx}
+        out.append(((piece, idx), kind))
+    return out
 
 
 def _extend(occs: list[Occurrence], pieces: list[Notes], min_share: float, *, grow: bool = False) -> list[tuple[int, np.ndarray]]:

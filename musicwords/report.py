@@ -2,12 +2,14 @@
 
 - :func:`dictionary_table`: one row per reported word: ``word_id``, its ``pattern`` (relative
   onset in beats, pitch interval from the first note, duration per note, from its first
-  occurrence), its spelling in tokens, ``count``, ``prob``, ``bits`` (−log2 prob),
+  occurrence), its spelling in tokens, ``count`` (occurrences, varied statements included),
+  ``variants`` (how many of them are varied statements), ``prob``, ``bits`` (−log2 prob),
   ``bits_saved``, its ``level`` (motif, phrase, section) and ``parts`` (the words it is spelled in);
 - :func:`word_tree`: the reported words as a grammar, one line a word, e.g.
   ``section w41 = phrase w17 + phrase w22`` and ``phrase w17 = motif w3 + 2 notes + motif w5``;
 - :func:`occurrences_table`: one row per occurrence: ``piece_id``, ``word_id``, note indices,
-  ``start``/``end`` (beats), ``pitch_lo``/``pitch_hi``, and where the score has measures
+  ``start``/``end`` (beats), ``pitch_lo``/``pitch_hi``, ``variant`` (``exact``, or the kind of
+  a varied statement: ``rhythm``, ``pitch``, ``insertion``, ``deletion``), and where the score has measures
   (MIDI, MusicXML, music21's formats; not note CSVs or kern read directly) the ``bar`` and
   ``beat`` (crotchets from 1) its first note falls on;
 - :func:`piece_table`: per piece, its code length under the base token model and with the
@@ -62,6 +64,7 @@ def dictionary_table(result: DiscoverResult) -> Any:
             "interval": (n.pitch[idx].astype(int) - int(n.pitch[idx[0]])).tolist(),
             "duration": n.duration[idx].round(4).tolist(),
             "count": len(p.occurrences),
+            "variants": len(p.variants),
             "prob": float(np.exp(d.logp[p.word])),
             "bits": float(-d.logp[p.word] / LN2),
             "bits_saved": float(p.bits_saved),
@@ -71,8 +74,8 @@ def dictionary_table(result: DiscoverResult) -> Any:
     return pa.Table.from_pylist(rows, schema=pa.schema([
         ("word_id", pa.int64()), ("tokens", pa.string()), ("n_notes", pa.int64()), ("onset", pa.list_(pa.float64())),
         ("interval", pa.list_(pa.int64())), ("duration", pa.list_(pa.float64())), ("count", pa.int64()),
-        ("prob", pa.float64()), ("bits", pa.float64()), ("bits_saved", pa.float64()), ("level", pa.string()),
-        ("parts", pa.list_(pa.int64())),
+        ("variants", pa.int64()), ("prob", pa.float64()), ("bits", pa.float64()), ("bits_saved", pa.float64()),
+        ("level", pa.string()), ("parts", pa.list_(pa.int64())),
     ]))
 
 
@@ -109,19 +112,20 @@ def occurrences_table(result: DiscoverResult) -> Any:
 
     rows = []
     for p in result.patterns:
-        for piece, idx in p.occurrences:
+        kinds = ["exact"] * (len(p.occurrences) - len(p.variants)) + list(p.variants)
+        for (piece, idx), kind in zip(p.occurrences, kinds, strict=True):
             n = result.pieces[piece]
             where = n.bar_beat(float(n.onset[idx].min()))
             rows.append({
                 "piece_id": n.piece_id, "word_id": int(p.word), "notes": idx.tolist(),
                 "start": float(n.onset[idx].min()), "end": float((n.onset[idx] + n.duration[idx]).max()),
                 "pitch_lo": int(n.pitch[idx].min()), "pitch_hi": int(n.pitch[idx].max()),
-                "bar": where[0] if where else None, "beat": where[1] if where else None,
+                "bar": where[0] if where else None, "beat": where[1] if where else None, "variant": kind,
             })
     return pa.Table.from_pylist(rows, schema=pa.schema([
         ("piece_id", pa.string()), ("word_id", pa.int64()), ("notes", pa.list_(pa.int64())), ("start", pa.float64()),
         ("end", pa.float64()), ("pitch_lo", pa.int64()), ("pitch_hi", pa.int64()), ("bar", pa.int64()),
-        ("beat", pa.float64()),
+        ("beat", pa.float64()), ("variant", pa.string()),
     ]))
 
 

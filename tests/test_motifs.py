@@ -252,13 +252,16 @@ def test_a_motif_moved_up_and_down_the_scale_is_one_word_with_diatonic_tokens(sp
         assert estimate_tonic(n) in (0, 9)  # C major or A minor: the same spelling
         assert np.array_equal(np.diff(diatonic_pitch(n)), np.diff(degrees_a))
 
-    def best_share(pitch_tokens: str) -> float:
-        found = discover([n], DiscoverConfig(tokens=TokenConfig(pitch=pitch_tokens), extend="none")).patterns
+    def best_share(pitch_tokens: str, variants: bool = False) -> float:
+        cfg = DiscoverConfig(tokens=TokenConfig(pitch=pitch_tokens), extend="none", variants=variants)
+        found = discover([n], cfg).patterns
         want = {int(s) for s in planted}
         return max((len(want & {int(idx[0]) for _, idx in p.occurrences}) / len(want) for p in found), default=0.0)
 
     assert best_share("diatonic") == 1.0  # every statement, whatever its degree, is one word's
     assert best_share("interval") < 0.5  # in semitones they are several different words
+    # as varied statements (a note or two a semitone off) some join the semitone word, not all
+    assert best_share("interval") < best_share("interval", variants=True) < 1.0
 
 
 def test_a_word_as_musicxml_reads_back_with_its_notes(tmp_path: Path) -> None:
@@ -316,3 +319,100 @@ def test_occurrences_say_their_bar_and_beat_where_the_score_has_measures(tmp_pat
     table = occurrences_table(result).to_pylist()
     first = [r for r in table if r["start"] in (0.0, 6.0, 12.0, 18.0)]
     assert first and all(r["beat"] == 1.0 and r["bar"] == 1 + int(r["start"]) // 3 for r in first)
+
+
+def _naive_variants(word: tuple[int, ...], tokens: np.ndarray, symbols: list[tuple[int, int]]) -> set[tuple[int, int, str]]:
+    """The definitions of musicwords.variants, note by note, without any of its shortcuts."""
+    def notes(toks: list[int]) -> list[tuple[int, int]]:  # (pitch, onset) from the first note
+        out = [(0, 0)]
+        for t in toks:
+            out.append((out[-1][0] + symbols[t][0], out[-1][1] + symbols[t][1]))
+        return out
+
+    def drop(ns: list[tuple[int, int]], k: int) -> list[tuple[int, int]]:
+        return ns[:k] + ns[k + 1:]
+
+    n, want = len(word), notes(list(word))
+    allowed = max(1, (n + 1) // 4)
+    found = set()
+    for m in (n - 1, n, n + 1):
+        for s in range(len(tokens) - m + 1):
+            window = tokens[s : s + m].tolist()
+            if -1 in window:
+                continue
+            got = notes(window)
+            if m == n and got != want:
+                same_pitch = [p for p, _ in got] == [p for p, _ in want]
+                same_time = [t for _, t in got] == [t for _, t in want]
+                if same_pitch and sum(a[1] != b[1] for a, b in zip(got, want, strict=True)) <= allowed:
+                    found.add((s, m, "rhythm"))
+                shifts = [a[0] - b[0] for a, b in zip(got, want, strict=True)]
+                if same_time and n + 1 - max(shifts.count(x) for x in shifts) <= allowed:
+                    found.add((s, m, "pitch"))
+            rel = lambda ns: [(p - ns[0][0], t - ns[0][1]) for p, t in ns]  # noqa: E731
+            if m == n + 1 and any(rel(drop(got, k)) == want for k in range(1, n + 1)):
+                found.add((s, m, "insertion"))
+            if m == n - 1 and any(rel(drop(want, k)) == got for k in range(1, n)):
+                found.add((s, m, "deletion"))
+    return found
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_variant_statements_are_what_their_definitions_say(seed: int) -> None:
+    from musicwords.tokens import Alphabet
+    from musicwords.variants import find_variants
+
+    rng = np.random.default_rng(seed)
+    symbols = [(a, b) for a in range(-6, 9) for b in range(3, 27, 3)]
+    alphabet = Alphabet(symbols=symbols)
+    small = [symbols.index((a, b)) for a in (-2, -1, 0, 1, 2, 3, 4) for b in (6, 9, 12)]
+    word = tuple(int(t) for t in rng.choice(small, 6))
+    streams: list[int] = []
+    for k in range(40):  # random streams, each with the word in it exact or varied in one of the four ways
+        w = [symbols[t] for t in word]
+        j = int(rng.integers(0, len(w) - 1))
+        (a, da), (b, db) = w[j], w[j + 1]
+        w[j : j + 2] = [  # each a change a composer makes: exact, a note left out, a passing note, an onset moved, a note moved
+            [(a, da), (b, db)], [(a + b, da + db)], [(1, 3), (a - 1, da - 3), (b, db)],
+            [(a, da - 3), (b, db + 3)], [(a + 1, da), (b - 1, db)]][k % 5]
+        filler = rng.choice(small, int(rng.integers(3, 12))).tolist()
+        streams += filler + [symbols.index(x) for x in w] + rng.choice(small, 3).tolist() + [-1]
+    tokens = np.array(streams)
+    found = set(find_variants(word, tokens, alphabet))
+    assert found == _naive_variants(word, tokens, symbols)
+    assert {k for _, _, k in found} == {"rhythm", "pitch", "insertion", "deletion"}  # the planted kinds, each found
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_motif_with_another_rhythm_a_note_more_or_an_altered_note_is_one_pattern(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    motif = [(0, 1.0), (4, 0.5), (7, 0.5), (5, 1.0), (4, 0.5), (2, 0.5), (0, 2.0)]  # (pitch from the first, duration)
+    varied = {
+        "rhythm": [(0, 1.25), (4, 0.25), (7, 0.5), (5, 1.0), (4, 0.5), (2, 0.5), (0, 2.0)],  # a dotted figure
+        "pitch": [(0, 1.0), (4, 0.5), (9, 0.5), (5, 1.0), (4, 0.5), (2, 0.5), (0, 2.0)],  # one note altered
+        "insertion": [(0, 1.0), (4, 0.5), (7, 0.5), (5, 0.5), (6, 0.5), (4, 0.5), (2, 0.5), (0, 2.0)],  # a passing note
+    }
+    statements = [motif] * 6 + [varied[k] for k in varied for _ in range(2)]
+    order = rng.permutation(len(statements))
+    pitch, dur, starts = [], [], []
+    for k in order:
+        for _ in range(int(rng.integers(5, 9))):  # random filler: leaps and durations no statement has
+            pitch.append(int(rng.integers(36, 58)))
+            dur.append(float(rng.choice([0.75, 1.25, 1.75, 2.5, 3.0])))
+        base = int(rng.integers(60, 70))
+        starts.append((int(k), len(pitch)))
+        pitch += [base + p for p, _ in statements[k]]
+        dur += [d for _, d in statements[k]]
+    onset = np.concatenate([[0.0], np.cumsum(dur[:-1])])
+    n = Notes.from_arrays("varied", onset=onset, pitch=pitch, duration=dur)
+
+    def statements_found(variants: bool) -> tuple[int, tuple[str, ...]]:
+        found = discover([n], DiscoverConfig(extend="none", variants=variants)).patterns
+        firsts = [{int(idx[0]) for _, idx in p.occurrences} for p in found]
+        best = max(range(len(found)), key=lambda i: len(firsts[i] & {s for _, s in starts}))
+        return len(firsts[best] & {s for _, s in starts}), found[best].variants
+
+    count, kinds = statements_found(True)
+    assert count == len(statements)  # the six exact statements and the six varied ones: one word
+    assert sorted(kinds) == sorted(k for k in varied for _ in range(2))
+    assert statements_found(False) == (6, ())  # without variants only the exact statements
