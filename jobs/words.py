@@ -19,10 +19,11 @@ Steps (numbers as in :func:`run`; each in its module: ``words_parse`` lists and 
    loses nothing: a group whose actor dies is learned once more on a new actor, then gets an
    error row naming it and why; a dead E-step shard is replaced, its
    lattices rebuilt, and the call made again (same numbers). Per group, under
-   ``<output>/groups/<group>/``: ``dictionary.parquet`` + ``.json``, ``words.parquet`` (every
-   word), ``occurrences.parquet``, ``pieces.parquet`` (code length and compression ratio per
-   piece), ``usage.parquet``, MIDI of the top words, PNGs, and ``summary.json`` last (a rerun
-   with the same pieces and options skips the group); one nested MLflow run per group under the
+   ``<output>/groups/<group>/``: ``dictionary.parquet`` + ``.json``, ``motifs.parquet`` (the motif
+   layer, same columns), ``words.parquet`` (every word), ``occurrences.parquet``,
+   ``pieces.parquet`` (code length and compression ratio per piece), ``usage.parquet``, MIDI of
+   the top words, PNGs, and ``summary.json`` last (a rerun with the same pieces and options
+   skips the group); one nested MLflow run per group under the
    job's run;
 4. *report*: ``<output>/index.html`` (open it from the folder, no server), built by
    :mod:`musicwords.page`, and ``<output>/groups.parquet``, one row per group.

@@ -77,6 +77,7 @@ def learn_group(name: str, folder: str, rows: Sequence[dict[str, Any]], config: 
     per_piece = per_piece.append_column("coverage_all", _pa_floats(cover_all))
     n_notes = np.array([len(n) for n in pieces])
     storage.write_table(storage.join(base, "dictionary.parquet"), words)
+    storage.write_table(storage.join(base, "motifs.parquet"), dictionary_table(result, motifs=True))
     storage.write_table(storage.join(base, "words.parquet"), all_words)
     storage.write_table(storage.join(base, "occurrences.parquet"), occurrences_table(result))
     storage.write_table(storage.join(base, "pieces.parquet"), per_piece)

@@ -12,7 +12,7 @@ from musicwords.notes import NotesError
 
 def main(argv: list[str] | None = None) -> int:
     from musicwords.discover import DiscoverConfig  # noqa: PLC0415
-    from musicwords.evaluate import DATASETS, SPLITS  # noqa: PLC0415
+    from musicwords.evaluate import DATASETS, LAYERS, SPLITS  # noqa: PLC0415
     from musicwords.reconstruct import LEVELS  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(prog="python -m musicwords", description=__doc__)
@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("discover", help="find the recurring patterns of each input file",
                        description="Writes, per input: <stem>.patterns.txt (MIREX format, ranked by bits saved; "
                                    "onsets in beats) and <stem>.patterns.<level>.txt per level (motif, phrase, section), "
+                                   "<stem>.motifs.txt (the motif layer, MIREX format, best compression ratio first), "
                                    "<stem>.tree.txt (the words spelled in words), "
                                    "<stem>.words/w<id>.musicxml (each word as a score), "
                                    "<stem>.dictionary.parquet/.json, <stem>.occurrences.parquet, "
@@ -38,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
                         "(musicwords.idiom) (default: %(default)s)")
     e.add_argument("--level", choices=("all", *LEVELS), default="all",
                    help="score the patterns of one level of the word grammar only (default: %(default)s)")
+    e.add_argument("--layer", choices=LAYERS, default="patterns",
+                   help="score the patterns that save the most bits (themes, sections) or the motif layer (short units "
+                        "that recur many times, chosen by compression ratio) (default: %(default)s)")
     e.add_argument("--per-piece", action="store_true", help="also print each piece's figures (to stderr as they come)")
     e.add_argument("--method", choices=("words", "bpe", "ngram"), default="words", help="method (default: %(default)s)")
     e.add_argument("--json", action="store_true", help="print one JSON object with the means")
@@ -90,6 +94,7 @@ def _discover(files: list[str], out: Path) -> int:
         for level in LEVELS:
             at_level = [p for p in result.patterns if p.level == level]
             Path(f"{stem}.patterns.{level}.txt").write_text(write_patterns(pattern_points(notes, at_level)))
+        Path(f"{stem}.motifs.txt").write_text(write_patterns(pattern_points(notes, result.motifs)))
         tree = word_tree(result)
         Path(f"{stem}.tree.txt").write_text("\n".join(tree) + "\n")
         words = dictionary_table(result)
@@ -106,6 +111,7 @@ def _discover(files: list[str], out: Path) -> int:
             "code_length_bits": d.code_length, "dictionary_bits": d.dict_bits, "data_bits": d.data_bits,
             "code_length_history": d.history, "piece": piece, "alphabet": d.alphabet.to_json(),
             "words": words.to_pylist(), "tree": tree,
+            "motifs": dictionary_table(result, motifs=True).to_pylist(),
         }
         Path(f"{stem}.dictionary.json").write_text(json.dumps(summary, indent=1))
         Path(f"{stem}.words.mid").write_bytes(words_midi(result))
@@ -136,7 +142,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no {args.dataset} folder: pass --path DIR or set "
                                 f"{'JKUPDD' if args.dataset == 'jkupdd' else 'BPS_MOTIF'}")
     progress = (lambda line: print(line, file=sys.stderr, flush=True)) if args.per_piece else None
-    result = evaluate_dataset(args.dataset, path, method=args.method, split=args.split, level=args.level, progress=progress,
+    result = evaluate_dataset(args.dataset, path, method=args.method, split=args.split, level=args.level,
+                              progress=progress, layer=args.layer,
                               config=DiscoverConfig(significance=args.significance, null=args.null))
     means = {v: {k: round(x, 4) for k, x in r.items() if k != "pieces"} for v, r in result.items()}
     if args.json:

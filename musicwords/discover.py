@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from musicwords.em import Dictionary, EMConfig, learn_dictionary
 from musicwords.idiom import IdiomModel
 from musicwords.notes import Notes, NotesError
-from musicwords.reconstruct import Occurrence, Pattern, check_significance, find_occurrences, patterns
+from musicwords.reconstruct import Occurrence, Pattern, check_significance, find_occurrences, motifs, patterns
 from musicwords.tokens import Alphabet, TokenConfig, TokenStreams, tokenize
 from musicwords.voices import Streams, separate_voices
 
@@ -41,6 +41,8 @@ class DiscoverConfig:
     significance: float | None = 0.05  # report a word only if its saving is this unlikely by chance (see reconstruct.patterns)
     null: str = "unigram"  # savings over: "unigram" (the base token model) | "markov" (musicwords.idiom)
     variants: bool = True  # patterns also take their word's varied statements (musicwords.variants)
+    motif_ratio: float | None = 2.0  # the motif layer: words down to this compression ratio (reconstruct.motifs); None: none
+    min_motif_notes: int = 4  # shortest motif (notes)
 
     def __post_init__(self) -> None:
         check_significance(self.significance)
@@ -59,7 +61,8 @@ class DiscoverResult:
     tokens: TokenStreams
     dictionary: Dictionary
     occurrences: list[Occurrence]
-    patterns: list[Pattern]
+    patterns: list[Pattern]  # what saves the most bits: themes, phrases, repeated sections (reconstruct.patterns)
+    motifs: list[Pattern] = field(default_factory=list)  # the motif layer (reconstruct.motifs)
 
 
 def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
@@ -94,4 +97,7 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
     found = patterns(dictionary, occurrences, pieces, top=cfg.top_patterns, min_notes=cfg.min_pattern_notes,
                      extend=cfg.extend, min_share=cfg.min_share, coverage=cfg.coverage, select=cfg.select,
                      significance=cfg.significance, null=null, streams=tokens if cfg.variants else None)
-    return DiscoverResult(pieces, streams, tokens, dictionary, occurrences, found)
+    layer = [] if cfg.motif_ratio is None else motifs(
+        dictionary, occurrences, min_notes=cfg.min_motif_notes, min_ratio=cfg.motif_ratio,
+        significance=cfg.significance, null=null, streams=tokens if cfg.variants else None)
+    return DiscoverResult(pieces, streams, tokens, dictionary, occurrences, found, layer)

@@ -51,7 +51,7 @@ from musicwords.notes import Notes
 from musicwords.reconstruct import LEVELS
 from musicwords.tokens import SEPARATOR, Alphabet, TokenStreams
 
-__all__ = ["ANNOTATORS", "DATASETS", "SPLITS", "box_iou", "box_iou_penalised", "evaluate_dataset", "evaluate_jkupdd",
+__all__ = ["ANNOTATORS", "DATASETS", "LAYERS", "SPLITS", "box_iou", "box_iou_penalised", "evaluate_dataset", "evaluate_jkupdd",
            "default_path", "evaluate_piece", "load_bps", "load_jkupdd", "pattern_points", "split_pieces"]
 
 ANNOTATORS = {
@@ -62,6 +62,7 @@ ANNOTATORS = {
 Points = list[tuple[float, float]]
 DATASETS = ("jkupdd", "bps")
 SPLITS = ("all", "tune", "test")
+LAYERS = ("patterns", "motifs")
 Piece = tuple[str, Notes, list[list[Points]]]
 
 
@@ -230,8 +231,12 @@ def evaluate_piece(reference: list[list[Points]], estimated: list[list[Points]])
     }
 
 
-def find_patterns(notes: Notes, method: str, config: DiscoverConfig | None = None, level: str = "all") -> list[Any]:
-    """Patterns of one piece by ``method`` (``words``, ``bpe`` or ``ngram``), all or one level's."""
+def find_patterns(notes: Notes, method: str, config: DiscoverConfig | None = None, level: str = "all",
+                  layer: str = "patterns") -> list[Any]:
+    """Patterns of one piece by ``method`` (``words``, ``bpe`` or ``ngram``), all or one level's, of one
+    layer: ``patterns`` (what saves the most bits) or ``motifs`` (the motif layer, by compression ratio)."""
+    if layer not in LAYERS:
+        raise ValueError(f"layer must be one of {LAYERS}, got {layer!r}")
     if method not in ("words", "bpe", "ngram"):
         raise ValueError(f"method must be 'words', 'bpe' or 'ngram', got {method!r}")
     if level != "all" and level not in LEVELS:
@@ -242,7 +247,8 @@ def find_patterns(notes: Notes, method: str, config: DiscoverConfig | None = Non
             t = tokens.tokens
             words = _bpe_words(t, merges=200) if method == "bpe" else _ngram_words(t, n=7)
             return _counting_dictionary(t, alphabet, words)
-    found = discover([notes], config, learn=learn).patterns
+    result = discover([notes], config, learn=learn)
+    found = result.motifs if layer == "motifs" else result.patterns
     return [p for p in found if level in ("all", p.level)]
 
 
@@ -254,7 +260,8 @@ def evaluate_jkupdd(root: str | Path, *, method: str = "words", config: Discover
 
 
 def evaluate_dataset(dataset: str, root: str | Path, *, method: str = "words", config: DiscoverConfig | None = None,
-                     split: str = "all", level: str = "all", progress: Any = None) -> dict[str, Any]:
+                     split: str = "all", level: str = "all", progress: Any = None,
+                     layer: str = "patterns") -> dict[str, Any]:
     """Mean metrics of ``method`` on an annotated set, per version of it (``jkupdd``: polyphonic
     and monophonic; ``bps``: polyphonic), each with its per-piece rows under ``"pieces"``."""
     if dataset == "jkupdd":
@@ -263,15 +270,15 @@ def evaluate_dataset(dataset: str, root: str | Path, *, method: str = "words", c
         sets = {"polyphonic": load_bps(root)}
     else:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
-    return {version: _score(split_pieces(pieces, split), method, config, level, progress)
+    return {version: _score(split_pieces(pieces, split), method, config, level, progress, layer)
             for version, pieces in sets.items()}
 
 
 def _score(pieces: list[Piece], method: str, config: DiscoverConfig | None, level: str = "all",
-           progress: Any = None) -> dict[str, Any]:
+           progress: Any = None, layer: str = "patterns") -> dict[str, Any]:
     rows = {}
     for name, notes, ref in pieces:
-        est = pattern_points(notes, find_patterns(notes, method, config, level))
+        est = pattern_points(notes, find_patterns(notes, method, config, level, layer))
         rows[name] = evaluate_piece(ref, est)
         if progress is not None:
             progress(f"{name}: " + " ".join(f"{k}={v:.3f}" for k, v in rows[name].items()))

@@ -15,6 +15,10 @@
   notes at the next onset before or after it recur the same way: the maximal translatable
   pattern around the word, as in SIA (Meredith, Lemström and Wiggins 2002), so a word that is
   only one part of a varied phrase reports the part all the phrase's statements share.
+- :func:`motifs`: the motif layer, chosen by another criterion: the words whose occurrences
+  describe the most notes for the least description (COSIATEC's compression ratio), each note
+  in one motif at most. Where :func:`patterns` reports what saves the most bits (themes and
+  repeated sections), this reports the short units that recur many times.
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ from musicwords.notes import Notes
 from musicwords.tokens import TokenStreams
 from musicwords.variants import find_variants
 
-__all__ = ["LEVELS", "Occurrence", "Pattern", "check_significance", "find_occurrences", "level_of", "patterns",
-           "rank_words", "word_parts"]
+__all__ = ["LEVELS", "Occurrence", "Pattern", "check_significance", "find_occurrences", "level_of", "motifs",
+           "patterns", "rank_words", "word_parts"]
 
 LEVELS = ("motif", "phrase", "section")
 
@@ -303,17 +307,96 @@ def patterns(
     return out
 
 
+def motifs(
+    d: Dictionary,
+    occurrences: list[Occurrence],
+    *,
+    min_notes: int = 3,
+    min_ratio: float = 2.0,
+    significance: float | None = None,
+    null: IdiomModel | None = None,
+    streams: TokenStreams | None = None,
+) -> list[Pattern]:
+    """The motif layer: words chosen by compression ratio, every note in one of them at most.
+
+    A word with ``k`` occurrences of ``L`` notes describes ``k * L`` notes with ``L + k`` numbers
+    (its notes once, then where each occurrence starts): its compression ratio
+    ``k * L / (L + k)``, the criterion of COSIATEC (Meredith 2013). A section heard twice has a
+    ratio under 2 however long it is; a four-note cell heard twenty times has 3.3. So, greedily,
+    the word with the best ratio over the notes no motif holds yet is taken (its occurrences that
+    share no note with each other or with an earlier motif, in time order), until the best ratio
+    is under ``min_ratio`` (2.0: the motif's description at most halves what it describes).
+
+    The candidates are the dictionary's words as :func:`find_occurrences` finds them (the words
+    of the segmentation and the words they are spelled in), with at least ``min_notes`` notes,
+    that recur and pass the same significance bound as :func:`patterns` (against ``null``):
+    music without repeats has no motifs either. With ``streams``, each motif also takes its
+    varied statements among the notes no motif holds (see :func:`patterns`).
+    """
+    import heapq  # noqa: PLC0415
+
+    check_significance(significance)
+    n_words = len(d.words) - d.n_literals
+    min_saved = 0.0 if significance is None else math.log2(max(n_words, 1) / significance)
+    saved = {w: s for w, s, count in rank_words(d, occurrences, null)
+             if len(d.words[w]) + 1 >= min_notes and count >= 2 and s > min_saved}
+    by_word: dict[int, list[Occurrence]] = {}
+    for occ in occurrences:
+        if occ.word in saved:
+            by_word.setdefault(occ.word, []).append(occ)
+    taken: set[tuple[int, int]] = set()
+
+    def free(w: int) -> list[tuple[int, np.ndarray]]:
+        kept: list[tuple[int, np.ndarray]] = []
+        used: set[tuple[int, int]] = set()
+        for o in sorted(by_word[w], key=lambda o: (o.piece, o.start)):
+            notes = {(o.piece, int(i)) for i in o.notes}
+            if notes.isdisjoint(taken) and notes.isdisjoint(used):
+                kept.append((o.piece, o.notes))
+                used |= notes
+        return kept
+
+    def ratio(sets: list[tuple[int, np.ndarray]]) -> float:
+        k, n = len(sets), sum(len(idx) for _, idx in sets)
+        return n / (n / k + k) if k >= 2 else 0.0
+
+    # lazy greedy: a word's ratio only falls as notes are taken, so a popped word whose ratio,
+    # recomputed, still beats the next one in the heap is the best
+    heap = [(-ratio(free(w)), w) for w in sorted(by_word)]
+    heapq.heapify(heap)
+    heights: dict[int, int] = {}
+    out = []
+    while heap:
+        _, w = heapq.heappop(heap)
+        sets = free(w)
+        r = ratio(sets)
+        if r < min_ratio:
+            continue
+        if heap and r < -heap[0][0]:
+            heapq.heappush(heap, (-r, w))
+            continue
+        kinds: list[str] = []
+        if streams is not None:
+            varied = _variant_sets(d, w, streams, sets, taken)
+            sets += [v for v, _ in varied]
+            kinds = [k for _, k in varied]
+        taken |= {(pc, int(i)) for pc, idx in sets for i in idx}
+        out.append(Pattern(word=w, bits_saved=saved[w], occurrences=tuple(sets), level=level_of(d, w, heights),
+                           parts=word_parts(d, w), variants=tuple(kinds)))
+    return out
+
+
 def check_significance(significance: float | None) -> None:
     """Raise ``ValueError`` unless ``significance`` is ``None`` or in (0, 1] (see :func:`patterns`)."""
     if significance is not None and not 0 < significance <= 1:
         raise ValueError(f"significance must be in (0, 1] or None, got {significance}")
 
 
-def _variant_sets(d: Dictionary, w: int, streams: TokenStreams,
-                  sets: list[tuple[int, np.ndarray]]) -> list[tuple[tuple[int, np.ndarray], str]]:
-    """The varied statements of word ``w`` that share no note with ``sets`` or with each other
-    (the earlier one kept), as ``((piece, note indices), kind)``."""
-    taken = {(pc, int(i)) for pc, idx in sets for i in idx}
+def _variant_sets(d: Dictionary, w: int, streams: TokenStreams, sets: list[tuple[int, np.ndarray]],
+                  held: set[tuple[int, int]] | None = None) -> list[tuple[tuple[int, np.ndarray], str]]:
+    """The varied statements of word ``w`` that share no note with ``sets``, ``held`` or each
+    other (the earlier one kept), as ``((piece, note indices), kind)``."""
+    taken = {(pc, int(i)) for pc, idx in sets for i in idx} | (held or set())
     out = []
     for s, m, kind in find_variants(d.words[w], streams.tokens, d.alphabet):
         piece = int(streams.piece[s])

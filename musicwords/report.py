@@ -47,13 +47,13 @@ __all__ = [
 LN2 = float(np.log(2.0))
 
 
-def dictionary_table(result: DiscoverResult) -> Any:
-    """The reported words as a pyarrow Table (see the module docstring)."""
+def dictionary_table(result: DiscoverResult, *, motifs: bool = False) -> Any:
+    """The reported words as a pyarrow Table (see the module docstring); those of the motif layer with ``motifs``."""
     import pyarrow as pa  # noqa: PLC0415
 
     d = result.dictionary
     rows = []
-    for p in result.patterns:
+    for p in result.motifs if motifs else result.patterns:
         piece, idx = p.occurrences[0]
         n = result.pieces[piece]
         rows.append({

@@ -121,6 +121,8 @@ def test_every_pattern_carries_its_level_and_parts_and_the_command_writes_each_l
     assert n_per_level == len(together) > 0
     summary = json.loads((tmp_path / "out" / "tree.dictionary.json").read_text())
     assert all(w["level"] in LEVELS for w in summary["words"]) and len(summary["tree"]) == len(together)
+    motifs = (tmp_path / "out" / "tree.motifs.txt").read_text().count("pattern")
+    assert motifs == len(summary["motifs"]) > 0
 
 
 def test_nested_occurrences_save_their_bits_once() -> None:
@@ -193,7 +195,8 @@ def test_markov_music_without_repeats_has_no_patterns_but_planted_motifs_in_it_a
     cfg = DiscoverConfig(null=null)
     for seed in range(3):
         idiom = markov_melodies(chorales, seed=seed, n_notes=400, order=1)
-        assert discover(idiom.pieces, cfg).patterns == [], f"seed {seed}: a pattern in music without repeats"
+        nothing = discover(idiom.pieces, cfg)
+        assert nothing.patterns == [] and nothing.motifs == [], f"seed {seed}: a pattern in music without repeats"
         planted = markov_melodies(chorales, seed=100 + seed, n_notes=400, order=1, n_motifs=2, occurrences=6, motif_notes=10)
         found = discover(planted.pieces, cfg).patterns
         for m, truth in enumerate(planted.occurrences):
@@ -416,3 +419,35 @@ def test_a_motif_with_another_rhythm_a_note_more_or_an_altered_note_is_one_patte
     assert count == len(statements)  # the six exact statements and the six varied ones: one word
     assert sorted(kinds) == sorted(k for k in varied for _ in range(2))
     assert statements_found(False) == (6, ())  # without variants only the exact statements
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_motif_layer_takes_a_short_motif_heard_many_times_not_a_section_heard_twice(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    motif = [(0, 0.5), (2, 0.5), (4, 1.0), (2, 0.5), (-1, 1.5)]  # (pitch from the first, duration)
+
+    def filler(k: int) -> list[tuple[int, float]]:  # leaps and durations no motif has
+        return [(int(rng.integers(36, 58)), float(rng.choice([0.75, 1.25, 1.75, 2.5, 3.0]))) for _ in range(k)]
+
+    def stated(base: int) -> list[tuple[int, float]]:
+        return [(base + p, d) for p, d in motif]
+
+    section = filler(10) + stated(67) + filler(8) + stated(62) + filler(10)  # 38 notes, two motif statements in it
+    notes = filler(6) + section + filler(7) + section
+    for _ in range(6):
+        notes += filler(int(rng.integers(5, 9))) + stated(int(rng.integers(60, 72)))
+    notes += filler(5)
+    pitch, dur = [p for p, _ in notes], [d for _, d in notes]
+    n = Notes.from_arrays("layers", onset=np.concatenate([[0.0], np.cumsum(dur[:-1])]), pitch=pitch, duration=dur)
+    result = discover([n])
+    starts = {i for i in range(len(notes) - len(motif) + 1)
+              if [pitch[i + j] - pitch[i] for j in range(len(motif))] == [p for p, _ in motif]
+              and dur[i : i + len(motif)] == [d for _, d in motif]}
+    assert len(starts) == 10
+    first = result.motifs[0]
+    assert {int(idx[0]) for _, idx in first.occurrences} == starts  # every statement, nothing else
+    held = [int(i) for p in result.motifs for _, idx in p.occurrences for i in idx]
+    assert len(held) == len(set(held))  # every note in one motif at most
+    longest = max(result.patterns, key=lambda p: len(p.occurrences[0][1]))
+    assert len(longest.occurrences) == 2 and len(longest.occurrences[0][1]) >= 38  # the section: a pattern ...
+    assert all(len(p.occurrences[0][1]) < 38 for p in result.motifs)  # ... and no motif

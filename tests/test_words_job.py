@@ -198,6 +198,9 @@ def test_every_group_has_its_outputs(local_run: dict[str, Any]) -> None:
         assert g["code_length_bits"] < g["base_bits"] and g["compression_ratio"] > 1.0
         words = pq.read_table(folder / "dictionary.parquet").to_pylist()
         assert words and all(w["count"] >= 2 and len(w["interval"]) == w["n_notes"] for w in words)
+        motifs = pq.read_table(folder / "motifs.parquet")
+        assert motifs.schema == pq.read_table(folder / "dictionary.parquet").schema
+        assert all(m["count"] >= 2 and m["n_notes"] >= 4 for m in motifs.to_pylist())
         occ = pq.read_table(folder / "occurrences.parquet").to_pylist()
         by_word = {w["word_id"]: w["count"] for w in words}
         assert {o["word_id"] for o in occ} == set(by_word)
