@@ -33,7 +33,7 @@ from musicwords.idiom import IdiomModel
 from musicwords.lattice import build_lattice, viterbi
 from musicwords.notes import Notes
 from musicwords.tokens import TokenStreams
-from musicwords.variants import find_variants
+from musicwords.variants import VariantFinder
 
 __all__ = ["LEVELS", "Occurrence", "Pattern", "check_significance", "find_occurrences", "level_of", "motifs",
            "patterns", "rank_words", "word_parts"]
@@ -278,6 +278,7 @@ def patterns(
     costs = d.word_costs()
     heights: dict[int, int] = {}
     held: set[tuple[int, int]] = set()  # notes of the patterns reported so far
+    finder = None if streams is None else VariantFinder(streams.tokens, d.alphabet)
     for w, saved, count in ranked:
         if select == "coverage" and reported >= coverage * total - 1e-9:
             break
@@ -296,8 +297,8 @@ def patterns(
             continue  # (nearly) all of it is inside patterns that save more: its bits count as reported
         held |= covered
         kinds: list[str] = []
-        if streams is not None:
-            varied = _variant_sets(d, w, streams, sets)
+        if streams is not None and finder is not None:
+            varied = _variant_sets(d, w, streams, finder, sets)
             sets += [v for v, _ in varied]
             kinds = [k for _, k in varied]
         out.append(Pattern(word=w, bits_saved=saved, occurrences=tuple(sets), level=level_of(d, w, heights),
@@ -345,6 +346,7 @@ def motifs(
         if occ.word in saved:
             by_word.setdefault(occ.word, []).append(occ)
     taken: set[tuple[int, int]] = set()
+    finder = None if streams is None else VariantFinder(streams.tokens, d.alphabet)
 
     def free(w: int) -> list[tuple[int, np.ndarray]]:
         kept: list[tuple[int, np.ndarray]] = []
@@ -376,8 +378,8 @@ def motifs(
             heapq.heappush(heap, (-r, w))
             continue
         kinds: list[str] = []
-        if streams is not None:
-            varied = _variant_sets(d, w, streams, sets, taken)
+        if streams is not None and finder is not None:
+            varied = _variant_sets(d, w, streams, finder, sets, taken)
             sets += [v for v, _ in varied]
             kinds = [k for _, k in varied]
         taken |= {(pc, int(i)) for pc, idx in sets for i in idx}
@@ -392,16 +394,18 @@ def check_significance(significance: float | None) -> None:
         raise ValueError(f"significance must be in (0, 1] or None, got {significance}")
 
 
-def _variant_sets(d: Dictionary, w: int, streams: TokenStreams, sets: list[tuple[int, np.ndarray]],
-                  held: set[tuple[int, int]] | None = None) -> list[tuple[tuple[int, np.ndarray], str]]:
+def _variant_sets(d: Dictionary, w: int, streams: TokenStreams, finder: VariantFinder,
+                  sets: list[tuple[int, np.ndarray]], held: set[tuple[int, int]] | None = None,
+                  ) -> list[tuple[tuple[int, np.ndarray], str]]:
     """The varied statements of word ``w`` that share no note with ``sets``, ``held`` or each
     other (the earlier one kept), as ``((piece, note indices), kind)``."""
-    taken = {(pc, int(i)) for pc, idx in sets for i in idx} | (held or set())
+    taken = {(pc, int(i)) for pc, idx in sets for i in idx}
+    held = held or set()
     out = []
-    for s, m, kind in find_variants(d.words[w], streams.tokens, d.alphabet):
+    for s, m, kind in finder.find(d.words[w]):
         piece = int(streams.piece[s])
         idx = np.concatenate([[streams.prev_note[s]], streams.note[s : s + m]]).astype(np.int64)
-        if any((piece, int(i)) in taken for i in idx):
+        if any((piece, int(i)) in taken or (piece, int(i)) in held for i in idx):
             continue
         taken |= {(piece, int(i)) for i in idx}
         out.append(((piece, idx), kind))

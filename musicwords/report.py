@@ -311,8 +311,10 @@ def pattern_midi(onset: Any, interval: Any, duration: Any, *, base_pitch: int = 
 
 def pattern_musicxml(onset: Any, interval: Any, duration: Any, *, base_pitch: int = 60, name: str = "word") -> bytes:
     """One word as a MusicXML score that notation software opens (MuseScore, Finale, Sibelius,
-    music21): its notes as in :func:`pattern_midi`, times rounded to 1/12 beat, notes that start
-    and end together written as one chord, in 4/4 (a word carries no meter of its own).
+    music21): its notes as in :func:`pattern_midi`, times rounded to 1/24 beat (demisemiquavers
+    and triplets: the nearest fraction with a denominator up to 12 made quintuplets, which the
+    MusicXML export refuses), notes that start and end together written as one chord, in 4/4
+    (a word carries no meter of its own).
 
     Examples
     --------
@@ -330,7 +332,7 @@ def pattern_musicxml(onset: Any, interval: Any, duration: Any, *, base_pitch: in
     durations = np.maximum(np.asarray(duration, dtype=float), 1 / 12)
     if not len(onsets) == len(pitches) == len(durations):
         raise ValueError("onset, interval and duration must have one length")
-    grid = lambda x: Fraction(float(x)).limit_denominator(12)  # noqa: E731
+    grid = lambda x: Fraction(round(float(x) * 24), 24)  # noqa: E731
     chords: dict[tuple[Fraction, Fraction], list[int]] = {}
     for t, p, d in zip(onsets - (onsets.min() if len(onsets) else 0.0), pitches.tolist(), durations, strict=True):
         chords.setdefault((grid(t), max(grid(d), Fraction(1, 12))), []).append(int(p))

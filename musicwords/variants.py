@@ -36,11 +36,10 @@ Examples
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from musicwords.tokens import SEPARATOR, Alphabet
 
-__all__ = ["KINDS", "find_variants"]
+__all__ = ["KINDS", "VariantFinder", "find_variants"]
 
 KINDS = ("rhythm", "pitch", "insertion", "deletion")
 
@@ -51,64 +50,119 @@ def find_variants(word: tuple[int, ...], tokens: np.ndarray, alphabet: Alphabet,
 
     ``tokens`` is a token array with streams separated by ``SEPARATOR`` (a
     :class:`~musicwords.tokens.TokenStreams`' ``tokens``); exact statements of the word are not
-    returned, and statements may overlap each other (the caller keeps the ones it wants).
-    Time and memory are linear in ``len(tokens) * len(word)`` (the array is read in blocks).
+    returned, and statements may overlap each other (the caller keeps the ones it wants). For
+    many words over the same tokens, build one :class:`VariantFinder` and call it per word.
     """
-    n = len(word)
-    if n < min_tokens or len(tokens) < n - 1:
-        return []
-    sym = np.array(alphabet.symbols, dtype=np.int64).reshape(-1, 2)
-    w_iv, w_io = sym[list(word), 0], sym[list(word), 1]
-    block = max(1, (1 << 22) // (n + 1))
-    out: list[tuple[int, int, str]] = []
-    for lo in range(0, len(tokens), block):
-        part = tokens[lo : lo + block + n]
-        out += [(lo + s, m, kind) for s, m, kind in _variants_in(part, sym, w_iv, w_io) if s < block]
-    return sorted(set(out))
+    return VariantFinder(tokens, alphabet).find(word, min_tokens=min_tokens)
 
 
-def _variants_in(tokens: np.ndarray, sym: np.ndarray, w_iv: np.ndarray, w_io: np.ndarray) -> list[tuple[int, int, str]]:
-    n = len(w_iv)
-    real = tokens != SEPARATOR
-    safe = np.where(real, tokens, 0)
-    iv, io = np.where(real, sym[safe, 0], 0), np.where(real, sym[safe, 1], 0)
-    gaps = np.concatenate([[0], np.cumsum(~real)])  # separators before each position
-    allowed = max(1, (n + 1) // 4)
-    out: list[tuple[int, int, str]] = []
+class VariantFinder:
+    """The variant statements of any word in one token array (see the module docstring).
 
-    def windows(m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if len(tokens) < m:
-            return np.zeros(0, dtype=bool), np.zeros((0, m), dtype=np.int64), np.zeros((0, m), dtype=np.int64)
-        starts = np.arange(len(tokens) - m + 1)
-        return gaps[starts + m] == gaps[starts], sliding_window_view(iv, m), sliding_window_view(io, m)
+    Built once per token array (a few arrays of its length); each :meth:`find` then costs a
+    few passes over the array, the exact checks running only at the positions that pass a
+    necessary condition: a same-length variant keeps one dimension exactly (a rolling hash of
+    the window's intervals, or of its inter-onset intervals, equals the word's), and a statement
+    with a note more or fewer spans the same interval and the same time as the word.
+    """
 
-    def lead(eq: np.ndarray) -> np.ndarray:  # leading run of True per row
-        return np.argmin(np.pad(eq, ((0, 0), (0, 1))), axis=1)
+    _BASE = np.uint64(0x9E3779B97F4A7C15)  # odd, so invertible modulo 2**64
 
-    # same length: one dimension equal, the other's profile from the first note changed at a few notes
-    inside, win_iv, win_io = windows(n)
-    same_iv, same_io = (win_iv == w_iv).all(axis=1), (win_io == w_io).all(axis=1)
-    rows = np.flatnonzero(inside & same_iv & ~same_io)
-    moved = (np.cumsum(win_io[rows], axis=1) != np.cumsum(w_io)).sum(axis=1)  # onsets after the first
-    out += [(int(s), n, "rhythm") for s in rows[moved <= allowed]]
-    rows = np.flatnonzero(inside & same_io & ~same_iv)
-    diff = np.cumsum(np.pad(win_iv[rows], ((0, 0), (1, 0))), axis=1) - np.cumsum(np.concatenate([[0], w_iv]))
-    kept = (diff[:, :, None] == diff[:, None, :]).sum(axis=1).max(axis=1)  # notes at the commonest transposition
-    out += [(int(s), n, "pitch") for s in rows[n + 1 - kept <= allowed]]
-    # one inner note more: tokens j and j + 1 of the statement, merged, are the word's token j
-    inside, win_iv, win_io = windows(n + 1)
-    head = lead((win_iv[:, :n] == w_iv) & (win_io[:, :n] == w_io))
-    tail = lead(((win_iv[:, 1:] == w_iv) & (win_io[:, 1:] == w_io))[:, ::-1])
-    for s in np.flatnonzero(inside & (head + tail >= n - 1)):
-        for j in range(max(0, n - 1 - int(tail[s])), min(int(head[s]), n - 1) + 1):
-            if win_iv[s, j] + win_iv[s, j + 1] == w_iv[j] and win_io[s, j] + win_io[s, j + 1] == w_io[j]:
-                out.append((int(s), n + 1, "insertion"))
-    # one inner note fewer: the word's tokens j and j + 1, merged, are the statement's token j
-    inside, win_iv, win_io = windows(n - 1)
-    head = lead((win_iv == w_iv[: n - 1]) & (win_io == w_io[: n - 1]))
-    tail = lead(((win_iv[:, 1:] == w_iv[2:]) & (win_io[:, 1:] == w_io[2:]))[:, ::-1])
-    for s in np.flatnonzero(inside & (head + tail >= n - 3)):
-        for j in range(max(0, n - 2 - int(tail[s])), min(int(head[s]), n - 2) + 1):
-            if win_iv[s, j] == w_iv[j] + w_iv[j + 1] and win_io[s, j] == w_io[j] + w_io[j + 1]:
-                out.append((int(s), n - 1, "deletion"))
-    return out
+    def __init__(self, tokens: np.ndarray, alphabet: Alphabet) -> None:
+        sym = np.array(alphabet.symbols, dtype=np.int64).reshape(-1, 2)
+        real = tokens != SEPARATOR
+        safe = np.where(real, tokens, 0)
+        self.iv = np.where(real, sym[safe, 0], 0)
+        self.io = np.where(real, sym[safe, 1], 0)
+        self.sym = sym
+        self._cache: dict[int, tuple[np.ndarray, ...]] = {}
+        self.gaps = np.concatenate([[0], np.cumsum(~real)])  # separators before each position
+        self.sum_iv = np.concatenate([[0], np.cumsum(self.iv)])
+        self.sum_io = np.concatenate([[0], np.cumsum(self.io)])
+        with np.errstate(over="ignore"):
+            powers = np.full(len(tokens) + 1, self._BASE, dtype=np.uint64)
+            powers[0] = 1
+            powers = np.cumprod(powers, dtype=np.uint64)  # B**k
+            self.unpow = np.full(len(tokens) + 1, pow(int(self._BASE), -1, 1 << 64), dtype=np.uint64)
+            self.unpow[0] = 1
+            self.unpow = np.cumprod(self.unpow, dtype=np.uint64)  # B**-k
+            self.hash_iv = np.zeros(len(tokens) + 1, dtype=np.uint64)
+            self.hash_io = np.zeros(len(tokens) + 1, dtype=np.uint64)
+            np.cumsum(self.iv.astype(np.uint64) * powers[:-1], dtype=np.uint64, out=self.hash_iv[1:])
+            np.cumsum(self.io.astype(np.uint64) * powers[:-1], dtype=np.uint64, out=self.hash_io[1:])
+
+    def _windows(self, m: int) -> tuple[np.ndarray, ...]:
+        """Per window of ``m`` tokens: no separator inside; the hashes ``sum x[s + k] * B**k``
+        (modulo 2**64) of its intervals and of its inter-onset intervals; its span in pitch and in
+        time. The last few lengths asked for are kept (words come in runs of similar lengths)."""
+        if m not in self._cache:
+            if len(self._cache) >= 6:
+                self._cache.pop(next(iter(self._cache)))
+            with np.errstate(over="ignore"):
+                self._cache[m] = (
+                    self.gaps[m:] == self.gaps[:-m],
+                    (self.hash_iv[m:] - self.hash_iv[:-m]) * self.unpow[: len(self.unpow) - m],
+                    (self.hash_io[m:] - self.hash_io[:-m]) * self.unpow[: len(self.unpow) - m],
+                    self.sum_iv[m:] - self.sum_iv[:-m],
+                    self.sum_io[m:] - self.sum_io[:-m],
+                )
+        return self._cache[m]
+
+    @staticmethod
+    def _word_hash(values: np.ndarray) -> np.uint64:
+        with np.errstate(over="ignore"):
+            h = np.uint64(0)
+            for v in values[::-1]:
+                h = h * VariantFinder._BASE + np.uint64(int(v) % (1 << 64))
+        return h
+
+    def _rows(self, starts: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+        at = starts[:, None] + np.arange(m)
+        return self.iv[at], self.io[at]
+
+    def find(self, word: tuple[int, ...], *, min_tokens: int = 4) -> list[tuple[int, int, str]]:
+        """``(first token, n tokens, kind)`` of every variant statement of ``word``."""
+        n = len(word)
+        if n < min_tokens or len(self.iv) < n + 1:
+            return []
+        w_iv, w_io = self.sym[list(word), 0], self.sym[list(word), 1]
+        allowed = max(1, (n + 1) // 4)
+        out: list[tuple[int, int, str]] = []
+
+        def lead(eq: np.ndarray) -> np.ndarray:  # leading run of True per row
+            return np.argmin(np.pad(eq, ((0, 0), (0, 1))), axis=1)
+
+        # same length: one dimension equal, the other's profile from the first note changed at a few notes
+        inside, hash_iv, hash_io, _, _ = self._windows(n)
+        same_iv = inside & (hash_iv == self._word_hash(w_iv))
+        same_io = inside & (hash_io == self._word_hash(w_io))
+        starts = np.flatnonzero(same_iv | same_io)
+        win_iv, win_io = self._rows(starts, n)
+        exact_iv, exact_io = (win_iv == w_iv).all(axis=1), (win_io == w_io).all(axis=1)  # the hashes' collisions out
+        rows = np.flatnonzero(exact_iv & ~exact_io)
+        moved = (np.cumsum(win_io[rows], axis=1) != np.cumsum(w_io)).sum(axis=1)  # onsets after the first
+        out += [(int(s), n, "rhythm") for s in starts[rows[moved <= allowed]]]
+        rows = np.flatnonzero(exact_io & ~exact_iv)
+        diff = np.cumsum(np.pad(win_iv[rows], ((0, 0), (1, 0))), axis=1) - np.cumsum(np.concatenate([[0], w_iv]))
+        kept = (diff[:, :, None] == diff[:, None, :]).sum(axis=1).max(axis=1)  # notes at the commonest transposition
+        out += [(int(s), n, "pitch") for s in starts[rows[n + 1 - kept <= allowed]]]
+        # a note more or fewer: the same span in pitch and time as the word
+        for m, kind in ((n + 1, "insertion"), (n - 1, "deletion")):
+            inside, _, _, span_iv, span_io = self._windows(m)
+            starts = np.flatnonzero(inside & (span_iv == w_iv.sum()) & (span_io == w_io.sum()))
+            win_iv, win_io = self._rows(starts, m)
+            if kind == "insertion":  # tokens j and j + 1 of the statement, merged, are the word's token j
+                head = lead((win_iv[:, :n] == w_iv) & (win_io[:, :n] == w_io))
+                tail = lead(((win_iv[:, 1:] == w_iv) & (win_io[:, 1:] == w_io))[:, ::-1])
+                for r in np.flatnonzero(head + tail >= n - 1):
+                    for j in range(max(0, n - 1 - int(tail[r])), min(int(head[r]), n - 1) + 1):
+                        if win_iv[r, j] + win_iv[r, j + 1] == w_iv[j] and win_io[r, j] + win_io[r, j + 1] == w_io[j]:
+                            out.append((int(starts[r]), m, kind))
+            else:  # the word's tokens j and j + 1, merged, are the statement's token j
+                head = lead((win_iv == w_iv[: n - 1]) & (win_io == w_io[: n - 1]))
+                tail = lead(((win_iv[:, 1:] == w_iv[2:]) & (win_io[:, 1:] == w_io[2:]))[:, ::-1])
+                for r in np.flatnonzero(head + tail >= n - 2):
+                    for j in range(max(0, n - 2 - int(tail[r])), min(int(head[r]), n - 2) + 1):
+                        if win_iv[r, j] == w_iv[j] + w_iv[j + 1] and win_io[r, j] == w_io[j] + w_io[j + 1]:
+                            out.append((int(starts[r]), m, kind))
+        return sorted(set(out))

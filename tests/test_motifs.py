@@ -279,6 +279,11 @@ def test_a_word_as_musicxml_reads_back_with_its_notes(tmp_path: Path) -> None:
                  for m in score.recurse().getElementsByClass("Measure") for n in m.notes for p in n.pitches)
     want = sorted((round(t, 3), 62 + i, round(d, 3)) for t, i, d in zip(onset, interval, duration, strict=True))
     assert got == want
+    # a word of Haydn's in the music21 corpus (demisemiquavers after a dotted one): its onsets once became quintuplets
+    onset = [0.0, 0.2083, 0.3333, 0.4583, 0.5833]
+    xml = pattern_musicxml(onset, [0, 2, 0, 2, 0], [0.2083, 0.125, 0.125, 0.125, 0.125])
+    got_onsets = [float(n.offset) for n in music21.converter.parse(xml, format="musicxml").recurse().notes]
+    assert len(got_onsets) == len(onset) and all(abs(a - b) < 1 / 48 for a, b in zip(got_onsets, onset, strict=True))
     # the discover command writes one per reported word
     corpus = planted_corpus(seed=4, n_pieces=1, n_motifs=2, occurrences=4)
     csv = tmp_path / "p.csv"
