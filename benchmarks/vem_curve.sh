@@ -13,6 +13,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${1:-work/vem-curve}
 PY=.venv/bin/python
+DIFF_STEPS=${DIFF_STEPS:-1200}
+if (( DIFF_STEPS % 600 != 0 )); then
+  echo "DIFF_STEPS must be a multiple of 600 (the curve's checkpoints), got $DIFF_STEPS" >&2; exit 2
+fi
 DATA_ONLY=1 benchmarks/train_small.sh "$W"
 train() {
   $PY -m jobs train --data "$W/data" --output "$W/model" --preset small --workers 2 --batch-size 8 \
@@ -21,7 +25,7 @@ train() {
 train --phase vae --steps 250 --checkpoint-every 250
 train --phase aligner --steps 300 --checkpoint-every 300
 # --ema 0: each checkpoint holds the weights as trained at that step (the EMA would replace the last one's)
-train --phase diffusion --steps "${DIFF_STEPS:-1200}" --schedule-steps 3600 --checkpoint-every 600 --ema 0  # keeps the last two checkpoints (600 and 1200 by default)
+train --phase diffusion --steps "$DIFF_STEPS" --schedule-steps 3600 --checkpoint-every 600 --ema 0  # keeps the last two checkpoints (600 and 1200 by default)
 for ck in "$W"/model/checkpoints/step-*; do
   n=$(basename "$ck")
   $PY benchmarks/vem_evidence.py --model "$ck" --catalog "${HELD_OUT:-$W/paired}" --holdout 0.2 --no-long --pngs 3 --procs 2 \
