@@ -48,6 +48,10 @@ class DiscoverConfig:
         check_significance(self.significance)
         if self.null not in ("markov", "unigram"):
             raise ValueError(f"null must be 'markov' or 'unigram', got {self.null!r}")
+        if self.motif_ratio is not None and not self.motif_ratio > 1:
+            raise ValueError(f"motif_ratio must be > 1 (a motif shortens what it describes) or None, got {self.motif_ratio}")
+        if self.min_motif_notes < 2:
+            raise ValueError(f"min_motif_notes must be >= 2, got {self.min_motif_notes}")
 
     @classmethod
     def debug(cls) -> DiscoverConfig:

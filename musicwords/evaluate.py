@@ -30,6 +30,10 @@ Metrics per piece, then the mean over pieces:
   ``n_reference + n_found - n_matched``. One right occurrence out of ten, or the right answer
   plus 200 junk boxes, scores 1.0 on the first and about 0.1 and 0.05 on this one.
 
+Layers (``layer=``): ``patterns``, the words that save the most bits (themes, phrases,
+sections: what JKUPDD annotates), or ``motifs``, the motif layer chosen by compression ratio
+(short units heard many times: what BPS-motif annotates); see :mod:`musicwords.reconstruct`.
+
 Methods, all run through the same reconstruction and pattern code (:mod:`musicwords.reconstruct`):
 ``words`` (EM + MDL), ``bpe`` (greedy most-frequent-pair merges, no MDL) and ``ngram``
 (every repeated n-gram of a fixed length).

@@ -312,7 +312,7 @@ def motifs(
     d: Dictionary,
     occurrences: list[Occurrence],
     *,
-    min_notes: int = 3,
+    min_notes: int = 4,
     min_ratio: float = 2.0,
     significance: float | None = None,
     null: IdiomModel | None = None,
@@ -362,8 +362,10 @@ def motifs(
         k, n = len(sets), sum(len(idx) for _, idx in sets)
         return n / (n / k + k) if k >= 2 else 0.0
 
-    # lazy greedy: a word's ratio only falls as notes are taken, so a popped word whose ratio,
-    # recomputed, still beats the next one in the heap is the best
+    # lazy greedy: a word's ratio falls as notes are taken, so a popped word whose ratio,
+    # recomputed, still beats the next one in the heap is the best. (It can rise when a motif takes
+    # an occurrence that overlapped two others of the word, which are then both free: such a word
+    # is only taken later than the exact greedy order would take it.)
     heap = [(-ratio(free(w)), w) for w in sorted(by_word)]
     heapq.heapify(heap)
     heights: dict[int, int] = {}
