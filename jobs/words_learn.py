@@ -77,12 +77,13 @@ def learn_group(name: str, folder: str, rows: Sequence[dict[str, Any]], config: 
     per_piece = per_piece.append_column("coverage_all", _pa_floats(cover_all))
     n_notes = np.array([len(n) for n in pieces])
     storage.write_table(storage.join(base, "dictionary.parquet"), words)
-    storage.write_table(storage.join(base, "motifs.parquet"), dictionary_table(result, motifs=True))
+    motifs = dictionary_table(result, motifs=True)
+    storage.write_table(storage.join(base, "motifs.parquet"), motifs)
     storage.write_table(storage.join(base, "words.parquet"), all_words)
     storage.write_table(storage.join(base, "occurrences.parquet"), occurrences_table(result))
     storage.write_table(storage.join(base, "pieces.parquet"), per_piece)
     storage.write_table(storage.join(base, "usage.parquet"), usage_table(result))
-    for row in words.to_pylist()[:top]:
+    for row in words.to_pylist()[:top] + motifs.to_pylist()[:top]:
         shape, label = (row["onset"], row["interval"], row["duration"]), f"word {row['word_id']}"
         storage.write_bytes(storage.join(base, "words", f"w{row['word_id']}.mid"), pattern_midi(*shape, name=label))
         storage.write_bytes(storage.join(base, "words", f"w{row['word_id']}.musicxml"), pattern_musicxml(*shape, name=label))

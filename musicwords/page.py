@@ -8,7 +8,7 @@ pictures (a piece with its occurrences, code length per round) are PNGs beside t
 
 Sections: an overview table (per group: pieces, notes, words, code length before and after,
 compression ratio, share of the notes the top words cover), one ``<section class="group">``
-per composer (top words with counts and MIDI links, distinctive words, code length per round,
+per composer (top words with counts and MIDI links, its motifs, distinctive words, code length per round,
 a piece view with the occurrences highlighted), the words shared across composers, and the
 inputs that could not be read.
 """
@@ -108,6 +108,10 @@ def _group_section(g: Mapping[str, Any], statistic: str) -> str:
     out.append(f'<h3>Top words</h3><p class="note">Ranked by bits saved; counts are occurrences in {_e(g["name"])}.</p>')
     out.append('<div class="words">' + "".join(
         _word_card(w, f' &middot; {_num(w["bits_saved"])} bits saved') for w in g["words"]) + "</div>")
+    if g.get("motifs"):
+        out.append('<h3>Motifs</h3><p class="note">The motif layer: short words heard many times, best compression '
+                   'ratio first (each note in one motif at most); counts include varied statements.</p>')
+        out.append('<div class="words motifs">' + "".join(_word_card(w) for w in g["motifs"]) + "</div>")
     if g.get("distinctive") is not None:
         out.append(f'<h3>Distinctive words</h3><p class="note">Words of the corpus dictionary that {_e(g["name"])} uses '
                    f'more than the other groups: {_e(statistic)}. Rate: per 1,000 word occurrences.</p>')

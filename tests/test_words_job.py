@@ -191,6 +191,7 @@ def test_every_group_has_its_outputs(local_run: dict[str, Any]) -> None:
     assert groups["whole corpus"]["sharded"] and not groups["alpha"]["sharded"] and not groups["beta"]["sharded"]
     assert local_run["summary"]["groups_sharded"] >= 1
     pieces = {r["id"]: r for r in pq.read_table(out / "pieces").to_pylist()}
+    shown: list[int] = []
     for g in groups.values():
         folder = out / "groups" / g["folder"]
         summary = json.loads((folder / "summary.json").read_text())
@@ -201,6 +202,8 @@ def test_every_group_has_its_outputs(local_run: dict[str, Any]) -> None:
         motifs = pq.read_table(folder / "motifs.parquet")
         assert motifs.schema == pq.read_table(folder / "dictionary.parquet").schema
         assert all(m["count"] >= 2 and m["n_notes"] >= 4 for m in motifs.to_pylist())
+        shown += [m["word_id"] for m in motifs.to_pylist()[:1] if g["folder"] != "_corpus"]
+        assert all((folder / "words" / f"w{m['word_id']}.musicxml").is_file() for m in motifs.to_pylist()[:1])
         occ = pq.read_table(folder / "occurrences.parquet").to_pylist()
         by_word = {w["word_id"]: w["count"] for w in words}
         assert {o["word_id"] for o in occ} == set(by_word)
@@ -217,6 +220,8 @@ def test_every_group_has_its_outputs(local_run: dict[str, Any]) -> None:
         assert len(document["words"]) == g["n_words"] and document["alphabet"]["symbols"]
         for w in summary["top_words"]:
             assert (folder / "words" / f"w{w}.mid").read_bytes()[:4] == b"MThd"
+    motif_cards = (out / "index.html").read_text().split('class="words motifs"')[1:]  # each group's motif layer
+    assert shown and all(any(f'data-word="{w}"' in cards for cards in motif_cards) for w in shown)
 
 
 def test_planted_motifs_are_distinctive(local_run: dict[str, Any]) -> None:
