@@ -94,9 +94,10 @@ class VariantFinder:
     def _windows(self, m: int) -> tuple[np.ndarray, ...]:
         """Per window of ``m`` tokens: no separator inside; the hashes ``sum x[s + k] * B**k``
         (modulo 2**64) of its intervals and of its inter-onset intervals; its span in pitch and in
-        time. The last few lengths asked for are kept (words come in runs of similar lengths)."""
+        time. The last three lengths asked for are kept (a word of n tokens asks for n - 1, n and
+        n + 1), at 40 bytes a token each."""
         if m not in self._cache:
-            if len(self._cache) >= 6:
+            if len(self._cache) >= 3:
                 self._cache.pop(next(iter(self._cache)))
             with np.errstate(over="ignore"):
                 self._cache[m] = (
