@@ -83,7 +83,8 @@ def learn_group(name: str, folder: str, rows: Sequence[dict[str, Any]], config: 
     storage.write_table(storage.join(base, "occurrences.parquet"), occurrences_table(result))
     storage.write_table(storage.join(base, "pieces.parquet"), per_piece)
     storage.write_table(storage.join(base, "usage.parquet"), usage_table(result))
-    for row in words.to_pylist()[:top] + motifs.to_pylist()[:top]:
+    shown = {row["word_id"]: row for row in words.to_pylist()[:top] + motifs.to_pylist()[:top]}  # a word once
+    for row in shown.values():
         shape, label = (row["onset"], row["interval"], row["duration"]), f"word {row['word_id']}"
         storage.write_bytes(storage.join(base, "words", f"w{row['word_id']}.mid"), pattern_midi(*shape, name=label))
         storage.write_bytes(storage.join(base, "words", f"w{row['word_id']}.musicxml"), pattern_musicxml(*shape, name=label))

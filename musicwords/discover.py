@@ -19,6 +19,7 @@ from musicwords.idiom import IdiomModel
 from musicwords.notes import Notes, NotesError
 from musicwords.reconstruct import Occurrence, Pattern, check_significance, find_occurrences, motifs, patterns
 from musicwords.tokens import Alphabet, TokenConfig, TokenStreams, tokenize
+from musicwords.variants import VariantFinder
 from musicwords.voices import Streams, separate_voices
 
 __all__ = ["DiscoverConfig", "DiscoverResult", "discover"]
@@ -98,10 +99,11 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
         dictionary = learn(tokens, alphabet)
     occurrences = find_occurrences(dictionary, tokens, pieces)
     null = IdiomModel(tokens.tokens, len(alphabet)) if cfg.null == "markov" else None
+    variants = VariantFinder.of(tokens, alphabet) if cfg.variants else None  # one for both layers
     found = patterns(dictionary, occurrences, pieces, top=cfg.top_patterns, min_notes=cfg.min_pattern_notes,
                      extend=cfg.extend, min_share=cfg.min_share, coverage=cfg.coverage, select=cfg.select,
-                     significance=cfg.significance, null=null, streams=tokens if cfg.variants else None)
+                     significance=cfg.significance, null=null, variants=variants)
     layer = [] if cfg.motif_ratio is None else motifs(
         dictionary, occurrences, min_notes=cfg.min_motif_notes, min_ratio=cfg.motif_ratio,
-        significance=cfg.significance, null=null, streams=tokens if cfg.variants else None)
+        significance=cfg.significance, null=null, variants=variants)
     return DiscoverResult(pieces, streams, tokens, dictionary, occurrences, found, layer)

@@ -203,7 +203,7 @@ def patterns(
     select: str = "coverage",
     significance: float | None = None,
     null: IdiomModel | None = None,
-    streams: TokenStreams | None = None,
+    variants: VariantFinder | None = None,
 ) -> list[Pattern]:
     """The top words as patterns (see the module docstring), most saving first.
 
@@ -248,12 +248,13 @@ def patterns(
         ``n_words`` words costs ``log2(n_words)`` more (a union bound). So, with ``significance``
         0.05, the chance that any reported word is a chance recurrence in music without patterns
         is at most 5 %. ``None``: every word that saves bits.
-    streams : TokenStreams, optional
-        The token streams the occurrences come from. When given, every reported pattern also
-        takes the varied statements of its word (:func:`musicwords.variants.find_variants`:
-        another rhythm, a few other notes, a note more or fewer) whose notes are in none of its
-        occurrences, after its exact ones, with their kinds in ``Pattern.variants``. They add
-        occurrences only: which words are reported is chosen on the exact occurrences alone.
+    variants : VariantFinder, optional
+        A finder over the token streams the occurrences come from (``VariantFinder.of``). When
+        given, every reported pattern also takes the varied statements of its word (another
+        rhythm, a few other notes, a note more or fewer: :mod:`musicwords.variants`) whose notes
+        are in none of its occurrences, after its exact ones, with their kinds in
+        ``Pattern.variants``. They add occurrences only: which words are reported is chosen on
+        the exact occurrences alone.
     null : IdiomModel, optional
         The null model the savings are counted against (see :func:`rank_words`);
         :func:`~musicwords.discover.discover` passes the order-k Markov model of
@@ -278,7 +279,6 @@ def patterns(
     costs = d.word_costs()
     heights: dict[int, int] = {}
     held: set[tuple[int, int]] = set()  # notes of the patterns reported so far
-    finder = None if streams is None else VariantFinder(streams.tokens, d.alphabet)
     for w, saved, count in ranked:
         if select == "coverage" and reported >= coverage * total - 1e-9:
             break
@@ -296,13 +296,10 @@ def patterns(
         elif len(covered & held) >= max_overlap * len(covered):
             continue  # (nearly) all of it is inside patterns that save more: its bits count as reported
         held |= covered
-        kinds: list[str] = []
-        if streams is not None and finder is not None:
-            varied = _variant_sets(d, w, streams, finder, sets)
-            sets += [v for v, _ in varied]
-            kinds = [k for _, k in varied]
+        varied = [] if variants is None else _variant_sets(d, w, variants, sets)
+        sets += [(pc, idx) for pc, idx, _ in varied]
         out.append(Pattern(word=w, bits_saved=saved, occurrences=tuple(sets), level=level_of(d, w, heights),
-                           parts=word_parts(d, w), variants=tuple(kinds)))
+                           parts=word_parts(d, w), variants=tuple(k for _, _, k in varied)))
         if top is not None and len(out) >= top:
             break
     return out
@@ -316,7 +313,7 @@ def motifs(
     min_ratio: float = 2.0,
     significance: float | None = None,
     null: IdiomModel | None = None,
-    streams: TokenStreams | None = None,
+    variants: VariantFinder | None = None,
 ) -> list[Pattern]:
     """The motif layer: words chosen by compression ratio, every note in one of them at most.
 
@@ -331,7 +328,7 @@ def motifs(
     The candidates are the dictionary's words as :func:`find_occurrences` finds them (the words
     of the segmentation and the words they are spelled in), with at least ``min_notes`` notes,
     that recur and pass the same significance bound as :func:`patterns` (against ``null``):
-    music without repeats has no motifs either. With ``streams``, each motif also takes its
+    music without repeats has no motifs either. With ``variants``, each motif also takes its
     varied statements among the notes no motif holds (see :func:`patterns`).
     """
     import heapq  # noqa: PLC0415
@@ -346,7 +343,6 @@ def motifs(
         if occ.word in saved:
             by_word.setdefault(occ.word, []).append(occ)
     taken: set[tuple[int, int]] = set()
-    finder = None if streams is None else VariantFinder(streams.tokens, d.alphabet)
 
     def free(w: int) -> list[tuple[int, np.ndarray]]:
         kept: list[tuple[int, np.ndarray]] = []
@@ -379,14 +375,11 @@ def motifs(
         if heap and r < -heap[0][0]:
             heapq.heappush(heap, (-r, w))
             continue
-        kinds: list[str] = []
-        if streams is not None and finder is not None:
-            varied = _variant_sets(d, w, streams, finder, sets, taken)
-            sets += [v for v, _ in varied]
-            kinds = [k for _, k in varied]
+        varied = [] if variants is None else _variant_sets(d, w, variants, sets, taken)
+        sets += [(pc, idx) for pc, idx, _ in varied]
         taken |= {(pc, int(i)) for pc, idx in sets for i in idx}
         out.append(Pattern(word=w, bits_saved=saved[w], occurrences=tuple(sets), level=level_of(d, w, heights),
-                           parts=word_parts(d, w), variants=tuple(kinds)))
+                           parts=word_parts(d, w), variants=tuple(k for _, _, k in varied)))
     return out
 
 
@@ -396,21 +389,18 @@ def check_significance(significance: float | None) -> None:
         raise ValueError(f"significance must be in (0, 1] or None, got {significance}")
 
 
-def _variant_sets(d: Dictionary, w: int, streams: TokenStreams, finder: VariantFinder,
-                  sets: list[tuple[int, np.ndarray]], held: set[tuple[int, int]] | None = None,
-                  ) -> list[tuple[tuple[int, np.ndarray], str]]:
+def _variant_sets(d: Dictionary, w: int, variants: VariantFinder, sets: list[tuple[int, np.ndarray]],
+                  held: set[tuple[int, int]] | None = None) -> list[tuple[int, np.ndarray, str]]:
     """The varied statements of word ``w`` that share no note with ``sets``, ``held`` or each
-    other (the earlier one kept), as ``((piece, note indices), kind)``."""
+    other (the earlier one kept), as ``(piece, note indices, kind)``."""
     taken = {(pc, int(i)) for pc, idx in sets for i in idx}
     held = held or set()
     out = []
-    for s, m, kind in finder.find(d.words[w]):
-        piece = int(streams.piece[s])
-        idx = np.concatenate([[streams.prev_note[s]], streams.note[s : s + m]]).astype(np.int64)
-        if any((piece, int(i)) in taken or (piece, int(i)) in held for i in idx):
-            continue
-        taken |= {(piece, int(i)) for i in idx}
-        out.append(((piece, idx), kind))
+    for piece, idx, kind in variants.statements(d.words[w]):
+        notes = {(piece, int(i)) for i in idx}
+        if notes.isdisjoint(taken) and notes.isdisjoint(held):
+            taken |= notes
+            out.append((piece, idx, kind))
     return out
 
 

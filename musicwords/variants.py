@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from musicwords.tokens import SEPARATOR, Alphabet
+from musicwords.tokens import SEPARATOR, Alphabet, TokenStreams
 
 __all__ = ["KINDS", "VariantFinder", "find_variants"]
 
@@ -68,7 +68,15 @@ class VariantFinder:
 
     _BASE = np.uint64(0x9E3779B97F4A7C15)  # odd, so invertible modulo 2**64
 
+    @classmethod
+    def of(cls, streams: TokenStreams, alphabet: Alphabet) -> VariantFinder:
+        """A finder over a corpus's token streams that also says which notes a statement is (:meth:`statements`)."""
+        finder = cls(streams.tokens, alphabet)
+        finder.streams = streams
+        return finder
+
     def __init__(self, tokens: np.ndarray, alphabet: Alphabet) -> None:
+        self.streams: TokenStreams | None = None
         sym = np.array(alphabet.symbols, dtype=np.int64).reshape(-1, 2)
         real = tokens != SEPARATOR
         safe = np.where(real, tokens, 0)
@@ -120,6 +128,14 @@ class VariantFinder:
     def _rows(self, starts: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
         at = starts[:, None] + np.arange(m)
         return self.iv[at], self.io[at]
+
+    def statements(self, word: tuple[int, ...]) -> list[tuple[int, np.ndarray, str]]:
+        """``(piece, note indices, kind)`` of every variant statement of ``word`` (a finder built by :meth:`of`)."""
+        if self.streams is None:
+            raise ValueError("statements need the token streams: build the finder with VariantFinder.of")
+        ts = self.streams
+        return [(int(ts.piece[s]), np.concatenate([[ts.prev_note[s]], ts.note[s : s + m]]).astype(np.int64), kind)
+                for s, m, kind in self.find(word)]
 
     def find(self, word: tuple[int, ...], *, min_tokens: int = 4) -> list[tuple[int, int, str]]:
         """``(first token, n tokens, kind)`` of every variant statement of ``word``."""
