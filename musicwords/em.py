@@ -31,7 +31,9 @@ The loop (each round):
    stays spellable at a fair price, so a word is never kept only because its tokens alone
    became too expensive);
 4. *prune*: drop words whose estimated saving ``c_w * (bits of their best spelling without
-   them - bits as one word) - L(w)`` is not positive, then EM again;
+   them - bits as one word) - L(w)`` is not positive, a share at a time with the counts
+   re-estimated in between (by EM, or where the dropped words were hardly used by handing
+   their counts to their spellings), until an E-step finds every word left paying;
 5. *accept* the round if the total code length fell; otherwise restore the previous dictionary
    and go on with the better-scored half of the candidates. A round that shortens the code by
    no more than the share ``tol`` (a rejected round included) is a *stall*; stop after
@@ -104,7 +106,7 @@ class EMConfig:
     max_rounds: int = 40
     tol: float = 1e-3  # a round shortening the code by no more than this share (0.1 %) is a stall
     prune_fraction: float = 0.5  # share of the non-paying words dropped per pruning pass
-    prune_iterations: int = 1  # E/M steps after each pruning pass (they hand the dropped words' uses to the others)
+    handover_share: float = 0.01  # a pruning pass whose words held more of the expected word uses re-estimates by EM
     patience: int = 2  # stop after this many stalls in a row (convergence)
     block_tokens: int = 1 << 15  # E-step block size (tokens, whole streams): the unit of sharding; results add up in block order
 
@@ -333,8 +335,8 @@ def learn_dictionary(
         # 2-3. E-step and M-step
         _em(trial, backend, trial_lattice, cfg, cfg.em_iterations)
         # 4. prune, worst first, re-estimating in between
-        trial_lattice, costs = _prune(trial, backend, trial_lattice, cfg, keys)
-        _evaluate(trial, backend, trial_lattice, costs)
+        trial_lattice, costs, log_z = _prune(trial, backend, trial_lattice, cfg, keys)
+        trial.data_bits, trial.dict_bits = -log_z / LN2, float(costs.sum())
         # 5. accept only if the total code length fell
         accepted = trial.code_length < d.code_length
         stalled = trial.code_length >= d.code_length * (1.0 - cfg.tol)
@@ -397,47 +399,54 @@ def _word_sequence(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _em(d: Dictionary, backend: EStep, lattice: int, cfg: EMConfig, iterations: int,
-        alive: np.ndarray | None = None) -> None:
-    """EM iterations on a lattice built for ``d.words`` or, with ``alive``, for a larger list of
-    words of which ``d.words`` are those marked alive (the others are given probability 0)."""
+def _em(d: Dictionary, backend: EStep, lattice: int, cfg: EMConfig, iterations: int) -> None:
+    """EM iterations on a lattice built for ``d.words``."""
     for _ in range(iterations):
-        if alive is None:
-            counts, _log_z = _expect(backend, lattice, d.logp)  # E-step
-        else:
-            logp = np.full(len(alive), -np.inf)
-            logp[alive] = d.logp
-            counts = _expect(backend, lattice, logp)[0][alive]
-        d.counts = counts
-        # M-step (variational Bayes): a sparse prior on words, a Laplace prior on the literals so
-        # that every token stays cheap enough to spell what the words do not cover.
-        pseudo = np.full(len(counts), cfg.prior)
-        pseudo[: d.n_literals] = 1.0
-        weights = np.exp(digamma(counts + pseudo))
-        d.logp = np.log(np.maximum(weights, 1e-300)) - np.log(weights.sum())
+        d.counts = _expect(backend, lattice, d.logp)[0]  # E-step
+        _m_step(d, cfg)
 
 
-def _evaluate(d: Dictionary, backend: EStep, lattice: int, costs: np.ndarray | None = None) -> None:
-    """Counts and both parts of the code length of ``d`` (``lattice`` built for ``d.words``;
-    ``costs``: :meth:`Dictionary.word_costs`, where already known)."""
+def _m_step(d: Dictionary, cfg: EMConfig) -> None:
+    """M-step (variational Bayes) from ``d.counts``: a sparse prior on words, a Laplace prior on
+    the literals so that every token stays cheap enough to spell what the words do not cover."""
+    pseudo = np.full(len(d.counts), cfg.prior)
+    pseudo[: d.n_literals] = 1.0
+    weights = np.exp(digamma(d.counts + pseudo))
+    d.logp = np.log(np.maximum(weights, 1e-300)) - np.log(weights.sum())
+
+
+def _evaluate(d: Dictionary, backend: EStep, lattice: int) -> None:
+    """Counts and both parts of the code length of ``d`` (``lattice`` built for ``d.words``)."""
     counts, log_z = _expect(backend, lattice, d.logp)
     d.counts = counts
     d.data_bits = -log_z / LN2
-    d.dict_bits = float((d.word_costs() if costs is None else costs).sum())
+    d.dict_bits = float(d.word_costs().sum())
 
 
-def _prune(d: Dictionary, backend: EStep, lattice: int, cfg: EMConfig, keys: Iterator[int]) -> tuple[int, np.ndarray]:
+def _prune(d: Dictionary, backend: EStep, lattice: int, cfg: EMConfig, keys: Iterator[int]) -> tuple[int, np.ndarray, float]:
     """Drop multi-token words that do not pay for their dictionary entry, worst first.
 
     A word's saving is ``(c_w + r_w) * (bits of its best spelling without it - bits as one
     word) - L(w)``, where ``r_w`` counts its uses in the spellings of other words (a motif
     that longer words are made of is used by them too). Only the worst ``prune_fraction`` of
-    the non-paying words goes in one pass, then EM
-    re-estimates: a word whose uses were shared with near-duplicates (the motif plus one note
-    of context) gets them back once the duplicates are gone, instead of being pruned with them.
+    the non-paying words goes in one pass, then the counts are re-estimated: a word whose uses
+    were shared with near-duplicates (the motif plus one note of context) gets them back once
+    the duplicates are gone, instead of being pruned with them.
+
+    Re-estimating by EM costs a pass over the corpus, and most passes drop a few words that
+    were hardly used (the tail of a round's pruning, and words left without the longer words
+    spelled with them). So a pass whose words held at most ``handover_share`` of the expected
+    word uses hands each dropped word's count to the words of its best spelling in the words
+    left (as SentencePiece's pruning estimates a piece's loss from its alternative
+    segmentation) and re-estimates by an M-step alone; a larger pass runs an EM step over the
+    corpus (its uses may go to words that overlap it, not only to its parts). When no word is
+    left to drop, an E-step over the corpus checks: pruning goes on with its counts until a
+    check finds every word paying, and the last check gives the exact code length.
+
     The passes run on ``lattice`` (built for ``d.words``) with the dropped words at probability
-    0; the lattice of the pruned dictionary is made once at the end and its key returned
-    (``lattice`` is then released).
+    0; the lattice of the pruned dictionary is made once at the end. Returns its key
+    (``lattice`` is then released), the word costs and the log-probability (nats) of all
+    streams under ``d`` as left.
     """
     param = 0.5 * math.log2(max(d.n_tokens, 2))
     A = d.n_literals
@@ -445,42 +454,51 @@ def _prune(d: Dictionary, backend: EStep, lattice: int, cfg: EMConfig, keys: Ite
     spellings = _Spellings(words0, A)
     lengths0 = np.array([_gamma_bits(len(w)) for w in words0])
     alive = np.ones(len(words0), dtype=bool)
-    while len(d.words) > A:
+    log_z: float | None = None  # of an E-step at the current probabilities, once checked
+    while True:
         current = np.flatnonzero(alive)  # d.words == [words0[i] for i in current]
-        pos = np.full(len(words0), -1)
-        pos[current] = np.arange(len(current))
-        bits = -d.logp / LN2
-        multi = current[current >= A]
         bits0 = np.full(len(words0), np.inf)
-        bits0[current] = bits
+        bits0[current] = -d.logp / LN2
+        counts0 = np.zeros(len(words0))
+        counts0[current] = d.counts
+        multi = current[current >= A]
         alt, refs = spellings.spell(alive, bits0)  # refs: uses of a word in the spellings of other words
-        costs = alt[multi] + lengths0[multi] + param
-        gains = (d.counts[pos[multi]] + refs[multi]) * (alt[multi] - bits[pos[multi]]) - costs
+        gains = (counts0[multi] + refs[multi]) * (alt[multi] - bits0[multi]) - (alt[multi] + lengths0[multi] + param)
         bad = np.flatnonzero(gains <= 0)
         if len(bad) == 0:
-            break
+            if log_z is not None:
+                break
+            logp0 = np.full(len(words0), -np.inf)
+            logp0[current] = d.logp
+            counts, log_z = _expect(backend, lattice, logp0)  # the check
+            d.counts = counts[current]
+            continue
         n_drop = max(1, math.ceil(len(bad) * cfg.prune_fraction))
-        alive[multi[bad[np.argsort(gains[bad], kind="stable")[:n_drop]]]] = False
-        keep = pos[np.flatnonzero(alive)]
+        dropped = multi[bad[np.argsort(gains[bad], kind="stable")[:n_drop]]]
+        alive[dropped] = False
+        bits0[dropped] = np.inf
+        moved = counts0[dropped].sum() / counts0.sum()
+        spellings.hand_over(alive, bits0, dropped, counts0)
         d.words = [words0[i] for i in np.flatnonzero(alive)]
-        logp = d.logp[keep]
-        d.logp = logp - np.log(np.exp(logp).sum())
-        d.counts = d.counts[keep]
-        _em(d, backend, lattice, cfg, cfg.prune_iterations, alive)
+        d.counts = counts0[alive]
+        _m_step(d, cfg)
+        log_z = None
+        if moved > cfg.handover_share:  # too much moved to trust the estimate: an EM step over the corpus
+            logp0 = np.full(len(words0), -np.inf)
+            logp0[alive] = d.logp
+            d.counts = _expect(backend, lattice, logp0)[0][alive]
+            _m_step(d, cfg)
     # the pruned dictionary's word costs (Dictionary.word_costs), from the spellings at hand
     live = np.flatnonzero(alive)
-    bits0 = np.full(len(words0), np.inf)
-    bits0[live] = -d.logp / LN2
-    alt, _ = spellings.spell(alive, bits0)
     costs = np.where(live >= A, alt[live] + lengths0[live] + param, 0.0)
     if alive.all():
-        return lattice, costs
+        return lattice, costs, log_z
     new_id = np.full(len(words0), -1)
     new_id[alive] = np.arange(len(live))
     restricted = next(keys)
     backend.restrict(restricted, lattice, new_id)
     backend.release(lattice)
-    return restricted, costs
+    return restricted, costs, log_z
 
 
 class _Spellings:
@@ -511,6 +529,31 @@ class _Spellings:
         inf when dead), and how often each word is used by those spellings."""
         return _spell_all(self.n_literals, self.ptr, self.start, self.end, self.word, self.lengths, alive, bits)
 
+    def hand_over(self, alive: np.ndarray, bits: np.ndarray, dropped: np.ndarray, counts: np.ndarray) -> None:
+        """Add the count of each ``dropped`` word (dead in ``alive``) to the words of its cheapest
+        spelling in live words, and set its own to 0 (``counts`` per word, changed in place)."""
+        _hand_over(self.n_literals, self.ptr, self.start, self.end, self.word, self.lengths, alive, bits,
+                   dropped.astype(np.int64), counts)
+
+
+@numba.njit(cache=True)
+def _spell_one(i, ptr, start, end, word, n, alive, bits):  # pragma: no cover - compiled
+    """Cheapest spelling of multi-token word ``i`` (``n`` tokens) in other live words: bits per
+    prefix length and back pointers (start of the last part, its word)."""
+    best = np.full(n + 1, np.inf)
+    back_start = np.full(n + 1, -1)
+    back_word = np.full(n + 1, -1)
+    best[0] = 0.0
+    for k in range(ptr[i], ptr[i + 1]):
+        u = word[k]
+        if alive[u]:
+            v = best[start[k]] + bits[u]
+            if v < best[end[k]]:
+                best[end[k]] = v
+                back_start[end[k]] = start[k]
+                back_word[end[k]] = u
+    return best, back_start, back_word
+
 
 @numba.njit(cache=True)
 def _spell_all(n_literals, ptr, start, end, word, lengths, alive, bits):  # pragma: no cover - compiled
@@ -522,24 +565,26 @@ def _spell_all(n_literals, ptr, start, end, word, lengths, alive, bits):  # prag
         if not alive[w]:
             continue
         n = lengths[i]
-        best = np.full(n + 1, np.inf)
-        back_start = np.full(n + 1, -1)
-        back_word = np.full(n + 1, -1)
-        best[0] = 0.0
-        for k in range(ptr[i], ptr[i + 1]):
-            u = word[k]
-            if alive[u]:
-                v = best[start[k]] + bits[u]
-                if v < best[end[k]]:
-                    best[end[k]] = v
-                    back_start[end[k]] = start[k]
-                    back_word[end[k]] = u
+        best, back_start, back_word = _spell_one(i, ptr, start, end, word, n, alive, bits)
         alt[w] = best[n]
         e = n
         while e > 0 and back_start[e] >= 0:
             refs[back_word[e]] += 1
             e = back_start[e]
     return alt, refs
+
+
+@numba.njit(cache=True)
+def _hand_over(n_literals, ptr, start, end, word, lengths, alive, bits, dropped, counts):  # pragma: no cover - compiled
+    for w in dropped:
+        i = w - n_literals
+        n = lengths[i]
+        _, back_start, back_word = _spell_one(i, ptr, start, end, word, n, alive, bits)
+        e = n
+        while e > 0 and back_start[e] >= 0:
+            counts[back_word[e]] += counts[w]
+            e = back_start[e]
+        counts[w] = 0.0
 
 
 def _best_spelling(
@@ -639,6 +684,33 @@ def _group(keys):  # pragma: no cover - compiled
     return first[:m], inverse, count[:m]
 
 
+@numba.njit(cache=True)
+def _one_window_per_repeat(start, n_words, count, n, limit):  # pragma: no cover - compiled
+    """Positions (into the ranked runs given) of the first ``limit`` runs whose first statement
+    ``start .. start + n_words`` overlaps no first statement of a run taken before with the
+    same count."""
+    taken = np.zeros(n, dtype=np.int64)  # count of the run whose first statement holds a position (0: none)
+    out = np.empty(min(limit, len(start)), dtype=np.int64)
+    m = 0
+    for i in range(len(start)):
+        if m == limit:
+            break
+        a = start[i]
+        b = a + n_words[i]
+        clash = False
+        for p in range(a, b):
+            if taken[p] == count[i]:
+                clash = True
+                break
+        if clash:
+            continue
+        for p in range(a, b):
+            taken[p] = count[i]
+        out[m] = i
+        m += 1
+    return out[:m]
+
+
 def _ngram_candidates(tokens: np.ndarray, cfg: EMConfig, known: set[tuple[int, ...]]) -> list[tuple[tuple[int, ...], int]]:
     """Token n-grams that recur, most promising first (``(count - 1) * length``, then by first
     start, length and count)."""
@@ -662,7 +734,12 @@ def _merge_candidates(
 
     A repeated section is a long run of words that recurs as a whole; proposing whole runs
     (not only pairs) lets MDL take it in one step, which pairwise merges cannot when each
-    single merge costs more than it saves.
+    single merge costs more than it saves. Its shorter windows recur as often as it does, and
+    where it is longer than ``max_word_tokens`` (a piece that is in the corpus twice) every
+    window of the longest allowed length does: a run is skipped when its first statement
+    overlaps that of a better-scored run of the same count (see :func:`_one_window_per_repeat`),
+    or one repeat would fill a round's candidates with windows that EM then shares out among
+    themselves (all of them pruned) and leave no room for other words.
     """
     word_len = np.array([len(w) for w in d.words], dtype=np.int64)
     token_len = np.where(seq < 0, 0, word_len[np.maximum(seq, 0)])
@@ -695,6 +772,7 @@ def _merge_candidates(
         np.fromiter(map(len, known_list), dtype=np.int64, count=len(known_list)))
     new = np.flatnonzero(~np.isin(hashes, known_hashes))
     _, first = np.unique(hashes[new], return_index=True)
-    picked = order[new[np.sort(first)][: cfg.merge_candidates]]
+    ranked = order[new[np.sort(first)]]
+    picked = ranked[_one_window_per_repeat(start[ranked], n_words[ranked], count[ranked], len(seq), cfg.merge_candidates)]
     return [(tuple(t for w in seq[int(start[i]) : int(start[i] + n_words[i])].tolist() for t in d.words[w]), int(count[i]))
             for i in picked.tolist()]
