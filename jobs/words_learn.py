@@ -164,6 +164,9 @@ class ShardActor:
     def restrict(self, key: int, source: int, new_id: np.ndarray) -> None:
         self.local.restrict(key, source, new_id)
 
+    def extend(self, key: int, source: int, new_words: list[tuple[int, ...]], first_id: int) -> None:
+        self.local.extend(key, source, new_words, first_id)
+
     def expected_counts(self, key: int, logp: np.ndarray) -> list[tuple[np.ndarray, float]]:
         return self.local.expected_counts(key, logp)
 
@@ -185,7 +188,7 @@ class RayEStep:
     A shard whose actor dies (killed, out of memory, node lost) is replaced, up to
     ``max_restarts`` times per shard: a new actor gets the same blocks (kept in the object
     store by the driver), rebuilds every lattice still in use from how it was made (a
-    ``build`` from its words, or a ``restrict`` of another lattice, made first if it was
+    ``build`` from its words, or a ``restrict`` or ``extend`` of another lattice, made first if it was
     released since), and the call is made again. Lattices are a pure function of the blocks
     and the words, so the numbers are those of a run without the failure. Past
     ``max_restarts`` a call raises :class:`ShardLost` (the job gives the group an error row).
@@ -201,7 +204,8 @@ class RayEStep:
         self.shards = [b - a for a, b in ranges]
         self.max_restarts = max_restarts
         self.restarts = [0] * len(ranges)
-        self._recipes: dict[int, tuple[Any, ...]] = {}  # key -> ("build", words, n_literals) | ("restrict", source, new_id)
+        # key -> ("build", words, n_literals) | ("restrict", source, new_id) | ("extend", source, new_words, first_id)
+        self._recipes: dict[int, tuple[Any, ...]] = {}
         self._live: set[int] = set()
 
     def _all(self, method: str, *args: Any, again: bool = True) -> list[Any]:
@@ -239,8 +243,7 @@ class RayEStep:
             ray.kill(self.actors[i])
             actor = self.actors[i] = self._actor.remote(self._blocks[i])
             order = self._rebuild_order()  # (calls from one caller to an actor run in the order made)
-            refs = [actor.build.remote(key, *self._recipes[key][1:]) if self._recipes[key][0] == "build"
-                    else actor.restrict.remote(key, *self._recipes[key][1:]) for key in order]
+            refs = [getattr(actor, self._recipes[key][0]).remote(key, *self._recipes[key][1:]) for key in order]
             refs += [actor.release.remote(key) for key in order if key not in self._live]
             try:
                 ray.get(refs)
@@ -249,14 +252,14 @@ class RayEStep:
                 error = e
 
     def _rebuild_order(self) -> list[int]:
-        """The live lattices and those they are restricted from, each after its source."""
+        """The live lattices and those they are made from, each after its source."""
         order: list[int] = []
         for key in sorted(self._live):
             chain: list[int] = []
             while key not in order and key not in chain:
                 chain.append(key)
                 recipe = self._recipes[key]
-                if recipe[0] != "restrict":
+                if recipe[0] == "build":
                     break
                 key = recipe[1]
             order += reversed(chain)
@@ -278,6 +281,13 @@ class RayEStep:
         self._recipes[key] = ("restrict", source, np.array(new_id, copy=True))
         self._live.add(key)
         self._all("restrict", key, source, new_id, again=False)
+
+    def extend(self, key: int, source: int, new_words: Sequence[tuple[int, ...]], first_id: int) -> None:
+        import ray  # noqa: PLC0415
+
+        self._recipes[key] = ("extend", source, ray.put(list(new_words)), first_id)
+        self._live.add(key)
+        self._all("extend", key, source, self._recipes[key][2], first_id, again=False)
 
     def expected_counts(self, key: int, logp: np.ndarray) -> list[tuple[np.ndarray, float]]:
         return [part for shard in self._all("expected_counts", key, logp) for part in shard]

@@ -33,7 +33,8 @@ The loop (each round):
 4. *prune*: drop words whose estimated saving ``c_w * (bits of their best spelling without
    them - bits as one word) - L(w)`` is not positive, a share at a time with the counts
    re-estimated in between (by EM, or where the dropped words were hardly used by handing
-   their counts to their spellings), until an E-step finds every word left paying;
+   their counts to their spellings), then an E-step gives the code length (words it shows
+   not paying are dropped in the next round, and after the last round until none is left);
 5. *accept* the round if the total code length fell; otherwise restore the previous dictionary
    and go on with the better-scored half of the candidates. A round that shortens the code by
    no more than the share ``tol`` (a rejected round included) is a *stall*; stop after
@@ -84,7 +85,7 @@ import numba
 import numpy as np
 from scipy.special import digamma
 
-from musicwords.lattice import _MIX, Lattice, WordIndex, build_lattice, forward_backward, viterbi
+from musicwords.lattice import _MIX, Lattice, WordIndex, build_lattice, extend_lattice, forward_backward, viterbi
 from musicwords.tokens import SEPARATOR, Alphabet, TokenStreams
 
 __all__ = ["Dictionary", "EMConfig", "EStep", "LocalEStep", "learn_dictionary", "split_blocks"]
@@ -204,6 +205,9 @@ class EStep(Protocol):
     def restrict(self, key: int, source: int, new_id: np.ndarray) -> None:
         """The lattice of lattice ``source`` without the words whose ``new_id`` is negative."""
 
+    def extend(self, key: int, source: int, new_words: Sequence[tuple[int, ...]], first_id: int) -> None:
+        """The lattice of lattice ``source`` with ``new_words`` added as words ``first_id``, ... ."""
+
     def expected_counts(self, key: int, logp: np.ndarray) -> list[tuple[np.ndarray, float]]:
         """Per block: expected word counts over all segmentations, and the log-probability (nats)."""
 
@@ -248,6 +252,11 @@ class LocalEStep:
 
     def restrict(self, key: int, source: int, new_id: np.ndarray) -> None:
         self.lattices[key] = [lat.restricted(new_id) for lat in self.lattices[source]]
+
+    def extend(self, key: int, source: int, new_words: Sequence[tuple[int, ...]], first_id: int) -> None:
+        index = WordIndex(new_words)
+        self.lattices[key] = [extend_lattice(lat, b, new_words, first_id, index)
+                              for lat, b in zip(self.lattices[source], self.blocks, strict=True)]
 
     def expected_counts(self, key: int, logp: np.ndarray) -> list[tuple[np.ndarray, float]]:
         return [forward_backward(lat, logp) for lat in self.lattices[key]]
@@ -331,7 +340,7 @@ def learn_dictionary(
             break
         trial = _with_words(d, cands)
         trial_lattice = next(keys)
-        backend.build(trial_lattice, trial.words, A)
+        backend.extend(trial_lattice, lattice, [w for w, _ in cands], len(d.words))
         # 2-3. E-step and M-step
         _em(trial, backend, trial_lattice, cfg, cfg.em_iterations)
         # 4. prune, worst first, re-estimating in between
@@ -359,7 +368,20 @@ def learn_dictionary(
         stalls = stalls + 1 if stalled else 0
         if stalls >= cfg.patience:
             break
+    # a round's pruning ends at one E-step, whose counts may show words that no longer pay (the
+    # next round drops them); after the last round they are dropped here, until none is left
+    t0 = time.time()
+    final = Dictionary(alphabet=d.alphabet, words=d.words, logp=d.logp, counts=d.counts, n_literals=A,
+                       base_bits=d.base_bits, n_tokens=d.n_tokens, history=d.history, rounds=d.rounds)
+    final_lattice, costs, log_z = _prune(final, backend, lattice, cfg, keys, settle=True)
+    final.data_bits, final.dict_bits = -log_z / LN2, float(costs.sum())
+    if final.code_length < d.code_length:
+        d = final
+        d.history.append(d.code_length)
+        d.rounds.append({"round": float(len(d.rounds)), "candidates": 0.0, "words": float(len(d.words) - A),
+                         "bits": d.code_length, "accepted": 1.0, "seconds": time.time() - t0})
     backend.release(lattice)
+    backend.release(final_lattice)
     return d
 
 
@@ -423,7 +445,8 @@ def _evaluate(d: Dictionary, backend: EStep, lattice: int) -> None:
     d.dict_bits = float(d.word_costs().sum())
 
 
-def _prune(d: Dictionary, backend: EStep, lattice: int, cfg: EMConfig, keys: Iterator[int]) -> tuple[int, np.ndarray, float]:
+def _prune(d: Dictionary, backend: EStep, lattice: int, cfg: EMConfig, keys: Iterator[int],
+           settle: bool = False) -> tuple[int, np.ndarray, float]:
     """Drop multi-token words that do not pay for their dictionary entry, worst first.
 
     A word's saving is ``(c_w + r_w) * (bits of its best spelling without it - bits as one
@@ -440,8 +463,10 @@ def _prune(d: Dictionary, backend: EStep, lattice: int, cfg: EMConfig, keys: Ite
     left (as SentencePiece's pruning estimates a piece's loss from its alternative
     segmentation) and re-estimates by an M-step alone; a larger pass runs an EM step over the
     corpus (its uses may go to words that overlap it, not only to its parts). When no word is
-    left to drop, an E-step over the corpus checks: pruning goes on with its counts until a
-    check finds every word paying, and the last check gives the exact code length.
+    left to drop, an E-step over the corpus gives the exact code length of the dictionary left.
+    Its counts may show words that no longer pay: with ``settle`` pruning goes on from them until
+    such an E-step finds every word paying; without, they are left to the next round's pruning
+    (one pass over the corpus where settling took about four).
 
     The passes run on ``lattice`` (built for ``d.words``) with the dropped words at probability
     0; the lattice of the pruned dictionary is made once at the end. Returns its key
@@ -465,9 +490,9 @@ def _prune(d: Dictionary, backend: EStep, lattice: int, cfg: EMConfig, keys: Ite
         alt, refs = spellings.spell(alive, bits0)  # refs: uses of a word in the spellings of other words
         gains = (counts0[multi] + refs[multi]) * (alt[multi] - bits0[multi]) - (alt[multi] + lengths0[multi] + param)
         bad = np.flatnonzero(gains <= 0)
+        if log_z is not None and (len(bad) == 0 or not settle):
+            break
         if len(bad) == 0:
-            if log_z is not None:
-                break
             logp0 = np.full(len(words0), -np.inf)
             logp0[current] = d.logp
             counts, log_z = _expect(backend, lattice, logp0)  # the check
@@ -509,7 +534,7 @@ class _Spellings:
         multi = words[n_literals:]
         self.n_literals = n_literals
         self.lengths = np.array([len(w) for w in multi], dtype=np.int64)
-        starts = np.concatenate([[0], np.cumsum(self.lengths + 1)[:-1]]).astype(np.int64)
+        starts = np.cumsum(self.lengths + 1) - (self.lengths + 1)
         concat = np.full(int(self.lengths.sum() + len(multi)), SEPARATOR, dtype=np.int64)
         for st, w in zip(starts.tolist(), multi, strict=True):
             concat[st : st + len(w)] = w
@@ -689,23 +714,22 @@ def _one_window_per_repeat(start, n_words, count, n, limit):  # pragma: no cover
     """Positions (into the ranked runs given) of the first ``limit`` runs whose first statement
     ``start .. start + n_words`` overlaps no first statement of a run taken before with the
     same count."""
-    taken = np.zeros(n, dtype=np.int64)  # count of the run whose first statement holds a position (0: none)
+    taken = numba.typed.Dict.empty(key_type=numba.types.int64, value_type=numba.types.boolean)  # count * n + position
     out = np.empty(min(limit, len(start)), dtype=np.int64)
     m = 0
     for i in range(len(start)):
         if m == limit:
             break
-        a = start[i]
-        b = a + n_words[i]
+        base = count[i] * n
         clash = False
-        for p in range(a, b):
-            if taken[p] == count[i]:
+        for p in range(start[i], start[i] + n_words[i]):
+            if base + p in taken:
                 clash = True
                 break
         if clash:
             continue
-        for p in range(a, b):
-            taken[p] = count[i]
+        for p in range(start[i], start[i] + n_words[i]):
+            taken[base + p] = True
         out[m] = i
         m += 1
     return out[:m]

@@ -25,7 +25,8 @@ import numpy as np
 
 from musicwords.tokens import SEPARATOR
 
-__all__ = ["Lattice", "WordIndex", "build_lattice", "forward_backward", "viterbi", "window_hashes", "word_hash"]
+__all__ = ["Lattice", "WordIndex", "build_lattice", "extend_lattice", "forward_backward", "viterbi", "window_hashes",
+           "word_hash"]
 
 _BASE = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multiplier (golden ratio)
 
@@ -200,9 +201,9 @@ def _lookup(table, h, shift, size):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _match(tokens, table, bits):  # pragma: no cover - compiled
-    """Every edge, in order of start then end: from each token its literal, then the tokens that
-    follow for as long as the tokens read so far begin some word."""
+def _match(tokens, table, bits, literals):  # pragma: no cover - compiled
+    """Every edge, in order of start then end: from each token its literal (if ``literals``),
+    then the tokens that follow for as long as the tokens read so far begin some word."""
     T = len(tokens)
     size = len(table) // 2
     shift = np.uint64(64 - bits)
@@ -215,7 +216,7 @@ def _match(tokens, table, bits):  # pragma: no cover - compiled
         if tokens[a] == SEPARATOR:
             continue
         b = a
-        w = tokens[a]  # the literal, always
+        w = tokens[a] if literals else -1  # the literal
         h = np.uint64(tokens[a] + 2)
         while True:
             b += 1
@@ -263,12 +264,51 @@ def build_lattice(
     is the number of matches plus one lookup per position, however many word lengths there are.
     """
     tokens = np.asarray(tokens, dtype=np.int64)
-    T = len(tokens)
-    is_sep = tokens == SEPARATOR
     index = index or WordIndex(words)
-    start, end, word = _match(tokens, index.table, index.bits)
-    # found in order of start, then end; wanted by end, then start (a stable counting sort), and
-    # by start with ties by end (the order found: the inverse permutation)
+    start, end, word = _match(tokens, index.table, index.bits, True)
+    return _assemble(tokens == SEPARATOR, start, end, word)
+
+
+def extend_lattice(lattice: Lattice, tokens: np.ndarray, new_words: Sequence[tuple[int, ...]], first_id: int,
+                   index: WordIndex | None = None) -> Lattice:
+    """``lattice`` (of ``tokens``) with the matches of ``new_words`` added as words ``first_id``,
+    ``first_id + 1``, ...: the lattice :func:`build_lattice` gives for the words of ``lattice``
+    followed by ``new_words`` (none of them one of its words), without matching those again.
+    ``index``: the :class:`WordIndex` of ``new_words``, if already built."""
+    tokens = np.asarray(tokens, dtype=np.int64)
+    index = index or WordIndex(new_words)
+    start, end, word = _match(tokens, index.table, index.bits, False)
+    # the lattice's edges in the order _match finds them (by start, then end), merged with the new ones
+    old_start = lattice.start[lattice.by_start]
+    start, end, word = _merge_edges(old_start, lattice.end_bs, lattice.word_bs, start, end, word + first_id)
+    return _assemble(lattice.is_sep, start, end, word)
+
+
+@numba.njit(cache=True)
+def _merge_edges(s1, e1, w1, s2, e2, w2):  # pragma: no cover - compiled
+    """Two edge lists sorted by (start, end), merged into one (no edge is in both)."""
+    n1 = len(s1)
+    n2 = len(s2)
+    start = np.empty(n1 + n2, dtype=np.int64)
+    end = np.empty(n1 + n2, dtype=np.int64)
+    word = np.empty(n1 + n2, dtype=np.int64)
+    i = 0
+    j = 0
+    for k in range(n1 + n2):
+        if j == n2 or (i < n1 and (s1[i] < s2[j] or (s1[i] == s2[j] and e1[i] < e2[j]))):
+            start[k], end[k], word[k] = s1[i], e1[i], w1[i]
+            i += 1
+        else:
+            start[k], end[k], word[k] = s2[j], e2[j], w2[j]
+            j += 1
+    return start, end, word
+
+
+def _assemble(is_sep: np.ndarray, start: np.ndarray, end: np.ndarray, word: np.ndarray) -> Lattice:
+    """The lattice of edges given in order of start, then end."""
+    T = len(is_sep)
+    # wanted by end, then start (a stable counting sort), and by start with ties by end (the
+    # order given: the inverse permutation)
     order = _stable_order(end, T + 1)
     by_start = np.empty_like(order)
     by_start[order] = np.arange(len(order), dtype=np.int64)

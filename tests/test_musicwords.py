@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from musicwords.discover import DiscoverConfig, discover
-from musicwords.em import EMConfig, learn_dictionary
+from musicwords.em import Dictionary, EMConfig, _merge_candidates, _Spellings, learn_dictionary
 from musicwords.io import read_midi, read_note_csv, read_notes
-from musicwords.lattice import build_lattice, forward_backward
+from musicwords.lattice import build_lattice, extend_lattice, forward_backward
 from musicwords.midi import notes_to_midi_bytes, playable_notes
 from musicwords.notes import Notes, NotesError
 from musicwords.synthetic import planted_corpus
@@ -326,3 +326,67 @@ def test_forward_backward_matches_a_plain_log_sum_exp() -> None:
     np.testing.assert_allclose(counts, want_counts, rtol=1e-9, atol=1e-12)
     assert counts[len(words) - 1] == 0.0
     assert counts[n_lit + 5] > 0.5  # the long word is used, through the exponential path
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_lattice_extended_by_new_words_is_the_lattice_built_with_them(seed: int) -> None:
+    """Each round's trial lattice is the accepted one plus the candidates' matches: the same
+    arrays as matching every word again, from a built and from a restricted lattice."""
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, 4, 3000)
+    tokens[rng.integers(0, 3000, 60)] = SEPARATOR
+    found: set[tuple[int, ...]] = set()
+    while len(found) < 80:
+        a = int(rng.integers(0, 2990))
+        word = tuple(tokens[a : a + int(rng.integers(2, 7))].tolist())
+        if SEPARATOR not in word:
+            found.add(word)
+    literals = [(t,) for t in range(4)]
+    old, new = sorted(found)[:50], sorted(found)[50:]
+    fields = ("start", "end", "word", "end_ptr", "by_start", "start_ptr", "end_bs", "word_bs", "is_sep")
+    base = build_lattice(tokens, literals + old, 4)
+    extended = extend_lattice(base, tokens, new, 4 + len(old))
+    built = build_lattice(tokens, literals + old + new, 4)
+    assert len(extended.start) > len(base.start)
+    for f in fields:
+        assert np.array_equal(getattr(extended, f), getattr(built, f)), f
+    new_id = np.full(4 + len(old), -1)
+    kept = [w for i, w in enumerate(literals + old) if i < 4 or i % 3]
+    new_id[[i for i in range(4 + len(old)) if i < 4 or i % 3]] = np.arange(len(kept))
+    extended = extend_lattice(base.restricted(new_id), tokens, new, len(kept))
+    built = build_lattice(tokens, kept + new, 4)
+    for f in fields:
+        assert np.array_equal(getattr(extended, f), getattr(built, f)), f
+
+
+def test_a_repeat_longer_than_a_word_is_proposed_once_not_as_all_its_windows() -> None:
+    """A piece that is in the corpus twice, longer than ``max_word_tokens``: every window of it
+    recurs; the merge candidates take windows whose first statements do not overlap (at most the
+    piece's length in all, where each of its hundreds of windows came before), and a motif stated
+    ten times elsewhere is still proposed."""
+    rng = np.random.default_rng(3)
+    piece = rng.integers(0, 12, 400).tolist()
+    motif = [12, 13, 14, 15, 16]
+    other = [x for _ in range(10) for x in [*rng.integers(0, 12, 7).tolist(), *motif]]
+    tokens = np.array([*piece, SEPARATOR, *piece, SEPARATOR, *other, SEPARATOR], dtype=np.int64)
+    alphabet = Alphabet()
+    d = Dictionary(alphabet=alphabet, words=[(t,) for t in range(17)], logp=np.full(17, -np.log(17)),
+                   counts=np.ones(17), n_literals=17, base_bits=np.full(17, np.log2(17)), n_tokens=len(tokens))
+    config = EMConfig(max_word_tokens=64, merge_candidates=1000)
+    cands = _merge_candidates(d, tokens, config, set(d.words))
+    text = " ".join(map(str, piece))
+    in_piece = [w for w, c in cands if c == 2 and f" {' '.join(map(str, w))} " in f" {text} "]  # its windows
+    assert 0 < sum(map(len, in_piece)) <= len(piece)
+    assert max(map(len, in_piece)) == 64
+    assert tuple(motif) in [w for w, _ in cands]
+
+
+def test_a_dropped_word_hands_its_count_to_its_best_spelling() -> None:
+    words = [(0,), (1,), (2,), (3,), (0, 1), (2, 3), (0, 1, 2, 3), (1, 2)]
+    spellings = _Spellings(words, 4)
+    alive = np.ones(len(words), dtype=bool)
+    alive[6] = False
+    bits = np.array([5.0, 5.0, 5.0, 5.0, 3.0, 3.0, np.inf, 2.0])  # (0 1)(2 3): 6 bits; 0 (1 2) 3: 12
+    counts = np.array([1.0, 1.0, 1.0, 1.0, 2.0, 3.0, 7.0, 4.0])
+    spellings.hand_over(alive, bits, np.array([6]), counts)
+    assert counts.tolist() == [1.0, 1.0, 1.0, 1.0, 9.0, 10.0, 0.0, 4.0]
