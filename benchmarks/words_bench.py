@@ -132,6 +132,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pieces", type=int, default=None, help="at most this many pieces per composer (default: all)")
     parser.add_argument("--cache", type=Path, default=None, help="npz file keeping the tokenised corpus between runs")
+    parser.add_argument("--spm-vocab", type=int, default=None,
+                        help="SentencePiece's vocabulary size (default: the alphabet plus our dictionary's words with the "
+                             "literals); its training time grows as the size falls (more pruning steps)")
     args = parser.parse_args()
 
     if args.cache and args.cache.exists():
@@ -171,6 +174,7 @@ def main() -> None:
         forward_backward(lattice, d_both.logp)
     estep_wall, estep_cpu = since(start)
 
+    spm_vocab = args.spm_vocab or len(alphabet) + len(d_both.words)
     chars = [chr(0x4E00 + t) for t in range(len(alphabet))]  # one CJK character per token
     lines = []
     seq: list[str] = []
@@ -187,13 +191,13 @@ def main() -> None:
             f.write("\n".join(lines))
         spm_wall, spm_cpu, spm_iterations, spm_step = train_sentencepiece(
             input=path, model_prefix=os.path.join(tmp, "m"), model_type="unigram",
-            vocab_size=len(alphabet) + len(d_both.words), character_coverage=1.0, num_threads=1,
+            vocab_size=spm_vocab, character_coverage=1.0, num_threads=1,
             max_sentence_length=1 << 20, split_by_whitespace=False, hard_vocab_limit=False,
         )
     n = both.n_tokens
     print(f"Bach + Palestrina, {n:,} tokens, one thread (tokens/s by wall clock | by CPU time):")
     print(f"  sentencepiece unigram training: {n / spm_wall:,.0f} | {n / spm_cpu:,.0f} tokens/s "
-          f"({spm_wall:.1f} s | {spm_cpu:.1f} s CPU, {spm_iterations} EM iterations)")
+          f"({spm_wall:.1f} s | {spm_cpu:.1f} s CPU, {spm_iterations} EM iterations, vocabulary {spm_vocab:,})")
     print(f"  ours, whole dictionary learning (EM + MDL rounds, {len(d_both.rounds) - 1} rounds, "
           f"{len(d_both.words) - d_both.n_literals} words): {n / ours_wall:,.0f} | {n / ours_cpu:,.0f} tokens/s "
           f"({ours_wall:.1f} s | {ours_cpu:.1f} s CPU)")
