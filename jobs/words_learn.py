@@ -83,11 +83,13 @@ def learn_group(name: str, folder: str, rows: Sequence[dict[str, Any]], config: 
     storage.write_table(storage.join(base, "occurrences.parquet"), occurrences_table(result))
     storage.write_table(storage.join(base, "pieces.parquet"), per_piece)
     storage.write_table(storage.join(base, "usage.parquet"), usage_table(result))
-    shown = {row["word_id"]: row for row in words.to_pylist()[:top] + motifs.to_pylist()[:top]}  # a word once
-    for row in shown.values():
-        shape, label = (row["onset"], row["interval"], row["duration"]), f"word {row['word_id']}"
-        storage.write_bytes(storage.join(base, "words", f"w{row['word_id']}.mid"), pattern_midi(*shape, name=label))
-        storage.write_bytes(storage.join(base, "words", f"w{row['word_id']}.musicxml"), pattern_musicxml(*shape, name=label))
+    # words/w<id>.*: the top words; words/m<id>.*: the top motifs (ids of the motif layer's dictionary)
+    shown = [("w", "word", row) for row in words.to_pylist()[:top]] + [("m", "motif", row) for row in motifs.to_pylist()[:top]]
+    for prefix, kind, row in shown:
+        shape, stem = (row["onset"], row["interval"], row["duration"]), f"{prefix}{row['word_id']}"
+        label = f"{kind} {row['word_id']}"
+        storage.write_bytes(storage.join(base, "words", f"{stem}.mid"), pattern_midi(*shape, name=label))
+        storage.write_bytes(storage.join(base, "words", f"{stem}.musicxml"), pattern_musicxml(*shape, name=label))
     with tempfile.TemporaryDirectory() as tmp:
         plot_history(d.rounds, os.path.join(tmp, "history.png"), title=f"{name}: code length per round")
         storage.write_bytes(storage.join(base, "history.png"), read_file(os.path.join(tmp, "history.png")))

@@ -96,8 +96,8 @@ def write_report(args: argparse.Namespace, names: list[str], folders: dict[str, 
                 words.append({**r, "midi": f"{base}/words/w{w}.mid", "musicxml": f"{base}/words/w{w}.musicxml"})
             motifs_url = storage.join(out, base, "motifs.parquet")
             motifs = storage.read_table(motifs_url).to_pylist()[:top] if storage.exists(motifs_url) else []
-            card["motifs"] = [{**m, "midi": f"{base}/words/w{m['word_id']}.mid",
-                               "musicxml": f"{base}/words/w{m['word_id']}.musicxml"} for m in motifs]
+            card["motifs"] = [{**m, "midi": f"{base}/words/m{m['word_id']}.mid",
+                               "musicxml": f"{base}/words/m{m['word_id']}.musicxml"} for m in motifs]
             piece = dict(s["piece"]) if s.get("piece") else None
             if piece:
                 piece.update(img=f"{base}/{piece['img']}", midi=f"{base}/{piece['midi']}")

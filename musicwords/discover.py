@@ -44,6 +44,10 @@ class DiscoverConfig:
     variants: bool = True  # patterns also take their word's varied statements (musicwords.variants)
     motif_ratio: float | None = 2.0  # the motif layer: words down to this compression ratio (reconstruct.motifs); None: none
     min_motif_notes: int = 4  # shortest motif (notes)
+    # the motif layer's own dictionary is learnt on these tokens: scale steps, so that a sequence or a
+    # tonal answer states the same motif (sections recur literally: the patterns keep `tokens`);
+    # None: the motif layer comes from the patterns' dictionary
+    motif_tokens: TokenConfig | None = field(default_factory=lambda: TokenConfig(pitch="diatonic"))
 
     def __post_init__(self) -> None:
         check_significance(self.significance)
@@ -68,13 +72,20 @@ class DiscoverResult:
     occurrences: list[Occurrence]
     patterns: list[Pattern]  # what saves the most bits: themes, phrases, repeated sections (reconstruct.patterns)
     motifs: list[Pattern] = field(default_factory=list)  # the motif layer (reconstruct.motifs)
+    motif_dictionary: Dictionary | None = None  # the dictionary of the motifs' words, where not ``dictionary``
+
+    @property
+    def motif_words(self) -> Dictionary:
+        """The dictionary the motifs' word ids refer to."""
+        return self.motif_dictionary or self.dictionary
 
 
 def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
              progress: Callable[[str], None] | None = None,
              learn: Callable[[TokenStreams, Alphabet], Dictionary] | None = None,
              streams: list[Streams] | None = None) -> DiscoverResult:
-    """Learn one dictionary over ``pieces`` and reconstruct each of them with it.
+    """Learn one dictionary over ``pieces`` and reconstruct each of them with it (and the motif
+    layer's own dictionary, on ``config.motif_tokens``).
 
     ``learn`` replaces stage 1 (EM under MDL) with another dictionary builder, so that baselines
     run through the same voices, tokens, reconstruction and reporting (and a job can run the
@@ -93,17 +104,37 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
     if tokens.n_tokens == 0:
         names = ", ".join(n.piece_id for n in pieces[:5])
         raise NotesError(f"{names}: too few notes to find patterns (every voice has fewer than two notes)")
-    if learn is None:
-        dictionary = learn_dictionary(tokens, alphabet, cfg.em, progress=progress)
-    else:
-        dictionary = learn(tokens, alphabet)
-    occurrences = find_occurrences(dictionary, tokens, pieces)
-    null = IdiomModel(tokens.tokens, len(alphabet)) if cfg.null == "markov" else None
-    variants = VariantFinder.of(tokens, alphabet) if cfg.variants else None  # one for both layers
-    found = patterns(dictionary, occurrences, pieces, top=cfg.top_patterns, min_notes=cfg.min_pattern_notes,
+
+    def learned(tokens: TokenStreams, alphabet: Alphabet, say: Callable[[str], None] | None) -> _Layer:
+        d = learn_dictionary(tokens, alphabet, cfg.em, progress=say) if learn is None else learn(tokens, alphabet)
+        return _Layer(d, find_occurrences(d, tokens, pieces),
+                      IdiomModel(tokens.tokens, len(alphabet)) if cfg.null == "markov" else None,
+                      VariantFinder.of(tokens, alphabet) if cfg.variants else None)
+
+    main = learned(tokens, alphabet, progress)
+    found = patterns(main.dictionary, main.occurrences, pieces, top=cfg.top_patterns, min_notes=cfg.min_pattern_notes,
                      extend=cfg.extend, min_share=cfg.min_share, coverage=cfg.coverage, select=cfg.select,
-                     significance=cfg.significance, null=null, variants=variants)
-    layer = [] if cfg.motif_ratio is None else motifs(
-        dictionary, occurrences, min_notes=cfg.min_motif_notes, min_ratio=cfg.motif_ratio,
-        significance=cfg.significance, null=null, variants=variants)
-    return DiscoverResult(pieces, streams, tokens, dictionary, occurrences, found, layer)
+                     significance=cfg.significance, null=main.null, variants=main.variants)
+    layer: list[Pattern] = []
+    own: Dictionary | None = None
+    if cfg.motif_ratio is not None:
+        on = main
+        if cfg.motif_tokens is not None and cfg.motif_tokens != cfg.tokens:
+            motif_alphabet = Alphabet(config=cfg.motif_tokens)
+            say = (lambda line: progress(f"motif dictionary: {line}")) if progress else None
+            on = learned(tokenize(list(zip(pieces, streams, strict=True)), motif_alphabet), motif_alphabet, say)
+            own = on.dictionary
+        layer = motifs(on.dictionary, on.occurrences, min_notes=cfg.min_motif_notes, min_ratio=cfg.motif_ratio,
+                       significance=cfg.significance, null=on.null, variants=on.variants)
+    return DiscoverResult(pieces, streams, tokens, main.dictionary, main.occurrences, found, layer, own)
+
+
+@dataclass
+class _Layer:
+    """A dictionary and what the reporting needs of it."""
+
+    dictionary: Dictionary
+    occurrences: list[Occurrence]
+    null: IdiomModel | None
+    variants: VariantFinder | None
+

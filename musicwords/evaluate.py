@@ -41,6 +41,7 @@ Methods, all run through the same reconstruction and pattern code (:mod:`musicwo
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -251,6 +252,8 @@ def find_patterns(notes: Notes, method: str, config: DiscoverConfig | None = Non
             t = tokens.tokens
             words = _bpe_words(t, merges=200) if method == "bpe" else _ngram_words(t, n=7)
             return _counting_dictionary(t, alphabet, words)
+    if layer == "patterns":  # the motif layer (its own dictionary) is not scored
+        config = dataclasses.replace(config or DiscoverConfig(), motif_ratio=None)
     result = discover([notes], config, learn=learn)
     found = result.motifs if layer == "motifs" else result.patterns
     return [p for p in found if level in ("all", p.level)]

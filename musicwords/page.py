@@ -82,12 +82,12 @@ def _tokens(text: str, limit: int = 12) -> str:
     return " ".join(parts[:limit]) + (f" … ({len(parts)} tokens)" if len(parts) > limit else "")
 
 
-def _word_card(w: Mapping[str, Any], extra: str = "") -> str:
+def _word_card(w: Mapping[str, Any], extra: str = "", kind: str = "word") -> str:
     link = f' &middot; <a href="{_e(w["midi"])}">MIDI</a>' if w.get("midi") else ""
     link += f' &middot; <a href="{_e(w["musicxml"])}">MusicXML</a>' if w.get("musicxml") else ""
     link = (f' ({_e(w["variants"])} varied)' if w.get("variants") else "") + link
     return (f'<div class="word" data-word="{_e(w["word_id"])}">{roll_svg(w["onset"], w["interval"], w["duration"])}'
-            f'<b>word {_e(w["word_id"])}</b>: {_e(w["n_notes"])} notes, {_e(w["count"])}&times;{link}{extra}'
+            f'<b>{kind} {_e(w["word_id"])}</b>: {_e(w["n_notes"])} notes, {_e(w["count"])}&times;{link}{extra}'
             f'<div class="tok" title="{_e(w["tokens"])}">{_e(_tokens(w["tokens"]))}</div></div>')
 
 
@@ -110,8 +110,9 @@ def _group_section(g: Mapping[str, Any], statistic: str) -> str:
         _word_card(w, f' &middot; {_num(w["bits_saved"])} bits saved') for w in g["words"]) + "</div>")
     if g.get("motifs"):
         out.append('<h3>Motifs</h3><p class="note">The motif layer: short words heard many times, best compression '
-                   'ratio first (each note in one motif at most); counts include varied statements.</p>')
-        out.append('<div class="words motifs">' + "".join(_word_card(w) for w in g["motifs"]) + "</div>")
+                   'ratio first (each note in one motif at most), from a dictionary of scale steps (a sequence states one '
+                   'motif); counts include varied statements.</p>')
+        out.append('<div class="words motifs">' + "".join(_word_card(w, kind="motif") for w in g["motifs"]) + "</div>")
     if g.get("distinctive") is not None:
         out.append(f'<h3>Distinctive words</h3><p class="note">Words of the corpus dictionary that {_e(g["name"])} uses '
                    f'more than the other groups: {_e(statistic)}. Rate: per 1,000 word occurrences.</p>')

@@ -51,7 +51,7 @@ def dictionary_table(result: DiscoverResult, *, motifs: bool = False) -> Any:
     """The reported words as a pyarrow Table (see the module docstring); those of the motif layer with ``motifs``."""
     import pyarrow as pa  # noqa: PLC0415
 
-    d = result.dictionary
+    d = result.motif_words if motifs else result.dictionary
     rows = []
     for p in result.motifs if motifs else result.patterns:
         piece, idx = p.occurrences[0]

@@ -266,6 +266,15 @@ def test_a_motif_moved_up_and_down_the_scale_is_one_word_with_diatonic_tokens(sp
     # as varied statements (a note or two a semitone off) some join the semitone word, not all
     assert best_share("interval") < best_share("interval", variants=True) < 1.0
 
+    def motif_share(cfg: DiscoverConfig) -> float:
+        want = {int(s) for s in planted}
+        return max((len(want & {int(idx[0]) for _, idx in p.occurrences}) / len(want) for p in discover([n], cfg).motifs),
+                   default=0.0)
+
+    # the motif layer learns its own dictionary of scale steps by default: the sequence is one motif
+    assert motif_share(DiscoverConfig()) == 1.0
+    assert motif_share(DiscoverConfig(motif_tokens=None)) < 1.0  # from the semitone dictionary: not all of them
+
 
 def test_a_word_as_musicxml_reads_back_with_its_notes(tmp_path: Path) -> None:
     import music21
@@ -444,7 +453,9 @@ def test_the_motif_layer_takes_a_short_motif_heard_many_times_not_a_section_hear
     notes += filler(5)
     pitch, dur = [p for p, _ in notes], [d for _, d in notes]
     n = Notes.from_arrays("layers", onset=np.concatenate([[0.0], np.cumsum(dur[:-1])]), pitch=pitch, duration=dur)
-    result = discover([n])
+    # statements at random semitone heights among random notes (no key to spell them in): the
+    # layer's choice is tested on the patterns' dictionary of semitone tokens
+    result = discover([n], DiscoverConfig(motif_tokens=None))
     starts = {i for i in range(len(notes) - len(motif) + 1)
               if [pitch[i + j] - pitch[i] for j in range(len(motif))] == [p for p, _ in motif]
               and dur[i : i + len(motif)] == [d for _, d in motif]}

@@ -203,7 +203,7 @@ def test_every_group_has_its_outputs(local_run: dict[str, Any]) -> None:
         assert motifs.schema == pq.read_table(folder / "dictionary.parquet").schema
         assert all(m["count"] >= 2 and m["n_notes"] >= 4 for m in motifs.to_pylist())
         shown += [m["word_id"] for m in motifs.to_pylist()[:1] if g["folder"] != "_corpus"]
-        assert all((folder / "words" / f"w{m['word_id']}.musicxml").is_file() for m in motifs.to_pylist()[:1])
+        assert all((folder / "words" / f"m{m['word_id']}.musicxml").is_file() for m in motifs.to_pylist()[:1])
         occ = pq.read_table(folder / "occurrences.parquet").to_pylist()
         by_word = {w["word_id"]: w["count"] for w in words}
         assert {o["word_id"] for o in occ} == set(by_word)
