@@ -462,7 +462,9 @@ def _learn_sharded(name: str, fingerprint: str, tokens: int, by_group: dict[str,
     """One big group, learned here with its E-step over ``workers`` shard actors; its summary or error summary."""
     shards: list[RayEStep] = []
 
-    def estep(blocks: list[np.ndarray]) -> RayEStep:
+    def estep(blocks: list[np.ndarray]) -> RayEStep:  # one per dictionary (the motif layer's is learnt after)
+        for done in shards:  # a dictionary's learning is over when the next begins: free its actors' CPUs
+            done.close()
         shards.append(RayEStep(blocks, workers, num_cpus=shard_cpus))
         return shards[-1]
 
