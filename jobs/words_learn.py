@@ -54,6 +54,7 @@ def learn_group(name: str, folder: str, rows: Sequence[dict[str, Any]], config: 
         piece_table,
         plot_history,
         plot_piece,
+        statements,
         usage_table,
         words_midi,
         words_table,
@@ -113,6 +114,8 @@ def learn_group(name: str, folder: str, rows: Sequence[dict[str, Any]], config: 
         "coverage_all": float((cover_all * n_notes).sum() / max(n_notes.sum(), 1)),
         "history": [float(h) for h in d.history], "rounds": d.rounds, "top_words": [int(w) for w in top_ids],
         "piece": piece, "sharded": estep is not None, "config": config, "seconds": round(time.time() - t0, 2),
+        "top_motif": {"word_id": int(result.motifs[0].word), "count": len(result.motifs[0].occurrences),
+                      "statements": statements(result, result.motifs[0])} if result.motifs else None,
     }
     document = {**summary, "alphabet": d.alphabet.to_json(), "words": all_words.to_pylist()}
     storage.write_bytes(storage.join(base, "dictionary.json"), json.dumps(document, indent=1).encode())

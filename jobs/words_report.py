@@ -103,7 +103,7 @@ def write_report(args: argparse.Namespace, names: list[str], folders: dict[str, 
                 piece.update(img=f"{base}/{piece['img']}", midi=f"{base}/{piece['midi']}")
             card.update({k: s[k] for k in ("n_tokens", "n_words", "n_reported", "base_bits", "code_length_bits",
                                            "dictionary_bits", "compression_ratio", "coverage_top", "coverage_all")})
-            card.update(words=words, piece=piece, history_img=f"{base}/history.png")
+            card.update(words=words, piece=piece, history_img=f"{base}/history.png", top_motif=s.get("top_motif"))
         cards[name] = card
 
     shared = None

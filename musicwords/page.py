@@ -28,13 +28,15 @@ table{border-collapse:collapse;margin:.5em 0}td,th{padding:3px 8px;border-bottom
 td:first-child,th:first-child{text-align:left}th{background:#f3f6fa}
 .words{display:flex;flex-wrap:wrap;gap:10px}.word{border:1px solid #ccd;border-radius:4px;padding:6px;width:170px;font-size:12px}
 .word svg{display:block;background:#fafafa;margin-bottom:4px}
+.stmt{display:flex;align-items:center;gap:8px;margin:2px 0}.stmt svg{background:#fafafa;border:1px solid #eee}
 .tok{font-family:monospace;font-size:11px;color:#555;word-break:break-all}
 .note{color:#666;font-size:12px}img.wide{max-width:100%;border:1px solid #ddd}.err{color:#a33}
 """
 
 
 def roll_svg(onset: Sequence[float], interval: Sequence[int], duration: Sequence[float], *,
-             width: int = 160, height: int = 64, colour: str = "#4477aa") -> str:
+             width: int = 160, height: int = 64, colour: str = "#4477aa",
+             frame: tuple[float, float, int, int] | None = None) -> str:
     """A small piano roll of one word as inline SVG.
 
     Parameters
@@ -45,12 +47,14 @@ def roll_svg(onset: Sequence[float], interval: Sequence[int], duration: Sequence
         Pitches in semitones relative to the first note.
     duration : sequence of float
         Durations in beats.
+    frame : (first beat, last beat, lowest, highest interval), optional
+        The time and pitch range drawn (by default the word's own), so that several rolls share
+        one scale.
     """
     if not len(onset):
         return f'<svg width="{width}" height="{height}" role="img"></svg>'
     ends = [o + max(d, 1e-3) for o, d in zip(onset, duration, strict=True)]
-    t0, t1 = min(onset), max(ends)
-    lo, hi = min(interval), max(interval)
+    t0, t1, lo, hi = frame or (min(onset), max(ends), min(interval), max(interval))
     span_t = max(t1 - t0, 1e-3)
     rows = hi - lo + 1
     pad = 3
@@ -64,6 +68,25 @@ def roll_svg(onset: Sequence[float], interval: Sequence[int], duration: Sequence
         rects.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{max(sy - 1, 1.5):.1f}" fill="{colour}"/>')
     return (f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">'
             f'<title>{len(onset)} notes over {span_t:g} beats, {rows - 1} semitones</title>{"".join(rects)}</svg>')
+
+
+def statements_html(statements: Sequence[Mapping[str, Any]]) -> str:
+    """A word's statements (:func:`musicwords.report.statements`) as rolls on one time and pitch
+    scale, one row each, every one from its own first note, labelled with its kind and place."""
+    if not statements:
+        return ""
+    t0 = min(min(s["onset"]) for s in statements)
+    t1 = max(o + max(d, 1e-3) for s in statements for o, d in zip(s["onset"], s["duration"], strict=True))
+    lo = min(min(s["interval"]) for s in statements)
+    hi = max(max(s["interval"]) for s in statements)
+    rows = []
+    for s in statements:
+        where = f', bar {s["bar"]} beat {s["beat"]:g}' if s.get("bar") is not None else ""
+        colour = "#4477aa" if s["kind"] == "exact" else "#cc6677"
+        roll = roll_svg(s["onset"], s["interval"], s["duration"], width=240, height=48, colour=colour, frame=(t0, t1, lo, hi))
+        rows.append(f'<div class="stmt" data-kind="{_e(s["kind"])}">{roll}'
+                    f'<span class="note">{_e(s["kind"])}: {_e(s["piece_id"])}{_e(where)}</span></div>')
+    return '<div class="statements">' + "".join(rows) + "</div>"
 
 
 def _e(x: Any) -> str:
@@ -113,6 +136,11 @@ def _group_section(g: Mapping[str, Any], statistic: str) -> str:
                    'ratio first (each note in one motif at most), from a dictionary of scale steps (a sequence states one '
                    'motif); counts include varied statements.</p>')
         out.append('<div class="words motifs">' + "".join(_word_card(w, kind="motif") for w in g["motifs"]) + "</div>")
+    top = g.get("top_motif")
+    if top and top.get("statements"):
+        out.append(f'<h4>Motif {_e(top["word_id"])}: {len(top["statements"])} of its {_e(top["count"])} statements, each '
+                   'from its first note on one scale (blue: exact; red: varied, with its kind)</h4>')
+        out.append(statements_html(top["statements"]))
     if g.get("distinctive") is not None:
         out.append(f'<h3>Distinctive words</h3><p class="note">Words of the corpus dictionary that {_e(g["name"])} uses '
                    f'more than the other groups: {_e(statistic)}. Rate: per 1,000 word occurrences.</p>')

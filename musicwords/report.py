@@ -12,6 +12,8 @@
   a varied statement: ``rhythm``, ``pitch``, ``insertion``, ``deletion``), and where the score has measures
   (MIDI, MusicXML, music21's formats; not note CSVs or kern read directly) the ``bar`` and
   ``beat`` (crotchets from 1) its first note falls on;
+- :func:`statements`: a word's statements side by side, each from its first note (the first
+  exact one, then one of each kind of varied statement, then more): what the page draws aligned;
 - :func:`piece_table`: per piece, its code length under the base token model and with the
   dictionary (its words' bits plus its share of the dictionary, by token count), and their
   ratio, the compression ratio;
@@ -37,11 +39,11 @@ from musicwords.discover import DiscoverResult
 from musicwords.lattice import build_lattice, viterbi
 from musicwords.midi import notes_to_midi_bytes, playable_notes
 from musicwords.notes import Notes
-from musicwords.reconstruct import Occurrence
+from musicwords.reconstruct import Occurrence, Pattern
 
 __all__ = [
     "dictionary_table", "note_coverage", "occurrences_table", "pattern_midi", "pattern_musicxml", "piece_table", "plot_history",
-    "plot_piano_roll", "plot_piece", "plot_words", "usage_table", "word_tree", "words_midi", "words_table",
+    "plot_piano_roll", "plot_piece", "plot_words", "statements", "usage_table", "word_tree", "words_midi", "words_table",
 ]
 
 LN2 = float(np.log(2.0))
@@ -127,6 +129,31 @@ def occurrences_table(result: DiscoverResult) -> Any:
         ("end", pa.float64()), ("pitch_lo", pa.int64()), ("pitch_hi", pa.int64()), ("bar", pa.int64()),
         ("beat", pa.float64()), ("variant", pa.string()),
     ]))
+
+
+def statements(result: DiscoverResult, pattern: Pattern, *, limit: int = 8) -> list[dict[str, Any]]:
+    """Up to ``limit`` statements of ``pattern`` (one of ``result.patterns`` or ``result.motifs``),
+    each from its own first note: ``kind`` (``exact`` or the kind of varied statement), ``piece_id``,
+    ``bar`` and ``beat`` where the score has measures, and ``onset``, ``interval`` (semitones
+    from its first note: a transposed statement lines up with the others) and ``duration``. The
+    first exact statement comes first, then the first of each kind of varied statement, then the
+    others in order, so that a few rows show how the word is varied."""
+    kinds = ["exact"] * (len(pattern.occurrences) - len(pattern.variants)) + list(pattern.variants)
+    first_of_kind = {kind: i for i, kind in reversed(list(enumerate(kinds)))}
+    chosen = sorted(first_of_kind.values(), key=lambda i: (kinds[i] != "exact", i))
+    chosen += [i for i in range(len(kinds)) if i not in first_of_kind.values()]
+    rows = []
+    for i in chosen[:limit]:
+        piece, idx = pattern.occurrences[i]
+        n = result.pieces[piece]
+        idx = idx[np.argsort(n.onset[idx], kind="stable")]
+        where = n.bar_beat(float(n.onset[idx[0]]))
+        rows.append({
+            "kind": kinds[i], "piece_id": n.piece_id, "bar": where[0] if where else None,
+            "beat": where[1] if where else None, "onset": (n.onset[idx] - n.onset[idx[0]]).round(4).tolist(),
+            "interval": (n.pitch[idx].astype(int) - int(n.pitch[idx[0]])).tolist(), "duration": n.duration[idx].round(4).tolist(),
+        })
+    return rows
 
 
 def piece_table(result: DiscoverResult) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -433,6 +434,24 @@ def test_a_motif_with_another_rhythm_a_note_more_or_an_altered_note_is_one_patte
     assert count == len(statements)  # the six exact statements and the six varied ones: one word
     assert sorted(kinds) == sorted(k for k in varied for _ in range(2))
     assert statements_found(False) == (6, ())  # without variants only the exact statements
+
+    # the page's view of it: the first exact statement, then the first of each kind, each from its
+    # own first note (the statements are at different heights), on one scale
+    from musicwords.page import statements_html
+    from musicwords.report import statements
+
+    result = discover([n], DiscoverConfig(extend="none"))
+    word = max(result.patterns, key=lambda p: len({int(idx[0]) for _, idx in p.occurrences} & {s for _, s in starts}))
+    rows = statements(result, word, limit=4)
+    assert rows[0]["kind"] == "exact" and {r["kind"] for r in rows[1:]} == set(varied)
+    for r in rows:
+        want = motif if r["kind"] == "exact" else varied[r["kind"]]
+        assert r["interval"] == [p for p, _ in want] and r["duration"] == [d for _, d in want]
+        assert r["onset"] == np.concatenate([[0.0], np.cumsum([d for _, d in want][:-1])]).tolist()
+    html = statements_html(rows)
+    assert [html.count(f'data-kind="{r["kind"]}"') for r in rows] == [1, 1, 1, 1]
+    first_notes = re.findall(r'class="stmt"[^>]*><svg[^>]*><title>[^<]*</title><rect x="([\d.]+)" y="([\d.]+)"', html)
+    assert len(first_notes) == 4 and len(set(first_notes)) == 1  # every first note at the same place: one scale
 
 
 @pytest.mark.parametrize("seed", range(3))

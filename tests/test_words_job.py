@@ -203,6 +203,10 @@ def test_every_group_has_its_outputs(local_run: dict[str, Any]) -> None:
         assert motifs.schema == pq.read_table(folder / "dictionary.parquet").schema
         assert all(m["count"] >= 2 and m["n_notes"] >= 4 for m in motifs.to_pylist())
         shown += [m["word_id"] for m in motifs.to_pylist()[:1] if g["folder"] != "_corpus"]
+        top = summary["top_motif"]  # the top motif statement by statement, for the page
+        assert top["word_id"] == motifs.to_pylist()[0]["word_id"] and 1 <= len(top["statements"]) <= min(8, top["count"])
+        assert top["statements"][0]["kind"] == "exact" and all(s["onset"][0] == 0 and s["interval"][0] == 0
+                                                                for s in top["statements"])
         assert all((folder / "words" / f"m{m['word_id']}.musicxml").is_file() for m in motifs.to_pylist()[:1])
         occ = pq.read_table(folder / "occurrences.parquet").to_pylist()
         by_word = {w["word_id"]: w["count"] for w in words}
@@ -222,6 +226,7 @@ def test_every_group_has_its_outputs(local_run: dict[str, Any]) -> None:
             assert (folder / "words" / f"w{w}.mid").read_bytes()[:4] == b"MThd"
     motif_cards = (out / "index.html").read_text().split('class="words motifs"')[1:]  # each group's motif layer
     assert shown and all(any(f'data-word="{w}"' in cards for cards in motif_cards) for w in shown)
+    assert all('class="statements"' in cards and 'data-kind="exact"' in cards for cards in motif_cards)
 
 
 def test_planted_motifs_are_distinctive(local_run: dict[str, Any]) -> None:
