@@ -48,6 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--significance", type=_significance, default=DiscoverConfig.significance,
                    help="report a word only if its saving is this unlikely by chance, or 'none': every saving word "
                         "(default: %(default)s; for a sensitivity check, not per-piece tuning)")
+    m = e.add_argument_group("the motif layer (for ablations; the defaults are the one configuration)")
+    m.add_argument("--motif-voices", choices=("skyline", "lines", "outer", "none"), default=DiscoverConfig.motif_voices,
+                   help="streams the motif dictionary is learnt on; none: the patterns' streams (default: %(default)s)")
+    m.add_argument("--max-motif-notes", type=_max_notes, default=DiscoverConfig.max_motif_notes,
+                   help="longest motif in notes, or 'none' (default: %(default)s)")
+    m.add_argument("--no-texture", dest="texture", action="store_false",
+                   help="keep words that repeat a cell in place (figuration) among the motifs")
     args = parser.parse_args(argv)
     try:
         if args.command == "discover":
@@ -133,6 +140,20 @@ def _significance(text: str) -> float | None:
     return value
 
 
+def _max_notes(text: str) -> int | None:
+    if text.lower() == "none":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of notes or 'none', got {text!r}") from None
+    from musicwords.discover import DiscoverConfig  # noqa: PLC0415
+
+    if value < DiscoverConfig.min_motif_notes:
+        raise argparse.ArgumentTypeError(f"must be >= the shortest motif ({DiscoverConfig.min_motif_notes}), got {value}")
+    return value
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from musicwords.discover import DiscoverConfig  # noqa: PLC0415
     from musicwords.evaluate import default_path, evaluate_dataset  # noqa: PLC0415
@@ -144,7 +165,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     progress = (lambda line: print(line, file=sys.stderr, flush=True)) if args.per_piece else None
     result = evaluate_dataset(args.dataset, path, method=args.method, split=args.split, level=args.level,
                               progress=progress, layer=args.layer,
-                              config=DiscoverConfig(significance=args.significance, null=args.null))
+                              config=DiscoverConfig(significance=args.significance, null=args.null,
+                                                    motif_voices=None if args.motif_voices == "none" else args.motif_voices,
+                                                    max_motif_notes=args.max_motif_notes, texture=args.texture))
     means = {v: {k: round(x, 4) for k, x in r.items() if k != "pieces"} for v, r in result.items()}
     if args.json:
         print(json.dumps(means))

@@ -20,7 +20,7 @@ from musicwords.notes import Notes, NotesError
 from musicwords.reconstruct import Occurrence, Pattern, check_significance, find_occurrences, motifs, patterns
 from musicwords.tokens import Alphabet, TokenConfig, TokenStreams, tokenize
 from musicwords.variants import VariantFinder
-from musicwords.voices import Streams, separate_voices
+from musicwords.voices import METHODS, Streams, separate_voices
 
 __all__ = ["DiscoverConfig", "DiscoverResult", "discover"]
 
@@ -44,6 +44,12 @@ class DiscoverConfig:
     variants: bool = True  # patterns also take their word's varied statements (musicwords.variants)
     motif_ratio: float | None = 2.0  # the motif layer: words down to this compression ratio (reconstruct.motifs); None: none
     min_motif_notes: int = 4  # shortest motif (notes)
+    max_motif_notes: int | None = 16  # longest motif (notes): a motif is short (None: no bound)
+    texture: bool = True  # the motif layer leaves out figuration: cells repeated in place (reconstruct.in_place)
+    # the motif layer's streams: "skyline", the top line of each part (a motif is heard in the
+    # line a listener follows; the accompaniment's lines are figuration), or another voices
+    # method; None: the patterns' streams
+    motif_voices: str | None = "skyline"
     # the motif layer's own dictionary is learnt on these tokens: scale steps, so that a sequence or a
     # tonal answer states the same motif (sections recur literally: the patterns keep `tokens`);
     # None: the motif layer comes from the patterns' dictionary
@@ -57,6 +63,14 @@ class DiscoverConfig:
             raise ValueError(f"motif_ratio must be > 1 (a motif shortens what it describes) or None, got {self.motif_ratio}")
         if self.min_motif_notes < 2:
             raise ValueError(f"min_motif_notes must be >= 2, got {self.min_motif_notes}")
+        if self.max_motif_notes is not None and self.max_motif_notes < self.min_motif_notes:
+            raise ValueError(f"max_motif_notes must be >= min_motif_notes ({self.min_motif_notes}) or None, "
+                             f"got {self.max_motif_notes}")
+        for name in ("voices", "motif_voices"):
+            method = getattr(self, name)
+            if method not in METHODS and (name == "voices" or method is not None):
+                raise ValueError(f"{name} must be one of {METHODS}{' or None' if name == 'motif_voices' else ''}, "
+                                 f"got {method!r}")
 
     @classmethod
     def debug(cls) -> DiscoverConfig:
@@ -119,13 +133,18 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
     own: Dictionary | None = None
     if cfg.motif_ratio is not None:
         on = main
-        if cfg.motif_tokens is not None and cfg.motif_tokens != cfg.tokens:
-            motif_alphabet = Alphabet(config=cfg.motif_tokens)
+        motif_tokens = cfg.motif_tokens or cfg.tokens
+        motif_streams = streams
+        if cfg.motif_voices not in (None, cfg.voices):
+            motif_streams = [separate_voices(n, method=cfg.motif_voices, max_voices=cfg.max_voices) for n in pieces]
+        if motif_tokens != cfg.tokens or motif_streams is not streams:
+            motif_alphabet = Alphabet(config=motif_tokens)
             say = (lambda line: progress(f"motif dictionary: {line}")) if progress else None
-            on = learned(tokenize(list(zip(pieces, streams, strict=True)), motif_alphabet), motif_alphabet, say)
+            on = learned(tokenize(list(zip(pieces, motif_streams, strict=True)), motif_alphabet), motif_alphabet, say)
             own = on.dictionary
-        layer = motifs(on.dictionary, on.occurrences, min_notes=cfg.min_motif_notes, min_ratio=cfg.motif_ratio,
-                       significance=cfg.significance, null=on.null, variants=on.variants)
+        layer = motifs(on.dictionary, on.occurrences, min_notes=cfg.min_motif_notes, max_notes=cfg.max_motif_notes,
+                       min_ratio=cfg.motif_ratio, significance=cfg.significance, null=on.null, variants=on.variants,
+                       texture=cfg.texture)
     return DiscoverResult(pieces, streams, tokens, main.dictionary, main.occurrences, found, layer, own)
 
 

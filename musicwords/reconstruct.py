@@ -310,10 +310,12 @@ def motifs(
     occurrences: list[Occurrence],
     *,
     min_notes: int = 4,
+    max_notes: int | None = None,
     min_ratio: float = 2.0,
     significance: float | None = None,
     null: IdiomModel | None = None,
     variants: VariantFinder | None = None,
+    texture: bool = True,
 ) -> list[Pattern]:
     """The motif layer: words chosen by compression ratio, every note in one of them at most.
 
@@ -326,18 +328,23 @@ def motifs(
     is under ``min_ratio`` (2.0: the motif's description at most halves what it describes).
 
     The candidates are the dictionary's words as :func:`find_occurrences` finds them (the words
-    of the segmentation and the words they are spelled in), with at least ``min_notes`` notes,
+    of the segmentation and the words they are spelled in), with ``min_notes`` to ``max_notes``
+    notes (a motif is short: a longer word that recurs is a phrase or a section),
     that recur and pass the same significance bound as :func:`patterns` (against ``null``):
-    music without repeats has no motifs either. With ``variants``, each motif also takes its
-    varied statements among the notes no motif holds (see :func:`patterns`).
+    music without repeats has no motifs either. With ``texture``, words that repeat a cell in place
+    (:func:`in_place`: repeated notes, trills, tremolos, Alberti basses) are texture, not motifs.
+    With ``variants``, each motif also takes its varied statements among the notes no motif holds
+    (see :func:`patterns`).
     """
     import heapq  # noqa: PLC0415
 
     check_significance(significance)
     n_words = len(d.words) - d.n_literals
     min_saved = 0.0 if significance is None else math.log2(max(n_words, 1) / significance)
+    longest = max_notes if max_notes is not None else math.inf
     saved = {w: s for w, s, count in rank_words(d, occurrences, null)
-             if len(d.words[w]) + 1 >= min_notes and count >= 2 and s > min_saved}
+             if min_notes <= len(d.words[w]) + 1 <= longest and count >= 2 and s > min_saved
+             and not (texture and in_place(d, w))}
     by_word: dict[int, list[Occurrence]] = {}
     for occ in occurrences:
         if occ.word in saved:
@@ -381,6 +388,41 @@ def motifs(
         out.append(Pattern(word=w, bits_saved=saved[w], occurrences=tuple(sets), level=level_of(d, w, heights),
                            parts=word_parts(d, w), variants=tuple(k for _, _, k in varied)))
     return out
+
+
+def in_place(d: Dictionary, w: int) -> bool:
+    """Whether word ``w`` is figuration: a cell stated at least twice in a row that ends where it began.
+
+    The word's tokens, or all but its first or last one, repeat with a period ``p``
+    (``t[i] == t[i + p]``) over at least four notes and two cells (``2p`` notes), and one
+    period's pitch steps sum to zero: repeated notes, a trill or tremolo, an Alberti or drum
+    bass, with at most one note of what comes before or after. That is the texture a passage is
+    played in, and no motif: the word's boundaries are wherever a window of the run was cut. A
+    run that goes somewhere (a scale, a rising arpeggio) is not in place, nor are three repeated
+    notes and another (a cell stated twice over only three notes).
+
+    Examples
+    --------
+    >>> from musicwords.tokens import Alphabet
+    >>> a = Alphabet(symbols=[(0, 3), (-3, 3), (3, 3), (2, 3), (-4, 6)])
+    >>> def word(*tokens):
+    ...     return Dictionary(alphabet=a, words=[(t,) for t in range(5)] + [tokens], logp=np.zeros(6),
+    ...                       counts=np.zeros(6), n_literals=5, base_bits=np.zeros(5), n_tokens=0)
+    >>> [in_place(word(*t), 5) for t in [(0, 0, 0), (1, 2, 1), (0, 0, 0, 4), (3, 3, 3), (0, 0, 4), (1, 2, 3)]]
+    [True, True, True, False, False, False]
+    """
+    tokens = d.words[w]
+    return any(_repeats_in_place(part, d) for part in (tokens, tokens[1:], tokens[:-1]) if len(part) >= 3)
+
+
+def _repeats_in_place(tokens: tuple[int, ...], d: Dictionary) -> bool:
+    k = len(tokens)  # k + 1 notes
+    for p in range(1, (k + 1) // 2 + 1):
+        if all(tokens[i] == tokens[i + p] for i in range(k - p)):
+            if d.alphabet.config.pitch == "absolute":  # the pitches themselves repeat
+                return True
+            return sum(d.alphabet.symbols[t][0] for t in tokens[:p]) == 0
+    return False
 
 
 def check_significance(significance: float | None) -> None:

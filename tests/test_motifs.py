@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -67,6 +68,14 @@ def test_bps_movements_load_split_in_halves_and_evaluate_from_the_command_line(t
     row = json.loads(run.stdout)["polyphonic"]
     assert {"F_est", "F_3", "box_iou", "box_iou_penalised"} <= set(row)
     assert row["R_est"] > 0.5  # the planted motif is found
+    ablation = ["--layer", "motifs", "--motif-voices", "none", "--max-motif-notes", "none", "--no-texture"]
+    run = subprocess.run([sys.executable, "-m", "musicwords", "evaluate", "--dataset", "bps", "--path", str(tmp_path),
+                          "--split", "test", "--json", *ablation], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["polyphonic"]["R_est"] > 0.5
+    run = subprocess.run([sys.executable, "-m", "musicwords", "evaluate", "--max-motif-notes", "3"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and "shortest motif" in run.stderr
 
 
 def test_the_penalised_box_iou_falls_when_boxes_are_missed_or_added() -> None:
@@ -486,3 +495,57 @@ def test_the_motif_layer_takes_a_short_motif_heard_many_times_not_a_section_hear
     longest = max(result.patterns, key=lambda p: len(p.occurrences[0][1]))
     assert len(longest.occurrences) == 2 and len(longest.occurrences[0][1]) >= 38  # the section: a pattern ...
     assert all(len(p.occurrences[0][1]) < 38 for p in result.motifs)  # ... and no motif
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_figuration_repeated_in_place_is_texture_not_a_motif(seed: int) -> None:
+    """An Alberti figure (a cell twice in place) heard often beside a planted motif: the motif
+    layer reports the motif with all its statements and no word that repeats a cell in place;
+    without the texture rule the figure is a motif (the control)."""
+    from musicwords.reconstruct import in_place
+
+    rng = np.random.default_rng(seed)
+    motif = [(0, 0.5), (2, 0.5), (4, 1.0), (2, 0.5), (-1, 1.5)]
+    notes: list[tuple[int, float]] = []
+    for k in range(10):
+        notes += [(int(rng.integers(60, 80)), float(rng.choice([0.75, 1.25, 1.75, 2.5]))) for _ in range(4)]
+        base = int(rng.integers(60, 72))
+        notes += [(base + p, d) for p, d in motif] if k % 2 == 0 else [(base + p, 0.25) for p in (0, 7, 4, 7) * 3]
+    pitch, dur = [p for p, _ in notes], [d for _, d in notes]
+    n = Notes.from_arrays("alberti", onset=np.concatenate([[0.0], np.cumsum(dur[:-1])]), pitch=pitch, duration=dur)
+    cfg = DiscoverConfig(motif_tokens=None)  # random heights: no key to spell them in
+    result = discover([n], cfg)
+    assert not any(in_place(result.motif_words, p.word) for p in result.motifs)
+    starts = {int(idx[0]) for p in result.motifs[:1] for _, idx in p.occurrences}
+    assert len(starts) == 5 and all([pitch[i + j] - pitch[i] for j in range(5)] == [0, 2, 4, 2, -1] for i in starts)
+    control = discover([n], dataclasses.replace(cfg, texture=False))
+    assert any(in_place(control.motif_words, p.word) for p in control.motifs)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_the_motif_layer_listens_to_the_top_line_of_each_part(seed: int) -> None:
+    """A melody over a bass in one part, the bass restating a formula: the motif layer holds no
+    note under the top line (the formula stays out), and the melody's planted motif is found;
+    on line-following streams (``motif_voices=None``) the bass formula is a motif (the control)."""
+    rng = np.random.default_rng(seed)
+    melody: list[int] = []
+    for _ in range(8):
+        melody += rng.integers(60, 80, int(rng.integers(4, 8))).tolist()
+        base = int(rng.integers(62, 72))
+        melody += [base, base + 4, base + 2, base + 7, base + 5]
+    bass: list[int] = []
+    while len(bass) < len(melody):
+        root = int(rng.integers(40, 46))
+        bass += [root, root - 5, root - 3, root - 8, root - 1, root - 3] + rng.integers(36, 56, int(rng.integers(3, 7))).tolist()
+    onset = np.arange(len(melody)) * 0.5
+    n = Notes.from_arrays("two lines", onset=np.concatenate([onset, onset]), pitch=melody + bass[: len(melody)],
+                          duration=np.full(2 * len(melody), 0.5))
+    cfg = DiscoverConfig(motif_tokens=None)
+    held = lambda result: n.pitch[[int(i) for p in result.motifs for _, idx in p.occurrences for i in idx]]  # noqa: E731
+    top = discover([n], cfg)
+    assert top.motifs and held(top).min() >= 60  # the melody's notes only (the bass is under 56)
+    first = top.motifs[0]
+    assert len(first.occurrences) == 8 and all(np.diff(n.pitch[idx]).tolist()[:4] == [4, -2, 5, -2]
+                                               for _, idx in first.occurrences)
+    lines = discover([n], dataclasses.replace(cfg, motif_voices=None))
+    assert held(lines).min() < 60
