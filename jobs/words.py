@@ -83,6 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cfg.add_argument("--null", choices=("unigram", "markov"), default="unigram",
                      help="the null model savings and significance are counted against (musicwords.idiom) "
                           "(default: %(default)s)")
+    cfg.add_argument("--motif-voices", choices=("skyline", "lines", "outer", "none"), default="skyline",
+                     help="streams of the motif layer's dictionary: the top line of each part, other lines too, or "
+                          "none: the patterns' streams (a fugue's inner entries need lines or outer) (default: %(default)s)")
     cfg.add_argument("--max-patterns", type=int, default=300,
                      help="report at most this many patterns per group, 0 for all (default: %(default)s)")
     cfg.add_argument("--block-tokens", type=int, default=EMConfig().block_tokens,
@@ -127,7 +130,7 @@ def job_config(args: argparse.Namespace) -> dict[str, Any]:
     """The settings that shape the results (kept in ``<output>/config.json``; a rerun must match)."""
     return {"group_by": args.group_by, "preset": args.preset, "voices": args.voices, "max_voices": args.max_voices,
             "extend": args.extend, "null": args.null, "max_patterns": args.max_patterns, "block_tokens": args.block_tokens,
-            "top_words": args.top_words}
+            "top_words": args.top_words, "motif_voices": args.motif_voices}
 
 
 # --------------------------------------------------------------------------------------------

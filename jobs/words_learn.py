@@ -32,7 +32,8 @@ def discover_config(config: dict[str, Any]) -> Any:
     em = EMConfig.debug() if config["preset"] == "debug" else EMConfig()
     em = dataclasses.replace(em, block_tokens=int(config["block_tokens"]))
     return DiscoverConfig(voices=config["voices"], max_voices=int(config["max_voices"]), em=em, extend=config["extend"],
-                          null=config.get("null", "unigram"), top_patterns=int(config["max_patterns"]) or None)
+                          null=config.get("null", "unigram"), top_patterns=int(config["max_patterns"]) or None,
+                          motif_voices=None if config["motif_voices"] == "none" else config["motif_voices"])
 
 
 def learn_group(name: str, folder: str, rows: Sequence[dict[str, Any]], config: dict[str, Any], output: str,
