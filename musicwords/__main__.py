@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="streams the motif dictionary is learnt on; none: the patterns' streams (default: %(default)s)")
     m.add_argument("--max-motif-notes", type=_max_notes, default=DiscoverConfig.max_motif_notes,
                    help="longest motif in notes, or 'none' (default: %(default)s)")
+    m.add_argument("--motif-words", choices=("merges", "mdl"), default=DiscoverConfig.motif_words,
+                   help="candidate words: frequency merges (heard 3 times or more, then more often than the idiom "
+                        "predicts) or a dictionary learnt like the patterns' (default: %(default)s)")
     m.add_argument("--no-texture", dest="texture", action="store_false",
                    help="keep words that repeat a cell in place (figuration) among the motifs")
     args = parser.parse_args(argv)
@@ -167,7 +170,8 @@ def _evaluate(args: argparse.Namespace) -> int:
                               progress=progress, layer=args.layer,
                               config=DiscoverConfig(significance=args.significance, null=args.null,
                                                     motif_voices=None if args.motif_voices == "none" else args.motif_voices,
-                                                    max_motif_notes=args.max_motif_notes, texture=args.texture))
+                                                    max_motif_notes=args.max_motif_notes, texture=args.texture,
+                                                    motif_words=args.motif_words))
     means = {v: {k: round(x, 4) for k, x in r.items() if k != "pieces"} for v, r in result.items()}
     if args.json:
         print(json.dumps(means))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from musicwords.em import Dictionary, EMConfig, learn_dictionary
 from musicwords.idiom import IdiomModel
+from musicwords.merges import counting_dictionary, frequent_merges
 from musicwords.notes import Notes, NotesError
 from musicwords.reconstruct import Occurrence, Pattern, check_significance, find_occurrences, motifs, patterns
 from musicwords.tokens import Alphabet, TokenConfig, TokenStreams, tokenize
@@ -50,9 +51,14 @@ class DiscoverConfig:
     # line a listener follows; the accompaniment's lines are figuration), or another voices
     # method; None: the patterns' streams
     motif_voices: str | None = "skyline"
-    # the motif layer's own dictionary is learnt on these tokens: scale steps, so that a sequence or a
+    # the motif layer's candidate words: "merges", the commonest adjacent pair merged while it is
+    # heard 3 times or more (musicwords.merges: every unit heard often, at every length; each must
+    # then be heard more often than the idiom of the music predicts), or "mdl", a dictionary learnt
+    # like the patterns' (whose long words hide the motifs inside them)
+    motif_words: str = "merges"
+    # the motif layer's candidates are made of these tokens: scale steps, so that a sequence or a
     # tonal answer states the same motif (sections recur literally: the patterns keep `tokens`);
-    # None: the motif layer comes from the patterns' dictionary
+    # None: the patterns' tokens (and with motif_words="mdl", motif_voices=None, their dictionary)
     motif_tokens: TokenConfig | None = field(default_factory=lambda: TokenConfig(pitch="diatonic"))
 
     def __post_init__(self) -> None:
@@ -66,6 +72,8 @@ class DiscoverConfig:
         if self.max_motif_notes is not None and self.max_motif_notes < self.min_motif_notes:
             raise ValueError(f"max_motif_notes must be >= min_motif_notes ({self.min_motif_notes}) or None, "
                              f"got {self.max_motif_notes}")
+        if self.motif_words not in ("merges", "mdl"):
+            raise ValueError(f"motif_words must be 'merges' or 'mdl', got {self.motif_words!r}")
         for name in ("voices", "motif_voices"):
             method = getattr(self, name)
             if method not in METHODS and (name == "voices" or method is not None):
@@ -103,8 +111,9 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
 
     ``learn`` replaces stage 1 (EM under MDL) with another dictionary builder, so that baselines
     run through the same voices, tokens, reconstruction and reporting (and a job can run the
-    E-step elsewhere). ``streams``, one per piece, are voices separated beforehand (with the
-    settings of ``config``); by default they are separated here.
+    E-step elsewhere); the motif layer uses it where ``config.motif_words == "mdl"``. ``streams``,
+    one per piece, are voices separated beforehand (with the settings of ``config``); by default
+    they are separated here.
     """
     cfg = config or DiscoverConfig()
     if not pieces:
@@ -119,11 +128,19 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
         names = ", ".join(n.piece_id for n in pieces[:5])
         raise NotesError(f"{names}: too few notes to find patterns (every voice has fewer than two notes)")
 
-    def learned(tokens: TokenStreams, alphabet: Alphabet, say: Callable[[str], None] | None) -> _Layer:
-        d = learn_dictionary(tokens, alphabet, cfg.em, progress=say) if learn is None else learn(tokens, alphabet)
-        return _Layer(d, find_occurrences(d, tokens, pieces),
-                      IdiomModel(tokens.tokens, len(alphabet)) if cfg.null == "markov" else None,
-                      VariantFinder.of(tokens, alphabet) if cfg.variants else None)
+    def learned(tokens: TokenStreams, alphabet: Alphabet, say: Callable[[str], None] | None,
+                merged: bool = False) -> _Layer:
+        if merged:  # frequency merges: every unit heard 3 times or more, the idiom's among them
+            d = counting_dictionary(tokens.tokens, alphabet, frequent_merges(tokens.tokens, min_count=3))
+        elif learn is None:
+            d = learn_dictionary(tokens, alphabet, cfg.em, progress=say)
+        else:
+            d = learn(tokens, alphabet)
+        # savings over the null of config.null; frequency-merged words instead save over the base
+        # token model and must be heard more often than the idiom predicts (reconstruct.motifs)
+        idiom = IdiomModel(tokens.tokens, len(alphabet)) if cfg.null == "markov" or merged else None
+        return _Layer(d, find_occurrences(d, tokens, pieces), None if merged else idiom,
+                      VariantFinder.of(tokens, alphabet) if cfg.variants else None, idiom if merged else None)
 
     main = learned(tokens, alphabet, progress)
     found = patterns(main.dictionary, main.occurrences, pieces, top=cfg.top_patterns, min_notes=cfg.min_pattern_notes,
@@ -137,14 +154,16 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
         motif_streams = streams
         if cfg.motif_voices not in (None, cfg.voices):
             motif_streams = [separate_voices(n, method=cfg.motif_voices, max_voices=cfg.max_voices) for n in pieces]
-        if motif_tokens != cfg.tokens or motif_streams is not streams:
+        merged = cfg.motif_words == "merges"
+        if motif_tokens != cfg.tokens or motif_streams is not streams or merged:
             motif_alphabet = Alphabet(config=motif_tokens)
             say = (lambda line: progress(f"motif dictionary: {line}")) if progress else None
-            on = learned(tokenize(list(zip(pieces, motif_streams, strict=True)), motif_alphabet), motif_alphabet, say)
+            on = learned(tokenize(list(zip(pieces, motif_streams, strict=True)), motif_alphabet), motif_alphabet, say,
+                         merged)
             own = on.dictionary
         layer = motifs(on.dictionary, on.occurrences, min_notes=cfg.min_motif_notes, max_notes=cfg.max_motif_notes,
                        min_ratio=cfg.motif_ratio, significance=cfg.significance, null=on.null, variants=on.variants,
-                       texture=cfg.texture)
+                       texture=cfg.texture, idiom=on.idiom)
     return DiscoverResult(pieces, streams, tokens, main.dictionary, main.occurrences, found, layer, own)
 
 
@@ -156,4 +175,5 @@ class _Layer:
     occurrences: list[Occurrence]
     null: IdiomModel | None
     variants: VariantFinder | None
+    idiom: IdiomModel | None = None  # the count test of frequency-merged candidates (reconstruct.motifs)
 

@@ -52,6 +52,7 @@ from scipy.optimize import linear_sum_assignment
 from musicwords.discover import DiscoverConfig, discover
 from musicwords.em import Dictionary
 from musicwords.io import read_note_csv
+from musicwords.merges import counting_dictionary, frequent_merges
 from musicwords.notes import Notes
 from musicwords.reconstruct import LEVELS
 from musicwords.tokens import SEPARATOR, Alphabet, TokenStreams
@@ -250,8 +251,10 @@ def find_patterns(notes: Notes, method: str, config: DiscoverConfig | None = Non
     if method != "words":
         def learn(tokens: TokenStreams, alphabet: Alphabet) -> Dictionary:
             t = tokens.tokens
-            words = _bpe_words(t, merges=200) if method == "bpe" else _ngram_words(t, n=7)
-            return _counting_dictionary(t, alphabet, words)
+            words = frequent_merges(t, min_count=2, max_merges=200) if method == "bpe" else _ngram_words(t, n=7)
+            return counting_dictionary(t, alphabet, words)
+        # the baseline's words are the motif layer's candidates too (the layer's own learner set aside)
+        config = dataclasses.replace(config or DiscoverConfig(), motif_words="mdl")
     if layer == "patterns":  # the motif layer (its own dictionary) is not scored
         config = dataclasses.replace(config or DiscoverConfig(), motif_ratio=None)
     result = discover([notes], config, learn=learn)
@@ -297,55 +300,6 @@ def _score(pieces: list[Piece], method: str, config: DiscoverConfig | None, leve
 
 # --------------------------------------------------------------------------------------------
 # baselines
-
-
-def _counting_dictionary(tokens: np.ndarray, alphabet: Alphabet, words: list[tuple[int, ...]]) -> Dictionary:
-    """A dictionary whose word probabilities are plain (non-overlapping) counts: no EM, no MDL."""
-    from musicwords.lattice import build_lattice, viterbi  # noqa: PLC0415
-
-    A = len(alphabet)
-    real = tokens[tokens != SEPARATOR]
-    freq = np.bincount(real, minlength=A).astype(float) + 1.0
-    all_words = [(t,) for t in range(A)] + [w for w in words if len(w) >= 2]
-    logp = np.log(np.concatenate([freq, np.full(len(all_words) - A, 2.0)]))
-    logp -= np.log(np.exp(logp).sum())
-    d = Dictionary(alphabet=alphabet, words=all_words, logp=logp, counts=np.zeros(len(all_words)), n_literals=A,
-                   base_bits=-np.log2(freq / freq.sum()), n_tokens=len(real))
-    lattice = build_lattice(tokens, all_words, A)
-    path, _ = viterbi(lattice, logp)
-    counts = np.bincount(lattice.word[path], minlength=len(all_words)).astype(float) + 0.5
-    d.counts = counts
-    d.logp = np.log(counts / counts.sum())
-    return d
-
-
-def _bpe_words(tokens: np.ndarray, merges: int) -> list[tuple[int, ...]]:
-    """Greedy byte-pair merges of the most frequent adjacent pair, ``merges`` times (no MDL)."""
-    seqs: list[list[tuple[int, ...]]] = [[(int(t),) for t in s] for s in _split(tokens)]
-    words: list[tuple[int, ...]] = []
-    for _ in range(merges):
-        pairs: dict[tuple[tuple[int, ...], tuple[int, ...]], int] = {}
-        for s in seqs:
-            for a, b in zip(s, s[1:], strict=False):
-                pairs[(a, b)] = pairs.get((a, b), 0) + 1
-        if not pairs:
-            break
-        (a, b), count = max(pairs.items(), key=lambda kv: (kv[1], len(kv[0][0]) + len(kv[0][1])))
-        if count < 2:
-            break
-        merged = a + b
-        words.append(merged)
-        for k, s in enumerate(seqs):
-            out, i = [], 0
-            while i < len(s):
-                if i + 1 < len(s) and s[i] == a and s[i + 1] == b:
-                    out.append(merged)
-                    i += 2
-                else:
-                    out.append(s[i])
-                    i += 1
-            seqs[k] = out
-    return words
 
 
 def _ngram_words(tokens: np.ndarray, n: int) -> list[tuple[int, ...]]:

@@ -316,6 +316,7 @@ def motifs(
     null: IdiomModel | None = None,
     variants: VariantFinder | None = None,
     texture: bool = True,
+    idiom: IdiomModel | None = None,
 ) -> list[Pattern]:
     """The motif layer: words chosen by compression ratio, every note in one of them at most.
 
@@ -331,7 +332,11 @@ def motifs(
     of the segmentation and the words they are spelled in), with ``min_notes`` to ``max_notes``
     notes (a motif is short: a longer word that recurs is a phrase or a section),
     that recur and pass the same significance bound as :func:`patterns` (against ``null``):
-    music without repeats has no motifs either. With ``texture``, words that repeat a cell in place
+    music without repeats has no motifs either. With ``idiom`` (an
+    :class:`~musicwords.idiom.IdiomModel` of the same streams), a word must also be heard more
+    often than the idiom predicts (:func:`heard_more_than_idiom`, Bonferroni over the words
+    tested): candidates proposed by frequency alone (:mod:`musicwords.merges`) include the
+    commonest turns of phrase. With ``texture``, words that repeat a cell in place
     (:func:`in_place`: repeated notes, trills, tremolos, Alberti basses) are texture, not motifs.
     With ``variants``, each motif also takes its varied statements among the notes no motif holds
     (see :func:`patterns`).
@@ -345,6 +350,14 @@ def motifs(
     saved = {w: s for w, s, count in rank_words(d, occurrences, null)
              if min_notes <= len(d.words[w]) + 1 <= longest and count >= 2 and s > min_saved
              and not (texture and in_place(d, w))}
+    if idiom is not None and significance is not None:
+        starts: dict[int, set[int]] = {}
+        for occ in occurrences:
+            if occ.word in saved:
+                starts.setdefault(occ.word, set()).add(occ.token)
+        tested = len(saved)
+        saved = {w: s for w, s in saved.items()
+                 if heard_more_than_idiom(idiom, sorted(starts[w]), len(d.words[w]), d.n_tokens, significance / tested)}
     by_word: dict[int, list[Occurrence]] = {}
     for occ in occurrences:
         if occ.word in saved:
@@ -388,6 +401,33 @@ def motifs(
         out.append(Pattern(word=w, bits_saved=saved[w], occurrences=tuple(sets), level=level_of(d, w, heights),
                            parts=word_parts(d, w), variants=tuple(k for _, _, k in varied)))
     return out
+
+
+def heard_more_than_idiom(idiom: IdiomModel, starts: list[int], length: int, n_tokens: int, alpha: float) -> bool:
+    """Whether ``len(starts)`` statements of a passage of ``length`` tokens are more than the idiom
+    of the music predicts, at level ``alpha``.
+
+    The idiom model of the music without these statements gives each its probability in its
+    context; their mean, times the ``n_tokens`` places a statement could start, is the count
+    expected by chance, and the count heard is tested against a Poisson law of that mean (one
+    sided). A turn of phrase the music makes anyway is expected often; a motif is heard far more
+    often than its steps, taken one by one, would have it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from musicwords.idiom import IdiomModel
+    >>> steps = np.random.default_rng(0).integers(0, 3, 2000)  # three steps, at random
+    >>> idiom = IdiomModel(steps, 3)
+    >>> common = [i for i in range(len(steps) - 3) if list(steps[i:i + 3]) == [0, 1, 2]][::2]
+    >>> heard_more_than_idiom(idiom, common, 3, len(steps), 0.01)  # as often as chance has it
+    False
+    """
+    from scipy.stats import poisson  # noqa: PLC0415
+
+    bits = idiom.word_bits(starts, length) / len(starts)
+    expected = n_tokens * 2.0 ** -bits
+    return bool(poisson.sf(len(starts) - 1, expected) < alpha)
 
 
 def in_place(d: Dictionary, w: int) -> bool:

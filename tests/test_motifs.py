@@ -68,7 +68,8 @@ def test_bps_movements_load_split_in_halves_and_evaluate_from_the_command_line(t
     row = json.loads(run.stdout)["polyphonic"]
     assert {"F_est", "F_3", "box_iou", "box_iou_penalised"} <= set(row)
     assert row["R_est"] > 0.5  # the planted motif is found
-    ablation = ["--layer", "motifs", "--motif-voices", "none", "--max-motif-notes", "none", "--no-texture"]
+    ablation = ["--layer", "motifs", "--motif-voices", "none", "--max-motif-notes", "none", "--no-texture",
+                "--motif-words", "mdl"]
     run = subprocess.run([sys.executable, "-m", "musicwords", "evaluate", "--dataset", "bps", "--path", str(tmp_path),
                           "--split", "test", "--json", *ablation], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
