@@ -57,7 +57,9 @@ CORPUS_FOLDER = "_corpus"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from musicwords.discover import DiscoverConfig  # noqa: PLC0415
     from musicwords.em import EMConfig  # noqa: PLC0415
+    from musicwords.voices import METHODS  # noqa: PLC0415
 
     parser.add_argument("--input", required=True,
                         help="a folder/prefix of scores (.mid .midi .xml .mxl .musicxml .krn .abc) or a Parquet manifest "
@@ -72,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cfg = parser.add_argument_group("music-words")
     cfg.add_argument("--preset", choices=("default", "debug"), default="default",
                      help="EM settings: default, or debug (fewer candidates and rounds: seconds) (default: %(default)s)")
-    cfg.add_argument("--voices", choices=("lines", "skyline", "outer"), default="lines",
+    cfg.add_argument("--voices", choices=METHODS, default=DiscoverConfig.voices,
                      help="voice separation of polyphonic parts (musicwords.voices) (default: %(default)s)")
     cfg.add_argument("--max-voices", type=int, default=4, help="lines per part (default: %(default)s)")
     cfg.add_argument("--extend", choices=("none", "repeating", "maximal"), default="none",
@@ -83,7 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cfg.add_argument("--null", choices=("unigram", "markov"), default="unigram",
                      help="the null model savings and significance are counted against (musicwords.idiom) "
                           "(default: %(default)s)")
-    cfg.add_argument("--motif-voices", choices=("skyline", "lines", "outer", "none"), default="skyline",
+    cfg.add_argument("--motif-voices", choices=(*METHODS, "none"), default=DiscoverConfig.motif_voices,
                      help="streams of the motif layer's dictionary: the top line of each part, other lines too, or "
                           "none: the patterns' streams (a fugue's inner entries need lines or outer) (default: %(default)s)")
     cfg.add_argument("--max-patterns", type=int, default=300,

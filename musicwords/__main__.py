@@ -14,6 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     from musicwords.discover import DiscoverConfig  # noqa: PLC0415
     from musicwords.evaluate import DATASETS, LAYERS, SPLITS  # noqa: PLC0415
     from musicwords.reconstruct import LEVELS  # noqa: PLC0415
+    from musicwords.voices import METHODS  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(prog="python -m musicwords", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="report a word only if its saving is this unlikely by chance, or 'none': every saving word "
                         "(default: %(default)s; for a sensitivity check, not per-piece tuning)")
     m = e.add_argument_group("the motif layer (for ablations; the defaults are the one configuration)")
-    m.add_argument("--motif-voices", choices=("skyline", "lines", "outer", "none"), default=DiscoverConfig.motif_voices,
+    m.add_argument("--motif-voices", choices=(*METHODS, "none"), default=DiscoverConfig.motif_voices,
                    help="streams the motif dictionary is learnt on; none: the patterns' streams (default: %(default)s)")
     m.add_argument("--max-motif-notes", type=_max_notes, default=DiscoverConfig.max_motif_notes,
                    help="longest motif in notes, or 'none' (default: %(default)s)")

@@ -74,11 +74,10 @@ class DiscoverConfig:
                              f"got {self.max_motif_notes}")
         if self.motif_words not in ("merges", "mdl"):
             raise ValueError(f"motif_words must be 'merges' or 'mdl', got {self.motif_words!r}")
-        for name in ("voices", "motif_voices"):
-            method = getattr(self, name)
-            if method not in METHODS and (name == "voices" or method is not None):
-                raise ValueError(f"{name} must be one of {METHODS}{' or None' if name == 'motif_voices' else ''}, "
-                                 f"got {method!r}")
+        if self.voices not in METHODS:
+            raise ValueError(f"voices must be one of {METHODS}, got {self.voices!r}")
+        if self.motif_voices is not None and self.motif_voices not in METHODS:
+            raise ValueError(f"motif_voices must be one of {METHODS} or None, got {self.motif_voices!r}")
 
     @classmethod
     def debug(cls) -> DiscoverConfig:
@@ -138,7 +137,8 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
             d = learn(tokens, alphabet)
         # savings over the null of config.null; frequency-merged words instead save over the base
         # token model and must be heard more often than the idiom predicts (reconstruct.motifs)
-        idiom = IdiomModel(tokens.tokens, len(alphabet)) if cfg.null == "markov" or merged else None
+        counted = merged and cfg.significance is not None  # the count test runs at the significance level
+        idiom = IdiomModel(tokens.tokens, len(alphabet)) if cfg.null == "markov" or counted else None
         return _Layer(d, find_occurrences(d, tokens, pieces), None if merged else idiom,
                       VariantFinder.of(tokens, alphabet) if cfg.variants else None, idiom if merged else None)
 
