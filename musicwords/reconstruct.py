@@ -317,6 +317,7 @@ def motifs(
     variants: VariantFinder | None = None,
     texture: bool = True,
     idiom: IdiomModel | None = None,
+    on_top: list[np.ndarray] | None = None,
 ) -> list[Pattern]:
     """The motif layer: words chosen by compression ratio, every note in one of them at most.
 
@@ -338,8 +339,11 @@ def motifs(
     tested): candidates proposed by frequency alone (:mod:`musicwords.merges`) include the
     commonest turns of phrase. With ``texture``, words that repeat a cell in place
     (:func:`in_place`: repeated notes, trills, tremolos, Alberti basses) are texture, not motifs.
-    With ``variants``, each motif also takes its varied statements among the notes no motif holds
-    (see :func:`patterns`).
+    With ``on_top`` (per piece, whether each note is on top of the texture:
+    :func:`musicwords.voices.on_top`), a motif is heard on top at least once: one of its
+    statements has half its notes or more there. Motifs are thematic; a figure only ever heard
+    under the melody is accompaniment. With ``variants``, each motif also takes its varied
+    statements among the notes no motif holds (see :func:`patterns`).
     """
     import heapq  # noqa: PLC0415
 
@@ -350,6 +354,9 @@ def motifs(
     saved = {w: s for w, s, count in rank_words(d, occurrences, null)
              if min_notes <= len(d.words[w]) + 1 <= longest and count >= 2 and s > min_saved
              and not (texture and in_place(d, w))}
+    if on_top is not None:
+        heard = {occ.word for occ in occurrences if occ.word in saved and on_top[occ.piece][occ.notes].mean() >= 0.5}
+        saved = {w: s for w, s in saved.items() if w in heard}
     if idiom is not None and significance is not None:
         starts: dict[int, set[int]] = {}
         for occ in occurrences:
@@ -431,28 +438,42 @@ def heard_more_than_idiom(idiom: IdiomModel, starts: list[int], length: int, n_t
 
 
 def in_place(d: Dictionary, w: int) -> bool:
-    """Whether word ``w`` is figuration: a cell stated at least twice in a row that ends where it began.
+    """Whether word ``w`` is figuration: a cell stated in place, or two lines in alternation.
 
-    The word's tokens, or all but its first or last one, repeat with a period ``p``
-    (``t[i] == t[i + p]``) over at least four notes and two cells (``2p`` notes), and one
-    period's pitch steps sum to zero: repeated notes, a trill or tremolo, an Alberti or drum
-    bass, with at most one note of what comes before or after. That is the texture a passage is
-    played in, and no motif: the word's boundaries are wherever a window of the run was cut. A
-    run that goes somewhere (a scale, a rising arpeggio) is not in place, nor are three repeated
-    notes and another (a cell stated twice over only three notes).
+    A cell stated in place: the word's tokens, give or take one at either end, repeat with a
+    period ``p`` (``t[i] == t[i + p]``) over at least four notes and two cells (``2p`` notes),
+    and one period's pitch steps sum to zero: repeated notes, a trill or tremolo, an Alberti or
+    drum bass. Two lines in alternation: every step, give or take one at either end, leaps (a
+    third or more), over at least five notes, and one of the two lines (every other note) holds
+    within a step or each note is within a step of the note two before: a pedal note alternating
+    with a moving line, broken octaves, a murky bass. That is the texture a passage is played
+    in, and no motif: the word's boundaries are wherever a window of the run was cut.
+    A run that goes somewhere (a scale, a rising arpeggio) is not figuration, nor are three
+    repeated notes and another (a cell stated twice over only three notes).
 
     Examples
     --------
-    >>> from musicwords.tokens import Alphabet
+    >>> from musicwords.tokens import Alphabet, TokenConfig
     >>> a = Alphabet(symbols=[(0, 3), (-3, 3), (3, 3), (2, 3), (-4, 6)])
-    >>> def word(*tokens):
-    ...     return Dictionary(alphabet=a, words=[(t,) for t in range(5)] + [tokens], logp=np.zeros(6),
-    ...                       counts=np.zeros(6), n_literals=5, base_bits=np.zeros(5), n_tokens=0)
+    >>> def word(*tokens, alphabet=a):
+    ...     n = len(alphabet.symbols)
+    ...     return Dictionary(alphabet=alphabet, words=[(t,) for t in range(n)] + [tokens], logp=np.zeros(n + 1),
+    ...                       counts=np.zeros(n + 1), n_literals=n, base_bits=np.zeros(n), n_tokens=0)
     >>> [in_place(word(*t), 5) for t in [(0, 0, 0), (1, 2, 1), (0, 0, 0, 4), (3, 3, 3), (0, 0, 4), (1, 2, 3)]]
     [True, True, True, False, False, False]
+    >>> steps = Alphabet(config=TokenConfig(pitch="diatonic"), symbols=[(-4, 3), (4, 3), (-3, 3), (3, 3), (2, 3)])
+    >>> [in_place(word(*t, alphabet=steps), 5) for t in [(0, 1, 2, 3, 0), (3, 3, 3, 3, 3)]]  # a pedal; an arpeggio
+    [True, False]
     """
     tokens = d.words[w]
-    return any(_repeats_in_place(part, d) for part in (tokens, tokens[1:], tokens[:-1]) if len(part) >= 3)
+    parts = [p for p in (tokens, tokens[1:], tokens[:-1], tokens[1:-1]) if len(p) >= 3]
+    if any(_repeats_in_place(part, d) for part in parts):
+        return True
+    pitch = d.alphabet.config.pitch
+    if pitch == "absolute":
+        return False
+    leap, step = (2, 1) if pitch == "diatonic" else (3, 2)  # a third; a second (scale steps or semitones)
+    return any(_alternates(tuple(d.alphabet.symbols[t][0] for t in part), leap, step) for part in parts)
 
 
 def _repeats_in_place(tokens: tuple[int, ...], d: Dictionary) -> bool:
@@ -463,6 +484,17 @@ def _repeats_in_place(tokens: tuple[int, ...], d: Dictionary) -> bool:
                 return True
             return sum(d.alphabet.symbols[t][0] for t in tokens[:p]) == 0
     return False
+
+
+def _alternates(steps: tuple[int, ...], leap: int, step: int) -> bool:
+    """Two lines in alternation: at least four steps, all leaps, and one line holds (a pedal:
+    its notes within a step of each other) or both move by step (each note within a step of the
+    note two before)."""
+    if len(steps) < 4 or any(abs(s) < leap for s in steps):
+        return False
+    heights = np.concatenate([[0], np.cumsum(steps)])
+    return (any(np.ptp(heights[k::2]) <= step for k in (0, 1))
+            or all(abs(a + b) <= step for a, b in zip(steps, steps[1:], strict=False)))
 
 
 def check_significance(significance: float | None) -> None:

@@ -30,7 +30,7 @@ from scipy.optimize import linear_sum_assignment
 
 from musicwords.notes import Notes
 
-__all__ = ["METHODS", "Streams", "separate_voices"]
+__all__ = ["METHODS", "Streams", "on_top", "separate_voices"]
 
 METHODS = ("lines", "skyline", "outer")
 
@@ -84,6 +84,39 @@ def separate_voices(notes: Notes, *, method: str = "lines", max_voices: int = 4)
                 streams.append(line)
                 names.append(name if len(lines) == 1 else f"{name}/{k}")
     return Streams(notes.piece_id, tuple(streams), tuple(names))
+
+
+def on_top(notes: Notes) -> np.ndarray:
+    """Whether each note is on top of the texture: no note of any part sounds higher at its onset.
+
+    A note sounds from its onset until its onset plus its duration; notes held from before
+    count, so an accompaniment figure under a held melody note is not on top.
+
+    Examples
+    --------
+    >>> n = Notes.from_arrays("x", onset=[0, 0, 1, 2], pitch=[72, 60, 64, 65], duration=[2, 1, 1, 1])
+    >>> n.pitch[on_top(n)].tolist()  # 64 sounds under the held 72
+    [72, 65]
+    """
+    import heapq  # noqa: PLC0415
+
+    order = np.argsort(notes.onset, kind="stable")
+    onset = notes.onset[order]
+    end = onset + np.maximum(notes.duration[order], 1e-9)
+    pitch = notes.pitch[order].astype(np.int64)
+    sounding: list[tuple[int, float]] = []  # (-pitch, end), the highest first
+    top = np.zeros(len(order), dtype=bool)
+    i = 0
+    while i < len(order):
+        j = i
+        while j < len(order) and onset[j] == onset[i]:
+            heapq.heappush(sounding, (-int(pitch[j]), float(end[j])))
+            j += 1
+        while sounding[0][1] <= onset[i]:  # ended: the notes of this onset stay, so the heap never empties
+            heapq.heappop(sounding)
+        top[order[i:j]] = pitch[i:j] >= -sounding[0][0]
+        i = j
+    return top
 
 
 def _skyline(notes: Notes, idx: np.ndarray, *, lowest: bool = False) -> np.ndarray:

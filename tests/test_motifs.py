@@ -15,6 +15,7 @@ import pytest
 from musicwords.discover import DiscoverConfig, discover
 from musicwords.notes import Notes
 from musicwords.synthetic import markov_melodies, planted_corpus
+from musicwords.voices import on_top
 
 
 def _bps_folder(root: Path, movements: list[str]) -> None:
@@ -523,6 +524,32 @@ def test_figuration_repeated_in_place_is_texture_not_a_motif(seed: int) -> None:
     assert any(in_place(control.motif_words, p.word) for p in control.motifs)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_a_pedal_alternating_with_a_moving_line_is_texture_not_a_motif(seed: int) -> None:
+    """A pedal figure (a held note struck between the notes of a moving line) heard often beside
+    a planted motif: the motif is found with all its statements and the figure is no motif;
+    without the texture rule it is one (the control)."""
+    from musicwords.reconstruct import in_place
+
+    rng = np.random.default_rng(seed)
+    motif = [(0, 0.5), (2, 0.5), (4, 1.0), (2, 0.5), (-1, 1.5)]
+    figure = (0, 7, 0, 5, 0, 9, 0, 7, 0)
+    notes: list[tuple[int, float]] = []
+    for k in range(10):
+        notes += [(int(rng.integers(60, 80)), float(rng.choice([0.75, 1.25, 1.75, 2.5]))) for _ in range(4)]
+        base = int(rng.integers(60, 72))
+        notes += [(base + p, d) for p, d in motif] if k % 2 == 0 else [(base + p, 0.25) for p in figure]
+    pitch, dur = [p for p, _ in notes], [d for _, d in notes]
+    n = Notes.from_arrays("pedal", onset=np.concatenate([[0.0], np.cumsum(dur[:-1])]), pitch=pitch, duration=dur)
+    cfg = DiscoverConfig(motif_tokens=None)
+    result = discover([n], cfg)
+    assert not any(in_place(result.motif_words, p.word) for p in result.motifs)
+    starts = {int(idx[0]) for p in result.motifs[:1] for _, idx in p.occurrences}
+    assert len(starts) == 5 and all([pitch[i + j] - pitch[i] for j in range(5)] == [0, 2, 4, 2, -1] for i in starts)
+    control = discover([n], dataclasses.replace(cfg, texture=False))
+    assert any(in_place(control.motif_words, p.word) for p in control.motifs)
+
+
 @pytest.mark.parametrize("seed", range(2))
 def test_the_motif_layer_listens_to_the_top_line_of_each_part(seed: int) -> None:
     """A melody over a bass in one part, the bass restating a formula: the motif layer holds no
@@ -548,5 +575,35 @@ def test_the_motif_layer_listens_to_the_top_line_of_each_part(seed: int) -> None
     first = top.motifs[0]
     assert len(first.occurrences) == 8 and all(np.diff(n.pitch[idx]).tolist()[:4] == [4, -2, 5, -2]
                                                for _, idx in first.occurrences)
-    lines = discover([n], dataclasses.replace(cfg, motif_voices=None))
+    lines = discover([n], dataclasses.replace(cfg, motif_voices=None, motif_on_top=False))
     assert held(lines).min() < 60
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_a_motif_is_heard_on_top_at_least_once(seed: int) -> None:
+    """A melody part with a planted motif over a bass part restating a formula: the formula,
+    never heard on top, is accompaniment and no motif; the melody's motif is found. Without the
+    rule (``motif_on_top=False``) the formula is a motif (the control)."""
+    rng = np.random.default_rng(seed)
+    melody: list[int] = []
+    for _ in range(8):
+        melody += rng.integers(62, 82, int(rng.integers(4, 8))).tolist()
+        base = int(rng.integers(64, 72))
+        melody += [base, base + 4, base + 2, base + 7, base + 5]
+    bass: list[int] = []
+    while len(bass) < len(melody):
+        root = int(rng.integers(44, 50))
+        bass += [root, root - 5, root - 3, root - 8, root - 1, root - 3] + rng.integers(36, 58, int(rng.integers(3, 7))).tolist()
+    onset = np.arange(len(melody)) * 0.5
+    n = Notes.from_arrays("melody and bass", onset=np.concatenate([onset, onset]), pitch=melody + bass[: len(melody)],
+                          duration=np.full(2 * len(melody), 0.5), voice=[0] * len(melody) + [1] * len(melody),
+                          voice_names=("right hand", "left hand"))
+    assert on_top(n)[n.voice == 1].sum() == 0 and on_top(n)[n.voice == 0].all()
+    cfg = DiscoverConfig(motif_tokens=None)
+    held = lambda result: n.voice[[int(i) for p in result.motifs for _, idx in p.occurrences for i in idx]]  # noqa: E731
+    result = discover([n], cfg)
+    assert result.motifs and (held(result) == 0).all()
+    assert any(len(p.occurrences) == 8 and all(np.diff(n.pitch[idx]).tolist()[:4] == [4, -2, 5, -2]
+                                               for _, idx in p.occurrences) for p in result.motifs)
+    control = discover([n], dataclasses.replace(cfg, motif_on_top=False))
+    assert (held(control) == 1).any()
