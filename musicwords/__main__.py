@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                         "predicts) or a dictionary learnt like the patterns' (default: %(default)s)")
     m.add_argument("--no-texture", dest="texture", action="store_false",
                    help="keep figuration (a cell repeated in place, two lines in alternation) among the motifs")
-    m.add_argument("--motifs-anywhere", dest="motif_on_top", action="store_false",
-                   help="keep motifs never heard on top of the texture (only under the melody)")
+    m.add_argument("--motifs-anywhere", dest="motif_in_melody", action="store_false",
+                   help="keep motifs never heard as melody (only under the melody of a keyboard texture)")
     args = parser.parse_args(argv)
     try:
         if args.command == "discover":
@@ -174,7 +174,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                               config=DiscoverConfig(significance=args.significance, null=args.null,
                                                     motif_voices=None if args.motif_voices == "none" else args.motif_voices,
                                                     max_motif_notes=args.max_motif_notes, texture=args.texture,
-                                                    motif_words=args.motif_words, motif_on_top=args.motif_on_top))
+                                                    motif_words=args.motif_words, motif_in_melody=args.motif_in_melody))
     means = {v: {k: round(x, 4) for k, x in r.items() if k != "pieces"} for v, r in result.items()}
     if args.json:
         print(json.dumps(means))

@@ -21,7 +21,7 @@ from musicwords.notes import Notes, NotesError
 from musicwords.reconstruct import Occurrence, Pattern, check_significance, find_occurrences, motifs, patterns
 from musicwords.tokens import Alphabet, TokenConfig, TokenStreams, tokenize
 from musicwords.variants import VariantFinder
-from musicwords.voices import METHODS, Streams, on_top, separate_voices
+from musicwords.voices import METHODS, Streams, in_melody, separate_voices
 
 __all__ = ["DiscoverConfig", "DiscoverResult", "discover"]
 
@@ -47,9 +47,9 @@ class DiscoverConfig:
     min_motif_notes: int = 4  # shortest motif (notes)
     max_motif_notes: int | None = 16  # longest motif (notes): a motif is short (None: no bound)
     texture: bool = True  # the motif layer leaves out figuration: cells repeated in place (reconstruct.in_place)
-    # a motif is heard on top of the texture at least once (voices.on_top): figures only ever
-    # heard under the melody are accompaniment
-    motif_on_top: bool = True
+    # a motif is heard as melody at least once (voices.in_melody: on top of the texture, or in a
+    # part that is one line): figures only ever heard under a keyboard melody are accompaniment
+    motif_in_melody: bool = True
     # the motif layer's streams: "skyline", the top line of each part (a motif is heard in the
     # line a listener follows; the accompaniment's lines are figuration), or another voices
     # method; None: the patterns' streams
@@ -167,7 +167,7 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
         layer = motifs(on.dictionary, on.occurrences, min_notes=cfg.min_motif_notes, max_notes=cfg.max_motif_notes,
                        min_ratio=cfg.motif_ratio, significance=cfg.significance, null=on.null, variants=on.variants,
                        texture=cfg.texture, idiom=on.idiom,
-                       on_top=[on_top(n) for n in pieces] if cfg.motif_on_top else None)
+                       melody=[in_melody(n) for n in pieces] if cfg.motif_in_melody else None)
     return DiscoverResult(pieces, streams, tokens, main.dictionary, main.occurrences, found, layer, own)
 
 

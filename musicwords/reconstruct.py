@@ -317,7 +317,7 @@ def motifs(
     variants: VariantFinder | None = None,
     texture: bool = True,
     idiom: IdiomModel | None = None,
-    on_top: list[np.ndarray] | None = None,
+    melody: list[np.ndarray] | None = None,
 ) -> list[Pattern]:
     """The motif layer: words chosen by compression ratio, every note in one of them at most.
 
@@ -339,10 +339,10 @@ def motifs(
     tested): candidates proposed by frequency alone (:mod:`musicwords.merges`) include the
     commonest turns of phrase. With ``texture``, words that repeat a cell in place
     (:func:`in_place`: repeated notes, trills, tremolos, Alberti basses) are texture, not motifs.
-    With ``on_top`` (per piece, whether each note is on top of the texture:
-    :func:`musicwords.voices.on_top`), a motif is heard on top at least once: one of its
+    With ``melody`` (per piece, whether each note is heard as melody:
+    :func:`musicwords.voices.in_melody`), a motif is heard as melody at least once: one of its
     statements has half its notes or more there. Motifs are thematic; a figure only ever heard
-    under the melody is accompaniment. With ``variants``, each motif also takes its varied
+    under the melody of a keyboard texture is accompaniment. With ``variants``, each motif also takes its varied
     statements among the notes no motif holds (see :func:`patterns`).
     """
     import heapq  # noqa: PLC0415
@@ -354,8 +354,8 @@ def motifs(
     saved = {w: s for w, s, count in rank_words(d, occurrences, null)
              if min_notes <= len(d.words[w]) + 1 <= longest and count >= 2 and s > min_saved
              and not (texture and in_place(d, w))}
-    if on_top is not None:
-        heard = {occ.word for occ in occurrences if occ.word in saved and on_top[occ.piece][occ.notes].mean() >= 0.5}
+    if melody is not None:
+        heard = {occ.word for occ in occurrences if occ.word in saved and melody[occ.piece][occ.notes].mean() >= 0.5}
         saved = {w: s for w, s in saved.items() if w in heard}
     if idiom is not None and significance is not None:
         starts: dict[int, set[int]] = {}

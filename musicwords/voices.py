@@ -30,7 +30,7 @@ from scipy.optimize import linear_sum_assignment
 
 from musicwords.notes import Notes
 
-__all__ = ["METHODS", "Streams", "on_top", "separate_voices"]
+__all__ = ["METHODS", "Streams", "in_melody", "on_top", "separate_voices"]
 
 METHODS = ("lines", "skyline", "outer")
 
@@ -84,6 +84,34 @@ def separate_voices(notes: Notes, *, method: str = "lines", max_voices: int = 4)
                 streams.append(line)
                 names.append(name if len(lines) == 1 else f"{name}/{k}")
     return Streams(notes.piece_id, tuple(streams), tuple(names))
+
+
+def in_melody(notes: Notes) -> np.ndarray:
+    """Whether each note is heard as melody: on top of the texture (:func:`on_top`), or in a part
+    that is one line.
+
+    A part is one line (a voice of a choir, an instrument of an ensemble) when at most one of
+    its notes in twenty starts with a higher note of the same part (a double stop, a divisi);
+    each such line is a voice of the counterpoint, heard in its own right. A part that plays
+    chords (a keyboard staff, a guitar) holds melody and accompaniment at once: only what is on
+    top of the whole texture is its melody.
+
+    Examples
+    --------
+    >>> n = Notes.from_arrays("x", onset=[0, 0, 0, 1, 1, 1], pitch=[72, 60, 64, 74, 59, 62], duration=[1] * 6,
+    ...                       voice=[0, 1, 1, 0, 1, 1])
+    >>> n.pitch[in_melody(n)].tolist()  # the staff of chords under the melody: accompaniment
+    [72, 74]
+    >>> n = Notes.from_arrays("x", onset=[0, 0, 1, 1], pitch=[72, 60, 74, 59], duration=[1] * 4, voice=[0, 1, 0, 1])
+    >>> sorted(n.pitch[in_melody(n)].tolist())  # two voices of one line each: both heard
+    [59, 60, 72, 74]
+    """
+    melody = on_top(notes)
+    for v in range(len(notes.voice_names)):
+        idx = np.flatnonzero(notes.voice == v)
+        if len(idx) and len(idx) - len(_skyline(notes, idx)) <= len(idx) / 20:
+            melody[idx] = True
+    return melody
 
 
 def on_top(notes: Notes) -> np.ndarray:

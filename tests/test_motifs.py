@@ -15,7 +15,6 @@ import pytest
 from musicwords.discover import DiscoverConfig, discover
 from musicwords.notes import Notes
 from musicwords.synthetic import markov_melodies, planted_corpus
-from musicwords.voices import on_top
 
 
 def _bps_folder(root: Path, movements: list[str]) -> None:
@@ -575,15 +574,19 @@ def test_the_motif_layer_listens_to_the_top_line_of_each_part(seed: int) -> None
     first = top.motifs[0]
     assert len(first.occurrences) == 8 and all(np.diff(n.pitch[idx]).tolist()[:4] == [4, -2, 5, -2]
                                                for _, idx in first.occurrences)
-    lines = discover([n], dataclasses.replace(cfg, motif_voices=None, motif_on_top=False))
+    lines = discover([n], dataclasses.replace(cfg, motif_voices=None, motif_in_melody=False))
     assert held(lines).min() < 60
 
 
 @pytest.mark.parametrize("seed", range(2))
-def test_a_motif_is_heard_on_top_at_least_once(seed: int) -> None:
-    """A melody part with a planted motif over a bass part restating a formula: the formula,
-    never heard on top, is accompaniment and no motif; the melody's motif is found. Without the
-    rule (``motif_on_top=False``) the formula is a motif (the control)."""
+def test_a_motif_is_heard_as_melody_at_least_once(seed: int) -> None:
+    """A melody with a planted motif over a keyboard left hand (a bass line in octaves) restating
+    a formula: the formula, never heard on top, is accompaniment and no motif; the melody's motif
+    is found. The same bass line played by a part of one line (a cello) is a voice of its own:
+    its formula is a motif. Without the rule (``motif_in_melody=False``) the left hand's formula
+    is a motif too (the control)."""
+    from musicwords.voices import in_melody
+
     rng = np.random.default_rng(seed)
     melody: list[int] = []
     for _ in range(8):
@@ -594,16 +597,28 @@ def test_a_motif_is_heard_on_top_at_least_once(seed: int) -> None:
     while len(bass) < len(melody):
         root = int(rng.integers(44, 50))
         bass += [root, root - 5, root - 3, root - 8, root - 1, root - 3] + rng.integers(36, 58, int(rng.integers(3, 7))).tolist()
+    bass = bass[: len(melody)]
     onset = np.arange(len(melody)) * 0.5
-    n = Notes.from_arrays("melody and bass", onset=np.concatenate([onset, onset]), pitch=melody + bass[: len(melody)],
-                          duration=np.full(2 * len(melody), 0.5), voice=[0] * len(melody) + [1] * len(melody),
-                          voice_names=("right hand", "left hand"))
-    assert on_top(n)[n.voice == 1].sum() == 0 and on_top(n)[n.voice == 0].all()
+
+    def piece(octaves: bool) -> Notes:
+        low = [p - 12 for p in bass] if octaves else []
+        return Notes.from_arrays("melody and bass", onset=np.concatenate([onset, onset, onset[: len(low)]]),
+                                 pitch=melody + bass + low, duration=np.full(2 * len(melody) + len(low), 0.5),
+                                 voice=[0] * len(melody) + [1] * (len(bass) + len(low)),
+                                 voice_names=("melody", "bass"))
+
+    def held(n: Notes, result: object) -> np.ndarray:
+        return n.voice[[int(i) for p in result.motifs for _, idx in p.occurrences for i in idx]]  # type: ignore[attr-defined]
+
     cfg = DiscoverConfig(motif_tokens=None)
-    held = lambda result: n.voice[[int(i) for p in result.motifs for _, idx in p.occurrences for i in idx]]  # noqa: E731
-    result = discover([n], cfg)
-    assert result.motifs and (held(result) == 0).all()
-    assert any(len(p.occurrences) == 8 and all(np.diff(n.pitch[idx]).tolist()[:4] == [4, -2, 5, -2]
+    keyboard = piece(octaves=True)
+    assert not in_melody(keyboard)[keyboard.voice == 1].any() and in_melody(keyboard)[keyboard.voice == 0].all()
+    result = discover([keyboard], cfg)
+    assert result.motifs and (held(keyboard, result) == 0).all()
+    assert any(len(p.occurrences) == 8 and all(np.diff(keyboard.pitch[idx]).tolist()[:4] == [4, -2, 5, -2]
                                                for _, idx in p.occurrences) for p in result.motifs)
-    control = discover([n], dataclasses.replace(cfg, motif_on_top=False))
-    assert (held(control) == 1).any()
+    control = discover([keyboard], dataclasses.replace(cfg, motif_in_melody=False))
+    assert (held(keyboard, control) == 1).any()
+    ensemble = piece(octaves=False)
+    assert in_melody(ensemble).all()
+    assert (held(ensemble, discover([ensemble], cfg)) == 1).any()
