@@ -55,8 +55,9 @@ class DiscoverConfig:
     # method; None: the patterns' streams
     motif_voices: str | None = "skyline"
     # the motif layer's candidate words: "merges", the commonest adjacent pair merged while it is
-    # heard 3 times or more (musicwords.merges: every unit heard often, at every length; each must
-    # then be heard more often than the idiom of the music predicts), or "mdl", a dictionary learnt
+    # heard 3 times or more, into words of at most max_motif_notes (musicwords.merges: every unit
+    # heard often, at every length; each must then be heard more often than the idiom of the
+    # music predicts), or "mdl", a dictionary learnt
     # like the patterns' (whose long words hide the motifs inside them)
     motif_words: str = "merges"
     # the motif layer's candidates are made of these tokens: scale steps, so that a sequence or a
@@ -133,7 +134,8 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
     def learned(tokens: TokenStreams, alphabet: Alphabet, say: Callable[[str], None] | None,
                 merged: bool = False) -> _Layer:
         if merged:  # frequency merges: every unit heard 3 times or more, the idiom's among them
-            d = counting_dictionary(tokens.tokens, alphabet, frequent_merges(tokens.tokens, min_count=3))
+            longest = None if cfg.max_motif_notes is None else max(cfg.max_motif_notes - 1, 2)  # tokens: notes - 1
+            d = counting_dictionary(tokens.tokens, alphabet, frequent_merges(tokens.tokens, min_count=3, max_length=longest))
         elif learn is None:
             d = learn_dictionary(tokens, alphabet, cfg.em, progress=say)
         else:

@@ -7,7 +7,10 @@ length (:mod:`musicwords.em`) instead folds them into the long words that shorte
 in a movement whose exposition is repeated, the repeat is one word and the motifs inside it are
 no words of their own. Merging stops when the commonest pair is heard fewer than ``min_count``
 times: the motif layer needs a compression ratio ``k L / (L + k)`` of 2, which no unit heard
-fewer than 3 times reaches, whatever its length.
+fewer than 3 times reaches, whatever its length. The motif layer also bounds the words'
+length (``max_length``, its longest motif): a longer merge could never be a motif, and
+merging on would fold the motifs of a repeated section into pieces of the section, as the
+code-length dictionary does.
 
 It is byte-pair encoding (as in BPE tokenisers), run incrementally: the pair counts are updated
 where a merge changes the sequence, so the whole run costs about one pass over the tokens per
@@ -32,18 +35,23 @@ from musicwords.tokens import SEPARATOR, Alphabet
 __all__ = ["counting_dictionary", "frequent_merges"]
 
 
-def frequent_merges(tokens: np.ndarray, *, min_count: int = 3, max_merges: int | None = None) -> list[tuple[int, ...]]:
+def frequent_merges(tokens: np.ndarray, *, min_count: int = 3, max_merges: int | None = None,
+                    max_length: int | None = None) -> list[tuple[int, ...]]:
     """The words made by merging the commonest adjacent pair while it occurs ``min_count`` times or more.
 
     ``tokens`` holds streams separated by ``SEPARATOR``; pairs never span a separator. A pair's
     count is the number of places it occurs (two overlapping in a run of one symbol count
     twice); its occurrences are then merged left to right, so an overlapping one is skipped.
     The commonest pair wins, then the longer one, then the first in symbol order. At most
-    ``max_merges`` merges (None: no bound). Returns the merged words in merge order, each as
+    ``max_merges`` merges, and words of at most ``max_length`` tokens: a pair that would be
+    longer is never merged (None: no bound). Returns the merged words in merge order, each as
     its token tuple.
     """
     if min_count < 2:
         raise ValueError(f"min_count must be >= 2 (a pair heard once is no unit), got {min_count}")
+    if max_length is not None and max_length < 2:
+        raise ValueError(f"max_length must be >= 2 (a merge joins two tokens) or None, got {max_length}")
+    longest = max_length if max_length is not None else len(tokens)
     t = np.asarray(tokens, dtype=np.int64)
     n = len(t)
     sym = t.tolist()
@@ -64,12 +72,13 @@ def frequent_merges(tokens: np.ndarray, *, min_count: int = 3, max_merges: int |
         j = nxt[i]
         if alive[i] and j < n and alive[j]:
             where.setdefault((sym[i], sym[j]), set()).add(i)
-    heap = [(-len(at), -2, pair) for pair, at in where.items() if len(at) >= min_count]
+    heap = [(-len(at), -2, pair) for pair, at in where.items() if len(at) >= min_count and longest >= 2]
     heapq.heapify(heap)
 
     def push(pair: tuple[int, int], at: set[int]) -> None:  # the pair at its new count (older entries go stale)
-        if len(at) >= min_count:
-            heapq.heappush(heap, (-len(at), -len(spelled[pair[0]]) - len(spelled[pair[1]]), pair))
+        length = len(spelled[pair[0]]) + len(spelled[pair[1]])
+        if len(at) >= min_count and length <= longest:
+            heapq.heappush(heap, (-len(at), -length, pair))
 
     def drop(pair: tuple[int, int], i: int) -> None:
         at = where.get(pair)

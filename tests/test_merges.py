@@ -8,7 +8,8 @@ import pytest
 from musicwords.merges import frequent_merges
 
 
-def _from_scratch(tokens: np.ndarray, min_count: int, max_merges: int | None = None) -> list[tuple[int, ...]]:
+def _from_scratch(tokens: np.ndarray, min_count: int, max_merges: int | None = None,
+                  max_length: int | None = None) -> list[tuple[int, ...]]:
     """Recount every pair after every merge (the definition; the same tie-break: count, length, symbol ids)."""
     seqs: list[list[tuple[int, ...]]] = [[]]
     for t in tokens.tolist():
@@ -23,7 +24,8 @@ def _from_scratch(tokens: np.ndarray, min_count: int, max_merges: int | None = N
         pairs: dict[tuple[tuple[int, ...], tuple[int, ...]], int] = {}
         for s in seqs:
             for a, b in zip(s, s[1:], strict=False):
-                pairs[(a, b)] = pairs.get((a, b), 0) + 1
+                if max_length is None or len(a) + len(b) <= max_length:
+                    pairs[(a, b)] = pairs.get((a, b), 0) + 1
         if not pairs:
             break
         (a, b), count = min(pairs.items(), key=lambda kv: (-kv[1], -len(kv[0][0]) - len(kv[0][1]),
@@ -53,6 +55,10 @@ def test_incremental_merges_equal_merging_from_scratch(seed: int) -> None:
     for min_count in (2, 3):
         assert frequent_merges(tokens, min_count=min_count) == _from_scratch(tokens, min_count)
     assert frequent_merges(tokens, min_count=2, max_merges=5) == _from_scratch(tokens, 2, 5)
+    for longest in (2, 3, 5):
+        merged = frequent_merges(tokens, min_count=2, max_length=longest)
+        assert merged == _from_scratch(tokens, 2, max_length=longest)
+        assert all(len(w) <= longest for w in merged)
 
 
 def test_merging_stops_below_the_count_and_never_spans_streams() -> None:
@@ -62,3 +68,5 @@ def test_merging_stops_below_the_count_and_never_spans_streams() -> None:
     assert frequent_merges(np.array([0, -1, 0, -1, 0]), min_count=2) == []
     with pytest.raises(ValueError, match="min_count"):
         frequent_merges(tokens, min_count=1)
+    with pytest.raises(ValueError, match="max_length"):
+        frequent_merges(tokens, max_length=1)
