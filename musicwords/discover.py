@@ -46,7 +46,7 @@ class DiscoverConfig:
     motif_ratio: float | None = 2.0  # the motif layer: words down to this compression ratio (reconstruct.motifs); None: none
     min_motif_notes: int = 4  # shortest motif (notes)
     max_motif_notes: int | None = 16  # longest motif (notes): a motif is short (None: no bound)
-    texture: bool = True  # the motif layer leaves out figuration: cells repeated in place (reconstruct.in_place)
+    texture: bool = True  # the motif layer leaves out figuration: a cell in place, lines alternating (reconstruct.in_place)
     # a motif is heard as melody at least once (voices.in_melody: on top of the texture, or in a
     # part that is one line): figures only ever heard under a keyboard melody are accompaniment
     motif_in_melody: bool = True
@@ -57,8 +57,8 @@ class DiscoverConfig:
     # the motif layer's candidate words: "merges", the commonest adjacent pair merged while it is
     # heard 3 times or more, into words of at most max_motif_notes (musicwords.merges: every unit
     # heard often, at every length; each must then be heard more often than the idiom of the
-    # music predicts), or "mdl", a dictionary learnt
-    # like the patterns' (whose long words hide the motifs inside them)
+    # music predicts), or "mdl", a dictionary learnt like the patterns' (whose long words hide
+    # the motifs inside them)
     motif_words: str = "merges"
     # the motif layer's candidates are made of these tokens: scale steps, so that a sequence or a
     # tonal answer states the same motif (sections recur literally: the patterns keep `tokens`);

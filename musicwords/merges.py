@@ -72,7 +72,7 @@ def frequent_merges(tokens: np.ndarray, *, min_count: int = 3, max_merges: int |
         j = nxt[i]
         if alive[i] and j < n and alive[j]:
             where.setdefault((sym[i], sym[j]), set()).add(i)
-    heap = [(-len(at), -2, pair) for pair, at in where.items() if len(at) >= min_count and longest >= 2]
+    heap = [(-len(at), -2, pair) for pair, at in where.items() if len(at) >= min_count]
     heapq.heapify(heap)
 
     def push(pair: tuple[int, int], at: set[int]) -> None:  # the pair at its new count (older entries go stale)

@@ -337,13 +337,13 @@ def motifs(
     :class:`~musicwords.idiom.IdiomModel` of the same streams), a word must also be heard more
     often than the idiom predicts (:func:`heard_more_than_idiom`, Bonferroni over the words
     tested): candidates proposed by frequency alone (:mod:`musicwords.merges`) include the
-    commonest turns of phrase. With ``texture``, words that repeat a cell in place
-    (:func:`in_place`: repeated notes, trills, tremolos, Alberti basses) are texture, not motifs.
+    commonest turns of phrase. With ``texture``, figuration (:func:`in_place`: repeated notes,
+    trills, tremolos, Alberti basses, a pedal alternating with a moving line) is no motif.
     With ``melody`` (per piece, whether each note is heard as melody:
     :func:`musicwords.voices.in_melody`), a motif is heard as melody at least once: one of its
     statements has half its notes or more there. Motifs are thematic; a figure only ever heard
-    under the melody of a keyboard texture is accompaniment. With ``variants``, each motif also takes its varied
-    statements among the notes no motif holds (see :func:`patterns`).
+    under the melody of a keyboard texture is accompaniment. With ``variants``, each motif also
+    takes its varied statements among the notes no motif holds (see :func:`patterns`).
     """
     import heapq  # noqa: PLC0415
 
