@@ -498,11 +498,18 @@ def test_the_motif_layer_takes_a_short_motif_heard_many_times_not_a_section_hear
     assert all(len(p.occurrences[0][1]) < 38 for p in result.motifs)  # ... and no motif
 
 
+FIGURES = {
+    "alberti": (0, 7, 4, 7) * 3,  # a cell stated in place
+    "pedal": (0, 7, 0, 5, 0, 9, 0, 7, 0),  # a held note struck between the notes of a moving line
+}
+
+
 @pytest.mark.parametrize("seed", range(3))
-def test_figuration_repeated_in_place_is_texture_not_a_motif(seed: int) -> None:
-    """An Alberti figure (a cell twice in place) heard often beside a planted motif: the motif
-    layer reports the motif with all its statements and no word that repeats a cell in place;
-    without the texture rule the figure is a motif (the control)."""
+@pytest.mark.parametrize("figure", sorted(FIGURES))
+def test_figuration_is_texture_not_a_motif(figure: str, seed: int) -> None:
+    """A figure (an Alberti cell twice in place; a pedal alternating with a moving line) heard
+    often beside a planted motif: the motif layer reports the motif with all its statements and
+    no figuration; without the texture rule the figure is a motif (the control)."""
     from musicwords.reconstruct import in_place
 
     rng = np.random.default_rng(seed)
@@ -511,36 +518,10 @@ def test_figuration_repeated_in_place_is_texture_not_a_motif(seed: int) -> None:
     for k in range(10):
         notes += [(int(rng.integers(60, 80)), float(rng.choice([0.75, 1.25, 1.75, 2.5]))) for _ in range(4)]
         base = int(rng.integers(60, 72))
-        notes += [(base + p, d) for p, d in motif] if k % 2 == 0 else [(base + p, 0.25) for p in (0, 7, 4, 7) * 3]
+        notes += [(base + p, d) for p, d in motif] if k % 2 == 0 else [(base + p, 0.25) for p in FIGURES[figure]]
     pitch, dur = [p for p, _ in notes], [d for _, d in notes]
-    n = Notes.from_arrays("alberti", onset=np.concatenate([[0.0], np.cumsum(dur[:-1])]), pitch=pitch, duration=dur)
+    n = Notes.from_arrays(figure, onset=np.concatenate([[0.0], np.cumsum(dur[:-1])]), pitch=pitch, duration=dur)
     cfg = DiscoverConfig(motif_tokens=None)  # random heights: no key to spell them in
-    result = discover([n], cfg)
-    assert not any(in_place(result.motif_words, p.word) for p in result.motifs)
-    starts = {int(idx[0]) for p in result.motifs[:1] for _, idx in p.occurrences}
-    assert len(starts) == 5 and all([pitch[i + j] - pitch[i] for j in range(5)] == [0, 2, 4, 2, -1] for i in starts)
-    control = discover([n], dataclasses.replace(cfg, texture=False))
-    assert any(in_place(control.motif_words, p.word) for p in control.motifs)
-
-
-@pytest.mark.parametrize("seed", range(3))
-def test_a_pedal_alternating_with_a_moving_line_is_texture_not_a_motif(seed: int) -> None:
-    """A pedal figure (a held note struck between the notes of a moving line) heard often beside
-    a planted motif: the motif is found with all its statements and the figure is no motif;
-    without the texture rule it is one (the control)."""
-    from musicwords.reconstruct import in_place
-
-    rng = np.random.default_rng(seed)
-    motif = [(0, 0.5), (2, 0.5), (4, 1.0), (2, 0.5), (-1, 1.5)]
-    figure = (0, 7, 0, 5, 0, 9, 0, 7, 0)
-    notes: list[tuple[int, float]] = []
-    for k in range(10):
-        notes += [(int(rng.integers(60, 80)), float(rng.choice([0.75, 1.25, 1.75, 2.5]))) for _ in range(4)]
-        base = int(rng.integers(60, 72))
-        notes += [(base + p, d) for p, d in motif] if k % 2 == 0 else [(base + p, 0.25) for p in figure]
-    pitch, dur = [p for p, _ in notes], [d for _, d in notes]
-    n = Notes.from_arrays("pedal", onset=np.concatenate([[0.0], np.cumsum(dur[:-1])]), pitch=pitch, duration=dur)
-    cfg = DiscoverConfig(motif_tokens=None)
     result = discover([n], cfg)
     assert not any(in_place(result.motif_words, p.word) for p in result.motifs)
     starts = {int(idx[0]) for p in result.motifs[:1] for _, idx in p.occurrences}
