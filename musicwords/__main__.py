@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="score the patterns that save the most bits (themes, sections) or the motif layer (short units "
                         "that recur many times, chosen by compression ratio) (default: %(default)s)")
     e.add_argument("--per-piece", action="store_true", help="also print each piece's figures (to stderr as they come)")
+    e.add_argument("--per-pattern", action="store_true",
+                   help="also print each found pattern with the annotated pattern it matches best and how closely "
+                        "(0: it matches none; to stderr, with --per-piece's lines)")
     e.add_argument("--method", choices=("words", "bpe", "ngram"), default="words", help="method (default: %(default)s)")
     e.add_argument("--json", action="store_true", help="print one JSON object with the means")
     e.add_argument("--significance", type=_significance, default=DiscoverConfig.significance,
@@ -168,9 +171,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     if not path:
         raise FileNotFoundError(f"no {args.dataset} folder: pass --path DIR or set "
                                 f"{'JKUPDD' if args.dataset == 'jkupdd' else 'BPS_MOTIF'}")
-    progress = (lambda line: print(line, file=sys.stderr, flush=True)) if args.per_piece else None
+    progress = (lambda line: print(line, file=sys.stderr, flush=True)) if args.per_piece or args.per_pattern else None
     result = evaluate_dataset(args.dataset, path, method=args.method, split=args.split, level=args.level,
-                              progress=progress, layer=args.layer,
+                              progress=progress, layer=args.layer, per_pattern=args.per_pattern,
                               config=DiscoverConfig(significance=args.significance, null=args.null,
                                                     motif_voices=None if args.motif_voices == "none" else args.motif_voices,
                                                     max_motif_notes=args.max_motif_notes, texture=args.texture,

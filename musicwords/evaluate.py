@@ -58,7 +58,7 @@ from musicwords.reconstruct import LEVELS
 from musicwords.tokens import SEPARATOR, Alphabet, TokenStreams
 
 __all__ = ["ANNOTATORS", "DATASETS", "LAYERS", "SPLITS", "box_iou", "box_iou_penalised", "evaluate_dataset", "evaluate_jkupdd",
-           "default_path", "evaluate_piece", "load_bps", "load_jkupdd", "pattern_points", "split_pieces"]
+           "default_path", "evaluate_piece", "load_bps", "load_jkupdd", "pattern_matches", "pattern_points", "split_pieces"]
 
 ANNOTATORS = {
     "polyphonic": ("barlowAndMorgensternRevised", "bruhn", "schoenberg", "sectionalRepetitions", "tomCollins"),
@@ -219,6 +219,29 @@ def _box(occ: Points) -> tuple[float, float, float, float]:
     return (min(t), max(max(t), min(t) + 1.0), min(p) - 0.5, max(p) + 0.5)
 
 
+def pattern_matches(reference: list[list[Points]], estimated: list[list[Points]]) -> np.ndarray:
+    """The establishment matrix: ``S[i, j]``, how well found pattern ``j`` matches annotated
+    pattern ``i`` (its best pair of occurrences: the notes they share over the larger one's size).
+
+    As ``mir_eval.pattern.establishment_FPR`` computes it: the mean over ``j`` of ``S[:, j].max()``
+    is the establishment precision, the mean over ``i`` of ``S[i].max()`` the recall. Per found
+    pattern it says which annotated pattern it is and how closely, or that it matches none (0).
+
+    Examples
+    --------
+    >>> ref = [[[(0.0, 60.0), (1.0, 62.0), (2.0, 64.0), (3.0, 65.0)]]]
+    >>> pattern_matches(ref, [[[(1.0, 62.0), (2.0, 64.0)]], [[(9.0, 40.0)]]]).tolist()
+    [[0.5, 0.0]]
+    """
+    ref = [[(set(o), len(o)) for o in p] for p in reference]  # a point twice in an occurrence counts twice in its size
+    est = [[(set(o), len(o)) for o in p] for p in estimated]
+    out = np.zeros((len(ref), len(est)))
+    for i, r in enumerate(ref):
+        for j, e in enumerate(est):
+            out[i, j] = max((len(a & b) / max(m, n) for a, m in r for b, n in e if m or n), default=0.0)
+    return out
+
+
 def evaluate_piece(reference: list[list[Points]], estimated: list[list[Points]]) -> dict[str, float]:
     """All metrics for one piece (0 for every metric when nothing was found)."""
     import mir_eval  # noqa: PLC0415
@@ -271,31 +294,49 @@ def evaluate_jkupdd(root: str | Path, *, method: str = "words", config: Discover
 
 def evaluate_dataset(dataset: str, root: str | Path, *, method: str = "words", config: DiscoverConfig | None = None,
                      split: str = "all", level: str = "all", progress: Any = None,
-                     layer: str = "patterns") -> dict[str, Any]:
+                     layer: str = "patterns", per_pattern: bool = False) -> dict[str, Any]:
     """Mean metrics of ``method`` on an annotated set, per version of it (``jkupdd``: polyphonic
-    and monophonic; ``bps``: polyphonic), each with its per-piece rows under ``"pieces"``."""
+    and monophonic; ``bps``: polyphonic), each with its per-piece rows under ``"pieces"``. With
+    ``per_pattern``, ``progress`` also gets a line per found pattern: its statements, where it is
+    first heard, and the annotated pattern it matches best (:func:`pattern_matches`)."""
     if dataset == "jkupdd":
         sets = {version: load_jkupdd(root, version) for version in ("polyphonic", "monophonic")}
     elif dataset == "bps":
         sets = {"polyphonic": load_bps(root)}
     else:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
-    return {version: _score(split_pieces(pieces, split), method, config, level, progress, layer)
+    return {version: _score(split_pieces(pieces, split), method, config, level, progress, layer, per_pattern)
             for version, pieces in sets.items()}
 
 
 def _score(pieces: list[Piece], method: str, config: DiscoverConfig | None, level: str = "all",
-           progress: Any = None, layer: str = "patterns") -> dict[str, Any]:
+           progress: Any = None, layer: str = "patterns", per_pattern: bool = False) -> dict[str, Any]:
     rows = {}
     for name, notes, ref in pieces:
-        est = pattern_points(notes, find_patterns(notes, method, config, level, layer))
+        found = find_patterns(notes, method, config, level, layer)
+        est = pattern_points(notes, found)
         rows[name] = evaluate_piece(ref, est)
         if progress is not None:
             progress(f"{name}: " + " ".join(f"{k}={v:.3f}" for k, v in rows[name].items()))
+            if per_pattern:
+                _say_matches(name, notes, found, pattern_matches(ref, est), progress)
     keys = next(iter(rows.values())).keys()
     out: dict[str, Any] = {k: float(np.mean([r[k] for r in rows.values()])) for k in keys}
     out["pieces"] = rows
     return out
+
+
+def _say_matches(name: str, notes: Notes, found: list[Any], matches: np.ndarray, progress: Any) -> None:
+    """A line per found pattern: what it is and the annotated pattern (1-based) it matches best."""
+    for j, p in enumerate(found):
+        sizes = [len(idx) for _, idx in p.occurrences]
+        first = min(float(notes.onset[idx].min()) for _, idx in p.occurrences)
+        best = int(matches[:, j].argmax()) if len(matches) else 0
+        match = (f"best match: annotated pattern {best + 1} of {len(matches)}, {matches[best, j]:.2f}"
+                 if len(matches) and matches[best, j] > 0 else "matches no annotated pattern")
+        length = f"{min(sizes)}" if min(sizes) == max(sizes) else f"{min(sizes)}-{max(sizes)}"
+        progress(f"  {name} #{j + 1} {p.level} w{p.word}: {len(sizes)} statements of {length} notes, "
+                 f"first at beat {first:g}; {match}")
 
 
 # --------------------------------------------------------------------------------------------

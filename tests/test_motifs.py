@@ -74,9 +74,34 @@ def test_bps_movements_load_split_in_halves_and_evaluate_from_the_command_line(t
                           "--split", "test", "--json", *ablation], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["polyphonic"]["R_est"] > 0.5
+    run = subprocess.run([sys.executable, "-m", "musicwords", "evaluate", "--dataset", "bps", "--path", str(tmp_path),
+                          "--split", "test", "--json", "--layer", "motifs", "--per-pattern"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    row = json.loads(run.stdout)["polyphonic"]
+    lines = [line for line in run.stderr.splitlines() if line.startswith("  ")]
+    assert len(lines) == row["n_patterns"] * 2 > 0  # a line per found pattern of the two test movements
+    assert any("best match: annotated pattern 1 of 1, 1.00" in line for line in lines)  # the planted motif
     run = subprocess.run([sys.executable, "-m", "musicwords", "evaluate", "--max-motif-notes", "3"],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 2 and "shortest motif" in run.stderr
+
+
+def test_pattern_matches_are_the_establishment_matrix() -> None:
+    """Per found pattern, its best annotated match: the means of the matrix's best entries are
+    mir_eval's establishment precision and recall; a pattern that matches nothing scores 0."""
+    import mir_eval
+
+    from musicwords.evaluate import pattern_matches
+
+    rng = np.random.default_rng(0)
+    occurrence = lambda: [(float(t), float(p)) for t, p in zip(rng.integers(0, 40, 6), rng.integers(58, 66, 6), strict=True)]  # noqa: E731
+    ref = [[occurrence() for _ in range(int(rng.integers(1, 4)))] for _ in range(4)]
+    est = [[o[: int(rng.integers(2, 7))] for o in p] for p in ref[:3]] + [[[(500.0, 30.0), (501.0, 31.0)]]]
+    matches = pattern_matches(ref, est)
+    _, precision, recall = mir_eval.pattern.establishment_FPR(ref, est)
+    assert matches.shape == (4, 4) and matches[:, 3].max() == 0.0
+    assert matches.max(axis=0).mean() == pytest.approx(precision) and matches.max(axis=1).mean() == pytest.approx(recall)
 
 
 def test_the_penalised_box_iou_falls_when_boxes_are_missed_or_added() -> None:
