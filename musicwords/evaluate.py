@@ -305,7 +305,12 @@ def evaluate_dataset(dataset: str, root: str | Path, *, method: str = "words", c
         sets = {"polyphonic": load_bps(root)}
     else:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
-    return {version: _score(split_pieces(pieces, split), method, config, level, progress, layer, per_pattern)
+    def say(version: str) -> Any:  # a set of several versions names the version on each line
+        if progress is None or len(sets) == 1:
+            return progress
+        return lambda line: progress(("  " if line.startswith(" ") else "") + f"{version} {line.lstrip()}")
+
+    return {version: _score(split_pieces(pieces, split), method, config, level, say(version), layer, per_pattern)
             for version, pieces in sets.items()}
 
 

@@ -188,10 +188,12 @@ def test_evaluate_cli_prints_means_for_both_versions(jkupdd: Path) -> None:
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "musicwords", "evaluate", "--path", str(jkupdd), "--json"],
+    result = subprocess.run([sys.executable, "-m", "musicwords", "evaluate", "--path", str(jkupdd), "--json", "--per-piece"],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     means = json.loads(result.stdout)
+    lines = result.stderr.splitlines()  # a line per piece of each version, naming the version
+    assert [line.split()[0] for line in lines] == ["polyphonic"] * 5 + ["monophonic"] * 5
     for version in ("polyphonic", "monophonic"):
         row = means[version]
         assert set(row) >= {"F_est", "P_est", "R_est", "F_occ_75", "F_occ_50", "F_3", "box_iou"}
