@@ -305,6 +305,7 @@ def evaluate_dataset(dataset: str, root: str | Path, *, method: str = "words", c
         sets = {"polyphonic": load_bps(root)}
     else:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+
     def say(version: str) -> Any:  # a set of several versions names the version on each line
         if progress is None or len(sets) == 1:
             return progress
