@@ -305,27 +305,22 @@ def evaluate_dataset(dataset: str, root: str | Path, *, method: str = "words", c
         sets = {"polyphonic": load_bps(root)}
     else:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
-
-    def say(version: str) -> Any:  # a set of several versions names the version on each line
-        if progress is None or len(sets) == 1:
-            return progress
-        return lambda line: progress(("  " if line.startswith(" ") else "") + f"{version} {line.lstrip()}")
-
-    return {version: _score(split_pieces(pieces, split), method, config, level, say(version), layer, per_pattern)
+    return {version: _score(split_pieces(pieces, split), method, config, level, progress, layer, per_pattern,
+                            tag=f"{version} " if len(sets) > 1 else "")  # several versions: each line names its own
             for version, pieces in sets.items()}
 
 
 def _score(pieces: list[Piece], method: str, config: DiscoverConfig | None, level: str = "all",
-           progress: Any = None, layer: str = "patterns", per_pattern: bool = False) -> dict[str, Any]:
+           progress: Any = None, layer: str = "patterns", per_pattern: bool = False, tag: str = "") -> dict[str, Any]:
     rows = {}
     for name, notes, ref in pieces:
         found = find_patterns(notes, method, config, level, layer)
         est = pattern_points(notes, found)
         rows[name] = evaluate_piece(ref, est)
         if progress is not None:
-            progress(f"{name}: " + " ".join(f"{k}={v:.3f}" for k, v in rows[name].items()))
+            progress(f"{tag}{name}: " + " ".join(f"{k}={v:.3f}" for k, v in rows[name].items()))
             if per_pattern:
-                _say_matches(name, notes, found, pattern_matches(ref, est), progress)
+                _say_matches(tag + name, notes, found, pattern_matches(ref, est), progress)
     keys = next(iter(rows.values())).keys()
     out: dict[str, Any] = {k: float(np.mean([r[k] for r in rows.values()])) for k in keys}
     out["pieces"] = rows

@@ -555,23 +555,30 @@ def test_figuration_is_texture_not_a_motif(figure: str, seed: int) -> None:
     assert any(in_place(control.motif_words, p.word) for p in control.motifs)
 
 
+def _melody_over_bass(rng: np.random.Generator, *, low: int, root: int) -> tuple[list[int], list[int]]:
+    """A melody (random notes from ``low`` up, a planted motif 0 +4 +2 +7 +5 eight times) and a
+    bass as long (a six-note formula on a root from ``root`` up, between random notes under
+    ``low - 4``)."""
+    melody: list[int] = []
+    for _ in range(8):
+        melody += rng.integers(low, low + 20, int(rng.integers(4, 8))).tolist()
+        base = int(rng.integers(low + 2, 72))
+        melody += [base, base + 4, base + 2, base + 7, base + 5]
+    bass: list[int] = []
+    while len(bass) < len(melody):
+        r = int(rng.integers(root, root + 6))
+        bass += [r, r - 5, r - 3, r - 8, r - 1, r - 3] + rng.integers(36, low - 4, int(rng.integers(3, 7))).tolist()
+    return melody, bass[: len(melody)]
+
+
 @pytest.mark.parametrize("seed", range(2))
 def test_the_motif_layer_listens_to_the_top_line_of_each_part(seed: int) -> None:
     """A melody over a bass in one part, the bass restating a formula: the motif layer holds no
     note under the top line (the formula stays out), and the melody's planted motif is found;
     on line-following streams (``motif_voices=None``) the bass formula is a motif (the control)."""
-    rng = np.random.default_rng(seed)
-    melody: list[int] = []
-    for _ in range(8):
-        melody += rng.integers(60, 80, int(rng.integers(4, 8))).tolist()
-        base = int(rng.integers(62, 72))
-        melody += [base, base + 4, base + 2, base + 7, base + 5]
-    bass: list[int] = []
-    while len(bass) < len(melody):
-        root = int(rng.integers(40, 46))
-        bass += [root, root - 5, root - 3, root - 8, root - 1, root - 3] + rng.integers(36, 56, int(rng.integers(3, 7))).tolist()
+    melody, bass = _melody_over_bass(np.random.default_rng(seed), low=60, root=40)
     onset = np.arange(len(melody)) * 0.5
-    n = Notes.from_arrays("two lines", onset=np.concatenate([onset, onset]), pitch=melody + bass[: len(melody)],
+    n = Notes.from_arrays("two lines", onset=np.concatenate([onset, onset]), pitch=melody + bass,
                           duration=np.full(2 * len(melody), 0.5))
     cfg = DiscoverConfig(motif_tokens=None)
     held = lambda result: n.pitch[[int(i) for p in result.motifs for _, idx in p.occurrences for i in idx]]  # noqa: E731
@@ -593,17 +600,7 @@ def test_a_motif_is_heard_as_melody_at_least_once(seed: int) -> None:
     is a motif too (the control)."""
     from musicwords.voices import in_melody
 
-    rng = np.random.default_rng(seed)
-    melody: list[int] = []
-    for _ in range(8):
-        melody += rng.integers(62, 82, int(rng.integers(4, 8))).tolist()
-        base = int(rng.integers(64, 72))
-        melody += [base, base + 4, base + 2, base + 7, base + 5]
-    bass: list[int] = []
-    while len(bass) < len(melody):
-        root = int(rng.integers(44, 50))
-        bass += [root, root - 5, root - 3, root - 8, root - 1, root - 3] + rng.integers(36, 58, int(rng.integers(3, 7))).tolist()
-    bass = bass[: len(melody)]
+    melody, bass = _melody_over_bass(np.random.default_rng(seed), low=62, root=44)
     onset = np.arange(len(melody)) * 0.5
 
     def piece(octaves: bool) -> Notes:
