@@ -11,7 +11,7 @@ from musicwords.notes import NotesError
 
 
 def main(argv: list[str] | None = None) -> int:
-    from musicwords.discover import DiscoverConfig  # noqa: PLC0415
+    from musicwords.discover import MOTIF_WORDS, DiscoverConfig  # noqa: PLC0415
     from musicwords.evaluate import DATASETS, LAYERS, SPLITS  # noqa: PLC0415
     from musicwords.reconstruct import LEVELS  # noqa: PLC0415
     from musicwords.voices import METHODS  # noqa: PLC0415
@@ -57,9 +57,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="streams the motif dictionary is learnt on; none: the patterns' streams (default: %(default)s)")
     m.add_argument("--max-motif-notes", type=_max_notes, default=DiscoverConfig.max_motif_notes,
                    help="longest motif in notes, or 'none' (default: %(default)s)")
-    m.add_argument("--motif-words", choices=("merges", "mdl"), default=DiscoverConfig.motif_words,
-                   help="candidate words: frequency merges (heard 3 times or more, then more often than the idiom "
-                        "predicts) or a dictionary learnt like the patterns' (default: %(default)s)")
+    m.add_argument("--motif-words", choices=MOTIF_WORDS, default=DiscoverConfig.motif_words,
+                   help="candidate words: a dictionary learnt like the patterns' (mdl), frequency merges (heard 3 "
+                        "times or more, then more often than the idiom predicts), or both: the MDL words' motifs "
+                        "first, then the merges' in the notes left (default: %(default)s)")
     m.add_argument("--no-texture", dest="texture", action="store_false",
                    help="keep figuration (a cell repeated in place, two lines in alternation) among the motifs")
     m.add_argument("--motifs-anywhere", dest="motif_in_melody", action="store_false",

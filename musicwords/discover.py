@@ -11,8 +11,11 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from musicwords.em import Dictionary, EMConfig, learn_dictionary
 from musicwords.idiom import IdiomModel
@@ -23,7 +26,9 @@ from musicwords.tokens import Alphabet, TokenConfig, TokenStreams, tokenize
 from musicwords.variants import VariantFinder
 from musicwords.voices import METHODS, Streams, in_melody, separate_voices
 
-__all__ = ["DiscoverConfig", "DiscoverResult", "discover"]
+__all__ = ["MOTIF_WORDS", "DiscoverConfig", "DiscoverResult", "discover", "joined"]
+
+MOTIF_WORDS = ("both", "mdl", "merges")  # where the motif layer's candidates come from (DiscoverConfig.motif_words)
 
 
 @dataclass(frozen=True)
@@ -54,12 +59,14 @@ class DiscoverConfig:
     # line a listener follows; the accompaniment's lines are figuration), or another voices
     # method; None: the patterns' streams
     motif_voices: str | None = "skyline"
-    # the motif layer's candidate words: "merges", the commonest adjacent pair merged while it is
-    # heard 3 times or more, into words of at most max_motif_notes (musicwords.merges: every unit
-    # heard often, at every length; each must then be heard more often than the idiom of the
-    # music predicts), or "mdl", a dictionary learnt like the patterns' (whose long words hide
-    # the motifs inside them)
-    motif_words: str = "merges"
+    # the motif layer's candidate words: "mdl", a dictionary learnt like the patterns' (its words
+    # are cut where the shortest description cuts the music, but its long words hide the motifs
+    # inside them); "merges", the commonest adjacent pair merged while it is heard 3 times or
+    # more, into words of at most max_motif_notes (musicwords.merges: every unit heard often, at
+    # every length; each must then be heard more often than the idiom of the music predicts); or
+    # "both": the motifs among the MDL dictionary's words first, then those among the merges in
+    # the notes they leave
+    motif_words: str = "both"
     # the motif layer's candidates are made of these tokens: scale steps, so that a sequence or a
     # tonal answer states the same motif (sections recur literally: the patterns keep `tokens`);
     # None: the patterns' tokens (and with motif_words="mdl", motif_voices=None, their dictionary)
@@ -76,8 +83,8 @@ class DiscoverConfig:
         if self.max_motif_notes is not None and self.max_motif_notes < self.min_motif_notes:
             raise ValueError(f"max_motif_notes must be >= min_motif_notes ({self.min_motif_notes}) or None, "
                              f"got {self.max_motif_notes}")
-        if self.motif_words not in ("merges", "mdl"):
-            raise ValueError(f"motif_words must be 'merges' or 'mdl', got {self.motif_words!r}")
+        if self.motif_words not in MOTIF_WORDS:
+            raise ValueError(f"motif_words must be one of {MOTIF_WORDS}, got {self.motif_words!r}")
         if self.voices not in METHODS:
             raise ValueError(f"voices must be one of {METHODS}, got {self.voices!r}")
         if self.motif_voices is not None and self.motif_voices not in METHODS:
@@ -114,7 +121,8 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
 
     ``learn`` replaces stage 1 (EM under MDL) with another dictionary builder, so that baselines
     run through the same voices, tokens, reconstruction and reporting (and a job can run the
-    E-step elsewhere); the motif layer uses it where ``config.motif_words == "mdl"``. ``streams``,
+    E-step elsewhere); the motif layer uses it for its MDL dictionary (``config.motif_words``
+``"mdl"`` or ``"both"``). ``streams``,
     one per piece, are voices separated beforehand (with the settings of ``config``); by default
     they are separated here.
     """
@@ -154,23 +162,65 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
     layer: list[Pattern] = []
     own: Dictionary | None = None
     if cfg.motif_ratio is not None:
-        on = main
         motif_tokens = cfg.motif_tokens or cfg.tokens
         motif_streams = streams
         if cfg.motif_voices not in (None, cfg.voices):
             motif_streams = [separate_voices(n, method=cfg.motif_voices, max_voices=cfg.max_voices) for n in pieces]
-        merged = cfg.motif_words == "merges"
-        if motif_tokens != cfg.tokens or motif_streams is not streams or merged:
-            motif_alphabet = Alphabet(config=motif_tokens)
-            say = (lambda line: progress(f"motif dictionary: {line}")) if progress else None
-            on = learned(tokenize(list(zip(pieces, motif_streams, strict=True)), motif_alphabet), motif_alphabet, say,
-                         merged)
-            own = on.dictionary
-        layer = motifs(on.dictionary, on.occurrences, min_notes=cfg.min_motif_notes, max_notes=cfg.max_motif_notes,
-                       min_ratio=cfg.motif_ratio, significance=cfg.significance, null=on.null, variants=on.variants,
-                       texture=cfg.texture, idiom=on.idiom,
-                       melody=[in_melody(n) for n in pieces] if cfg.motif_in_melody else None)
+        same = motif_tokens == cfg.tokens and motif_streams is streams  # the patterns' token streams
+        motif_alphabet = alphabet if same else Alphabet(config=motif_tokens)
+        heard = tokens if same else tokenize(list(zip(pieces, motif_streams, strict=True)), motif_alphabet)
+        say = (lambda line: progress(f"motif dictionary: {line}")) if progress else None
+        sources = []  # the candidates' dictionaries, in the order their motifs are chosen
+        if cfg.motif_words in ("mdl", "both"):
+            sources.append(main if same else learned(heard, motif_alphabet, say))
+        if cfg.motif_words in ("merges", "both"):
+            sources.append(learned(heard, motif_alphabet, say, merged=True))
+        melody = [in_melody(n) for n in pieces] if cfg.motif_in_melody else None
+        held: set[tuple[int, int]] = set()
+        for k, on in enumerate(sources):
+            chosen = motifs(on.dictionary, on.occurrences, min_notes=cfg.min_motif_notes, max_notes=cfg.max_motif_notes,
+                            min_ratio=cfg.motif_ratio, significance=cfg.significance, null=on.null, variants=on.variants,
+                            texture=cfg.texture, idiom=on.idiom, melody=melody, held=held)  # adds to held
+            if k == 0:
+                own = None if on is main else on.dictionary
+            else:  # one dictionary for the layer: the later source's words join the first's
+                own, ids = joined(sources[0].dictionary, on.dictionary)
+                chosen = [dataclasses.replace(p, word=int(ids[p.word]), parts=tuple(int(ids[w]) for w in p.parts))
+                          for p in chosen]
+            layer += chosen
     return DiscoverResult(pieces, streams, tokens, main.dictionary, main.occurrences, found, layer, own)
+
+
+def joined(first: Dictionary, second: Dictionary) -> tuple[Dictionary, np.ndarray]:
+    """One dictionary of the words of ``first`` (their ids kept) and then those of ``second`` that
+    ``first`` lacks, and the id there of each word of ``second``. Both spell their words in one
+    alphabet. Each word keeps its probability (and expected count) in the dictionary that proposed
+    it, so the probabilities of the whole no longer sum to one; the code-length figures and the
+    history are ``first``'s.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from musicwords.merges import counting_dictionary
+    >>> from musicwords.tokens import Alphabet
+    >>> a = Alphabet(symbols=[(1, 1), (2, 1)])
+    >>> t = np.array([0, 1, 0, 1, 0, 0, 0])
+    >>> both, ids = joined(counting_dictionary(t, a, [(0, 1)]), counting_dictionary(t, a, [(0, 0), (0, 1)]))
+    >>> both.words, ids.tolist()
+    ([(0,), (1,), (0, 1), (0, 0)], [0, 1, 3, 2])
+    """
+    if first.alphabet.symbols != second.alphabet.symbols or first.n_literals != second.n_literals:
+        raise ValueError("joined: the two dictionaries spell their words in different alphabets")
+    index = {w: i for i, w in enumerate(first.words)}
+    new = [i for i, w in enumerate(second.words) if w not in index]
+    ids = np.empty(len(second.words), dtype=np.int64)
+    for i, w in enumerate(second.words):
+        ids[i] = index.get(w, -1)
+    ids[new] = len(first.words) + np.arange(len(new))
+    both = dataclasses.replace(first, words=first.words + [second.words[i] for i in new],
+                               logp=np.concatenate([first.logp, second.logp[new]]),
+                               counts=np.concatenate([first.counts, second.counts[new]]))
+    return both, ids
 
 
 @dataclass

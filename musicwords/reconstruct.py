@@ -318,6 +318,7 @@ def motifs(
     texture: bool = True,
     idiom: IdiomModel | None = None,
     melody: list[np.ndarray] | None = None,
+    held: set[tuple[int, int]] | None = None,
 ) -> list[Pattern]:
     """The motif layer: words chosen by compression ratio, every note in one of them at most.
 
@@ -343,7 +344,10 @@ def motifs(
     :func:`musicwords.voices.in_melody`), a motif is heard as melody at least once: one of its
     statements has half its notes or more there. Motifs are thematic; a figure only ever heard
     under the melody of a keyboard texture is accompaniment. With ``variants``, each motif also
-    takes its varied statements among the notes no motif holds (see :func:`patterns`).
+    takes its varied statements among the notes no motif holds (see :func:`patterns`). ``held``
+    (``(piece, note index)`` pairs) are the notes that motifs chosen before, among another
+    dictionary's candidates, hold: they are taken from the start, and the notes this call's motifs
+    take are added to it.
     """
     import heapq  # noqa: PLC0415
 
@@ -369,7 +373,7 @@ def motifs(
     for occ in occurrences:
         if occ.word in saved:
             by_word.setdefault(occ.word, []).append(occ)
-    taken: set[tuple[int, int]] = set()
+    taken: set[tuple[int, int]] = held if held is not None else set()
 
     def free(w: int) -> list[tuple[int, np.ndarray]]:
         kept: list[tuple[int, np.ndarray]] = []

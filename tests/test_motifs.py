@@ -225,6 +225,32 @@ def chorales() -> list[Notes]:
     return [read_notes(p) for p in paths]
 
 
+def test_the_motif_layer_takes_the_mdl_words_motifs_first_then_the_merges_in_the_notes_they_leave(
+        chorales: list[Notes]) -> None:
+    """motif_words="both" (the default): the motifs among the MDL dictionary's words, exactly as
+    motif_words="mdl" finds them, then motifs among the frequency merges, none of whose
+    statements shares a note with one before; one dictionary names them all."""
+    pieces = chorales[:3]
+    both, mdl, merges = (discover(pieces, DiscoverConfig(motif_words=w)) for w in ("both", "mdl", "merges"))
+
+    def statements(found: list) -> list[list[tuple[int, tuple[int, ...]]]]:
+        return [[(piece, tuple(idx.tolist())) for piece, idx in p.occurrences] for p in found]
+
+    k = len(mdl.motifs)
+    assert k >= 1 and len(both.motifs) > k  # on these chorales the merges add motifs the MDL words miss
+    assert statements(both.motifs[:k]) == statements(mdl.motifs)
+    d = both.motif_words
+    assert [d.describe(p.word) for p in both.motifs[:k]] == [mdl.motif_words.describe(p.word) for p in mdl.motifs]
+    merged = {merges.motif_words.describe(w) for w in merges.motif_words.word_ids}
+    assert all(d.describe(p.word) in merged for p in both.motifs[k:])
+    assert all(len(d.words[p.word]) == len(p.occurrences[0][1]) - 1 for p in both.motifs)  # its first statement spells it
+    held = [(piece, int(i)) for p in both.motifs for piece, idx in p.occurrences for i in idx]
+    held = [(piece, int(i)) for p in both.motifs for piece, idx in p.occurrences for i in idx]
+    assert len(held) == len(set(held))  # every note in one motif at most, across the two sources
+    with pytest.raises(ValueError, match="motif_words"):
+        DiscoverConfig(motif_words="bpe")
+
+
 @pytest.mark.parametrize("null", ["unigram", "markov"])
 def test_markov_music_without_repeats_has_no_patterns_but_planted_motifs_in_it_are_found(
         chorales: list[Notes], null: str) -> None:
