@@ -133,8 +133,8 @@ def _group_section(g: Mapping[str, Any], statistic: str) -> str:
         _word_card(w, f' &middot; {_num(w["bits_saved"])} bits saved') for w in g["words"]) + "</div>")
     if g.get("motifs"):
         out.append('<h3>Motifs</h3><p class="note">The motif layer: short words heard many times, best compression '
-                   'ratio first (each note in one motif at most), from a dictionary of scale steps (a sequence states one '
-                   'motif); counts include varied statements.</p>')
+                   'ratio first (each chosen by the notes no motif before it holds), from a dictionary of scale steps '
+                   '(a sequence states one motif); counts include varied statements.</p>')
         out.append('<div class="words motifs">' + "".join(_word_card(w, kind="motif") for w in g["motifs"]) + "</div>")
     top = g.get("top_motif")
     if top and top.get("statements"):

@@ -16,9 +16,9 @@
   pattern around the word, as in SIA (Meredith, Lemström and Wiggins 2002), so a word that is
   only one part of a varied phrase reports the part all the phrase's statements share.
 - :func:`motifs`: the motif layer, chosen by another criterion: the words whose occurrences
-  describe the most notes for the least description (COSIATEC's compression ratio), each note
-  in one motif at most. Where :func:`patterns` reports what saves the most bits (themes and
-  repeated sections), this reports the short units that recur many times.
+  describe the most notes for the least description (COSIATEC's compression ratio), counted
+  over the notes no motif chosen before holds. Where :func:`patterns` reports what saves the
+  most bits (themes and repeated sections), this reports the short units that recur many times.
 """
 
 from __future__ import annotations
@@ -320,7 +320,7 @@ def motifs(
     melody: list[np.ndarray] | None = None,
     held: set[tuple[int, int]] | None = None,
 ) -> list[Pattern]:
-    """The motif layer: words chosen by compression ratio, every note in one of them at most.
+    """The motif layer: words chosen by compression ratio over the notes no motif holds yet.
 
     A word with ``k`` occurrences of ``L`` notes describes ``k * L`` notes with ``L + k`` numbers
     (its notes once, then where each occurrence starts): its compression ratio
@@ -329,6 +329,10 @@ def motifs(
     the word with the best ratio over the notes no motif holds yet is taken (its occurrences that
     share no note with each other or with an earlier motif, in time order), until the best ratio
     is under ``min_ratio`` (2.0: the motif's description at most halves what it describes).
+    The motif then also reports its word's other statements, those that share a note with an
+    earlier motif (and none with its own statements): motifs overlap in music (a motif's last
+    notes begin another's), and its statements are where its word is heard; they take no note
+    from the motifs chosen after it, whose ratio counts only notes no motif holds.
 
     The candidates are the dictionary's words as :func:`find_occurrences` finds them (the words
     of the segmentation and the words they are spelled in), with ``min_notes`` to ``max_notes``
@@ -406,9 +410,19 @@ def motifs(
         if heap and r < -heap[0][0]:
             heapq.heappush(heap, (-r, w))
             continue
+        own = {(pc, int(i)) for pc, idx in sets for i in idx}
+        taken |= own
+        stated = ([(o.piece, o.notes) for o in sorted(by_word[w], key=lambda o: (o.piece, o.start))] if variants is None
+                  else variants.exact(d.words[w]))
+        for piece, idx in stated:  # its statements that share notes with earlier motifs (none with its own)
+            notes = {(piece, int(i)) for i in idx}
+            if notes.isdisjoint(own):
+                sets.append((piece, idx))
+                own |= notes
+        sets.sort(key=lambda s: (s[0], int(s[1][0])))
         varied = [] if variants is None else _variant_sets(d, w, variants, sets, taken)
-        sets += [(pc, idx) for pc, idx, _ in varied]
-        taken |= {(pc, int(i)) for pc, idx in sets for i in idx}
+        taken |= {(pc, int(i)) for pc, idx, _ in varied for i in idx}
+        sets += [(pc, idx) for pc, idx, _ in varied]  # the varied statements last (Pattern.variants)
         out.append(Pattern(word=w, bits_saved=saved[w], occurrences=tuple(sets), level=level_of(d, w, heights),
                            parts=word_parts(d, w), variants=tuple(k for _, _, k in varied)))
     return out

@@ -137,6 +137,25 @@ class VariantFinder:
         return [(int(ts.piece[s]), np.concatenate([[ts.prev_note[s]], ts.note[s : s + m]]).astype(np.int64), kind)
                 for s, m, kind in self.find(word)]
 
+    def exact(self, word: tuple[int, ...]) -> list[tuple[int, np.ndarray]]:
+        """``(piece, note indices)`` of every exact statement of ``word`` (a finder built by :meth:`of`)."""
+        if self.streams is None:
+            raise ValueError("statements need the token streams: build the finder with VariantFinder.of")
+        ts, n = self.streams, len(word)
+        return [(int(ts.piece[s]), np.concatenate([[ts.prev_note[s]], ts.note[s : s + n]]).astype(np.int64))
+                for s in self.find_exact(word).tolist()]
+
+    def find_exact(self, word: tuple[int, ...]) -> np.ndarray:
+        """First tokens of every exact statement of ``word``, overlapping ones included, in order."""
+        n = len(word)
+        if n < 1 or len(self.iv) < n:
+            return np.zeros(0, dtype=np.int64)
+        w_iv, w_io = self.sym[list(word), 0], self.sym[list(word), 1]
+        inside, hash_iv, hash_io, _, _ = self._windows(n)
+        starts = np.flatnonzero(inside & (hash_iv == self._word_hash(w_iv)) & (hash_io == self._word_hash(w_io)))
+        win_iv, win_io = self._rows(starts, n)
+        return starts[(win_iv == w_iv).all(axis=1) & (win_io == w_io).all(axis=1)]
+
     def find(self, word: tuple[int, ...], *, min_tokens: int = 4) -> list[tuple[int, int, str]]:
         """``(first token, n tokens, kind)`` of every variant statement of ``word``."""
         n = len(word)

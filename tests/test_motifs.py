@@ -244,9 +244,9 @@ def test_the_motif_layer_takes_the_mdl_words_motifs_first_then_the_merges_in_the
     merged = {merges.motif_words.describe(w) for w in merges.motif_words.word_ids}
     assert all(d.describe(p.word) in merged for p in both.motifs[k:])
     assert all(len(d.words[p.word]) == len(p.occurrences[0][1]) - 1 for p in both.motifs)  # its first statement spells it
-    held = [(piece, int(i)) for p in both.motifs for piece, idx in p.occurrences for i in idx]
-    held = [(piece, int(i)) for p in both.motifs for piece, idx in p.occurrences for i in idx]
-    assert len(held) == len(set(held))  # every note in one motif at most, across the two sources
+    for p in both.motifs:  # no note in two statements of one motif
+        held = [(piece, int(i)) for piece, idx in p.occurrences for i in idx]
+        assert len(held) == len(set(held))
     with pytest.raises(ValueError, match="motif_words"):
         DiscoverConfig(motif_words="bpe")
 
@@ -439,7 +439,7 @@ def _naive_variants(word: tuple[int, ...], tokens: np.ndarray, symbols: list[tup
 @pytest.mark.parametrize("seed", range(4))
 def test_variant_statements_are_what_their_definitions_say(seed: int) -> None:
     from musicwords.tokens import Alphabet
-    from musicwords.variants import find_variants
+    from musicwords.variants import VariantFinder, find_variants
 
     rng = np.random.default_rng(seed)
     symbols = [(a, b) for a in range(-6, 9) for b in range(3, 27, 3)]
@@ -460,6 +460,8 @@ def test_variant_statements_are_what_their_definitions_say(seed: int) -> None:
     found = set(find_variants(word, tokens, alphabet))
     assert found == _naive_variants(word, tokens, symbols)
     assert {k for _, _, k in found} == {"rhythm", "pitch", "insertion", "deletion"}  # the planted kinds, each found
+    exact = VariantFinder(tokens, alphabet).find_exact(word).tolist()  # and the exact statements
+    assert exact == [s for s in range(len(tokens)) if tuple(tokens[s : s + len(word)].tolist()) == word] and len(exact) >= 8
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -547,6 +549,47 @@ def test_the_motif_layer_takes_a_short_motif_heard_many_times_not_a_section_hear
     longest = max(result.patterns, key=lambda p: len(p.occurrences[0][1]))
     assert len(longest.occurrences) == 2 and len(longest.occurrences[0][1]) >= 38  # the section: a pattern ...
     assert all(len(p.occurrences[0][1]) < 38 for p in result.motifs)  # ... and no motif
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_motif_reports_its_statements_that_share_a_note_with_another_motif(seed: int) -> None:
+    """Two motifs, eight statements each; twice the first's last note is the second's first. The
+    motif chosen first holds that note, and the other still reports those statements: both motifs
+    have all eight, and those two notes are in both."""
+    rng = np.random.default_rng(seed)
+    motifs = [[(0, 0.5), (2, 0.5), (4, 1.0), (2, 0.5), (-1, 1.5)], [(0, 1.0), (5, 0.5), (3, 0.5), (7, 1.0), (5, 2.0)]]
+
+    def filler() -> list[tuple[int, float]]:  # leaps and durations no motif has
+        return [(int(rng.integers(36, 58)), float(rng.choice([0.75, 1.25, 1.75, 2.5, 3.0])))
+                for _ in range(int(rng.integers(5, 9)))]
+
+    last = iter(np.arange(16) * 0.125 + 2.0)  # the last note's length is no part of a statement: none twice
+
+    def stated(m: list[tuple[int, float]], base: int) -> list[tuple[int, float]]:
+        return [(base + p, d) for p, d in m[:-1]] + [(base + m[-1][0], float(next(last)))]
+
+    notes: list[tuple[int, float]] = []
+    for _ in range(6):
+        for m in motifs:
+            notes += filler() + stated(m, int(rng.integers(60, 72)))
+    for _ in range(2):  # the first motif, its last note the second's first
+        a = stated(motifs[0], int(rng.integers(60, 66)))
+        notes += filler() + a[:-1] + [(a[-1][0], motifs[1][0][1])] + stated(motifs[1], a[-1][0])[1:]
+    notes += filler()
+    pitch, dur = [p for p, _ in notes], [d for _, d in notes]
+    onset = np.concatenate([[0.0], np.cumsum(dur[:-1])])
+    n = Notes.from_arrays("overlap", onset=onset, pitch=pitch, duration=dur)
+    result = discover([n], DiscoverConfig(motif_tokens=None))  # random heights: no key to spell them in
+
+    def starts(m: list[tuple[int, float]]) -> set[int]:
+        return {i for i in range(len(n) - len(m) + 1)
+                if [pitch[i + j] - pitch[i] for j in range(len(m))] == [p for p, _ in m]
+                and np.allclose(np.diff(onset[i : i + len(m)]), [d for _, d in m][:-1])}
+
+    found = [{int(idx[0]) for _, idx in p.occurrences} for p in result.motifs]
+    assert all(len(starts(m)) == 8 and starts(m) in found for m in motifs)
+    a, b = ({int(i) for _, idx in result.motifs[found.index(starts(m))].occurrences for i in idx} for m in motifs)
+    assert len(a & b) == 2  # the two shared notes
 
 
 FIGURES = {
