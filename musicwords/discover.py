@@ -122,9 +122,8 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
     ``learn`` replaces stage 1 (EM under MDL) with another dictionary builder, so that baselines
     run through the same voices, tokens, reconstruction and reporting (and a job can run the
     E-step elsewhere); the motif layer uses it for its MDL dictionary (``config.motif_words``
-``"mdl"`` or ``"both"``). ``streams``,
-    one per piece, are voices separated beforehand (with the settings of ``config``); by default
-    they are separated here.
+    ``"mdl"`` or ``"both"``). ``streams``, one per piece, are voices separated beforehand (with
+    the settings of ``config``); by default they are separated here.
     """
     cfg = config or DiscoverConfig()
     if not pieces:
@@ -212,12 +211,10 @@ def joined(first: Dictionary, second: Dictionary) -> tuple[Dictionary, np.ndarra
     if first.alphabet.symbols != second.alphabet.symbols or first.n_literals != second.n_literals:
         raise ValueError("joined: the two dictionaries spell their words in different alphabets")
     index = {w: i for i, w in enumerate(first.words)}
-    new = [i for i, w in enumerate(second.words) if w not in index]
-    ids = np.empty(len(second.words), dtype=np.int64)
-    for i, w in enumerate(second.words):
-        ids[i] = index.get(w, -1)
+    ids = np.array([index.get(w, -1) for w in second.words], dtype=np.int64)
+    new = np.flatnonzero(ids < 0)
     ids[new] = len(first.words) + np.arange(len(new))
-    both = dataclasses.replace(first, words=first.words + [second.words[i] for i in new],
+    both = dataclasses.replace(first, words=first.words + [second.words[i] for i in new.tolist()],
                                logp=np.concatenate([first.logp, second.logp[new]]),
                                counts=np.concatenate([first.counts, second.counts[new]]))
     return both, ids
