@@ -138,8 +138,10 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
         names = ", ".join(n.piece_id for n in pieces[:5])
         raise NotesError(f"{names}: too few notes to find patterns (every voice has fewer than two notes)")
 
-    def learned(tokens: TokenStreams, alphabet: Alphabet, say: Callable[[str], None] | None,
-                merged: bool = False) -> _Layer:
+    def learned(tokens: TokenStreams, alphabet: Alphabet, say: Callable[[str], None] | None, merged: bool = False,
+                beside: _Layer | None = None) -> _Layer:
+        """A dictionary of ``tokens`` and what the reporting needs of it (the variant finder and the
+        idiom model of the same streams taken from ``beside``, another dictionary's layer, where given)."""
         if merged:  # frequency merges: every unit heard 3 times or more, the idiom's among them
             longest = None if cfg.max_motif_notes is None else max(cfg.max_motif_notes - 1, 2)  # tokens: notes - 1
             d = counting_dictionary(tokens.tokens, alphabet, frequent_merges(tokens.tokens, min_count=3, max_length=longest))
@@ -150,9 +152,12 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
         # savings over the null of config.null; frequency-merged words instead save over the base
         # token model and must be heard more often than the idiom predicts (reconstruct.motifs)
         counted = merged and cfg.significance is not None  # the count test runs at the significance level
-        idiom = IdiomModel(tokens.tokens, len(alphabet)) if cfg.null == "markov" or counted else None
-        return _Layer(d, find_occurrences(d, tokens, pieces), None if merged else idiom,
-                      VariantFinder.of(tokens, alphabet) if cfg.variants else None, idiom if merged else None)
+        idiom = (beside.null or beside.idiom) if beside else None
+        if idiom is None and (cfg.null == "markov" or counted):
+            idiom = IdiomModel(tokens.tokens, len(alphabet))
+        variants = beside.variants if beside else VariantFinder.of(tokens, alphabet) if cfg.variants else None
+        return _Layer(d, find_occurrences(d, tokens, pieces), None if merged or cfg.null != "markov" else idiom,
+                      variants, idiom if merged else None)
 
     main = learned(tokens, alphabet, progress)
     found = patterns(main.dictionary, main.occurrences, pieces, top=cfg.top_patterns, min_notes=cfg.min_pattern_notes,
@@ -161,6 +166,7 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
     layer: list[Pattern] = []
     own: Dictionary | None = None
     if cfg.motif_ratio is not None:
+        min_ratio = cfg.motif_ratio
         motif_tokens = cfg.motif_tokens or cfg.tokens
         motif_streams = streams
         if cfg.motif_voices not in (None, cfg.voices):
@@ -169,24 +175,27 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
         motif_alphabet = alphabet if same else Alphabet(config=motif_tokens)
         heard = tokens if same else tokenize(list(zip(pieces, motif_streams, strict=True)), motif_alphabet)
         say = (lambda line: progress(f"motif dictionary: {line}")) if progress else None
-        sources = []  # the candidates' dictionaries, in the order their motifs are chosen
-        if cfg.motif_words in ("mdl", "both"):
-            sources.append(main if same else learned(heard, motif_alphabet, say))
-        if cfg.motif_words in ("merges", "both"):
-            sources.append(learned(heard, motif_alphabet, say, merged=True))
         melody = [in_melody(n) for n in pieces] if cfg.motif_in_melody else None
-        held: set[tuple[int, int]] = set()
-        for k, on in enumerate(sources):
-            chosen = motifs(on.dictionary, on.occurrences, min_notes=cfg.min_motif_notes, max_notes=cfg.max_motif_notes,
-                            min_ratio=cfg.motif_ratio, significance=cfg.significance, null=on.null, variants=on.variants,
-                            texture=cfg.texture, idiom=on.idiom, melody=melody, held=held)  # adds to held
-            if k == 0:
-                own = None if on is main else on.dictionary
-            else:  # one dictionary for the layer: the later source's words join the first's
-                own, ids = joined(sources[0].dictionary, on.dictionary)
-                chosen = [dataclasses.replace(p, word=int(ids[p.word]), parts=tuple(int(ids[w]) for w in p.parts))
-                          for p in chosen]
-            layer += chosen
+        held: set[tuple[int, int]] = set()  # the notes the motifs chosen so far take
+
+        def chosen(on: _Layer) -> list[Pattern]:
+            return motifs(on.dictionary, on.occurrences, min_notes=cfg.min_motif_notes, max_notes=cfg.max_motif_notes,
+                          min_ratio=min_ratio, significance=cfg.significance, null=on.null, variants=on.variants,
+                          texture=cfg.texture, idiom=on.idiom, melody=melody, held=held)  # adds to held
+
+        coded = None  # the MDL dictionary's layer, whose motifs are chosen first
+        if cfg.motif_words in ("mdl", "both"):
+            coded = main if same else learned(heard, motif_alphabet, say)
+            layer = chosen(coded)
+            own = None if coded is main else coded.dictionary
+        if cfg.motif_words in ("merges", "both"):
+            merged = learned(heard, motif_alphabet, say, merged=True, beside=coded)
+            if coded is None:
+                layer, own = chosen(merged), merged.dictionary
+            else:  # one dictionary for the layer: the merged words join the MDL dictionary's
+                own, ids = joined(coded.dictionary, merged.dictionary)
+                layer += [dataclasses.replace(p, word=int(ids[p.word]), parts=tuple(int(ids[w]) for w in p.parts))
+                          for p in chosen(merged)]
     return DiscoverResult(pieces, streams, tokens, main.dictionary, main.occurrences, found, layer, own)
 
 

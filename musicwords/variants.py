@@ -131,19 +131,18 @@ class VariantFinder:
 
     def statements(self, word: tuple[int, ...]) -> list[tuple[int, np.ndarray, str]]:
         """``(piece, note indices, kind)`` of every variant statement of ``word`` (a finder built by :meth:`of`)."""
-        if self.streams is None:
-            raise ValueError("statements need the token streams: build the finder with VariantFinder.of")
-        ts = self.streams
-        return [(int(ts.piece[s]), np.concatenate([[ts.prev_note[s]], ts.note[s : s + m]]).astype(np.int64), kind)
-                for s, m, kind in self.find(word)]
+        ts = self._token_streams()
+        return [(*_notes(ts, s, m), kind) for s, m, kind in self.find(word)]
 
     def exact(self, word: tuple[int, ...]) -> list[tuple[int, np.ndarray]]:
         """``(piece, note indices)`` of every exact statement of ``word`` (a finder built by :meth:`of`)."""
+        ts = self._token_streams()
+        return [_notes(ts, s, len(word)) for s in self.find_exact(word).tolist()]
+
+    def _token_streams(self) -> TokenStreams:
         if self.streams is None:
             raise ValueError("statements need the token streams: build the finder with VariantFinder.of")
-        ts, n = self.streams, len(word)
-        return [(int(ts.piece[s]), np.concatenate([[ts.prev_note[s]], ts.note[s : s + n]]).astype(np.int64))
-                for s in self.find_exact(word).tolist()]
+        return self.streams
 
     def find_exact(self, word: tuple[int, ...]) -> np.ndarray:
         """First tokens of every exact statement of ``word``, overlapping ones included, in order."""
@@ -202,3 +201,8 @@ class VariantFinder:
                         if win_iv[r, j] == w_iv[j] + w_iv[j + 1] and win_io[r, j] == w_io[j] + w_io[j + 1]:
                             out.append((int(starts[r]), m, kind))
         return sorted(set(out))
+
+
+def _notes(ts: TokenStreams, start: int, m: int) -> tuple[int, np.ndarray]:
+    """``(piece, note indices)`` of the ``m`` tokens from ``start``: the note the first leaves, then each one's."""
+    return int(ts.piece[start]), np.concatenate([[ts.prev_note[start]], ts.note[start : start + m]]).astype(np.int64)
