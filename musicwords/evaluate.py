@@ -126,11 +126,15 @@ def load_bps(root: str | Path) -> list[Piece]:
             voice_names=tuple(f"staff{s}" for s in range(int(staff.max()) + 1)), title=f.stem,
             morph=_fill_spelling([r["morphetic_number"] for r in rows], [int(float(r["midi_number"])) for r in rows]))
         by_type: dict[str, list[tuple[int, Points]]] = {}
-        for occ in (root / "motif_notes" / f.stem.split("-")[0]).glob("*.csv"):
+        folder = root / "motif_notes" / f.stem.split("-")[0]
+        for occ in folder.glob("*.csv"):
             kind, _, k = occ.stem.rpartition("-")
             table = np.loadtxt(occ, delimiter=",", ndmin=2)
             points = [(round(float(t), 2), float(round(p))) for t, p in table[:, :2]]
             by_type.setdefault(kind, []).append((int(k), points))
+        if not by_type:  # scored, it would count as a movement where nothing was found
+            raise FileNotFoundError(f"{f.stem}: no annotated motifs (expected {folder}/<type>-<k>.csv); "
+                                    "give --path a folder of annotated movements only")
         ref = [[pts for _, pts in sorted(occs, key=lambda o: o[0])] for _, occs in sorted(by_type.items())]
         out.append((f.stem, notes, ref))
     return out

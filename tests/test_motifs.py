@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,11 @@ def test_bps_movements_load_split_in_halves_and_evaluate_from_the_command_line(t
     assert not {p[0] for p in tune} & {p[0] for p in test}
     with pytest.raises(FileNotFoundError, match="no BPS-motif movements"):
         load_bps(tmp_path / "missing")
+    unannotated = tmp_path / "unannotated"
+    _bps_folder(unannotated, ["01-1"])
+    shutil.rmtree(unannotated / "motif_notes" / "01")
+    with pytest.raises(FileNotFoundError, match="01-1: no annotated motifs"):
+        load_bps(unannotated)
 
     run = subprocess.run([sys.executable, "-m", "musicwords", "evaluate", "--dataset", "bps", "--path", str(tmp_path),
                           "--split", "test", "--json"], capture_output=True, text=True, timeout=300)
