@@ -7,7 +7,8 @@ For every ``.krn .xml .mxl .musicxml`` file that ships in ``music21/corpus`` it 
 twice, in the same process: ``read_score(reader="music21")`` (the reference) and
 ``read_score(reader="fast")`` (the direct reader alone), and prints per format how many files
 
-* agree exactly: the same onsets, durations, pitches and voices, note for note (and how many
+* agree exactly: the same onsets, durations, pitches, spellings (morphetic pitch) and voices,
+  note for note (and how many
   of those also have the same voice names, title and tempo);
 * the direct reader leaves to music21 (its ``Unsupported``, with the reasons counted): these
   files are read by music21 in the job, so they agree by construction;
@@ -64,7 +65,7 @@ def _compare(path: str) -> dict[str, Any]:
         diffs = []
         if len(ref) != len(fast):
             diffs.append(f"{len(ref)} notes vs {len(fast)}")
-        for k in ("voice", "onset", "pitch", "duration"):
+        for k in ("voice", "onset", "pitch", "duration", "morph"):
             a, b = getattr(ref, k), getattr(fast, k)
             if len(a) == len(b) and not np.array_equal(a, b):
                 i = int(np.flatnonzero(a != b)[0])

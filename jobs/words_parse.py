@@ -102,6 +102,7 @@ def parse_one(id_: str, uri: str, data: bytes, *, voices: str, max_voices: int) 
         "voice": notes.voice.astype(int).tolist(), "velocity": notes.velocity.astype(int).tolist(),
         "streams": [s.astype(int).tolist() for s in streams.streams], "stream_names": list(streams.names),
         "bars": None if notes.bars is None else notes.bars.tolist(), "first_bar": notes.first_bar,
+        "morph": None if notes.morph is None else notes.morph.astype(int).tolist(),
         "seconds": time.time() - t0,
     }
 
@@ -110,7 +111,7 @@ def error_row(id_: str, uri: str, group: str, error: str, seconds: float) -> dic
     return {"id": id_, "uri": uri, "group": group, "status": "error", "error": error, "title": None, "n_notes": 0,
             "n_voices": 0, "n_tokens": 0, "tempo_bpm": None, "voice_names": [], "onset": [], "duration": [], "pitch": [],
             "voice": [], "velocity": [], "streams": [], "stream_names": [], "bars": None, "first_bar": None,
-            "seconds": seconds}
+            "morph": None, "seconds": seconds}
 
 
 def parse_schema() -> Any:
@@ -122,7 +123,7 @@ def parse_schema() -> Any:
         ("title", pa.string()), ("n_notes", pa.int64()), ("n_voices", pa.int64()), ("n_tokens", pa.int64()),
         ("tempo_bpm", pa.float64()), ("voice_names", strings), ("onset", floats), ("duration", floats), ("pitch", ints),
         ("voice", ints), ("velocity", ints), ("streams", pa.list_(ints)), ("stream_names", strings),
-        ("bars", floats), ("first_bar", pa.int64()), ("seconds", pa.float64()), ("version", pa.string()),
+        ("bars", floats), ("first_bar", pa.int64()), ("morph", ints), ("seconds", pa.float64()), ("version", pa.string()),
     ])
 
 
@@ -149,6 +150,7 @@ def to_pieces(rows: Sequence[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
             duration=np.asarray(r["duration"], dtype=float), voice=np.asarray(r["voice"]),
             velocity=np.asarray(r["velocity"]), tempo_bpm=float(r["tempo_bpm"]), voice_names=tuple(r["voice_names"]),
             title=r["title"] or "", bars=r.get("bars"), first_bar=1 if r.get("first_bar") is None else r["first_bar"],
+            morph=r.get("morph"),
         )
         pieces.append(notes)
         streams.append(Streams(r["id"], tuple(np.asarray(s, dtype=np.int64) for s in r["streams"]), tuple(r["stream_names"])))

@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
                         "(0: it matches none; to stderr, with --per-piece's lines)")
     e.add_argument("--method", choices=("words", "bpe", "ngram"), default="words", help="method (default: %(default)s)")
     e.add_argument("--json", action="store_true", help="print one JSON object with the means")
+    e.add_argument("--no-spelling", dest="spelled", action="store_false",
+                   help="drop the annotated notes' spelling (morphetic pitch), as MIDI input has none: diatonic "
+                        "tokens then spell the notes by musicwords.spelling's estimate")
     e.add_argument("--significance", type=_significance, default=DiscoverConfig.significance,
                    help="report a word only if its saving is this unlikely by chance, or 'none': every saving word "
                         "(default: %(default)s; for a sensitivity check, not per-piece tuning)")
@@ -174,7 +177,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                                 f"{'JKUPDD' if args.dataset == 'jkupdd' else 'BPS_MOTIF'}")
     progress = (lambda line: print(line, file=sys.stderr, flush=True)) if args.per_piece or args.per_pattern else None
     result = evaluate_dataset(args.dataset, path, method=args.method, split=args.split, level=args.level,
-                              progress=progress, layer=args.layer, per_pattern=args.per_pattern,
+                              progress=progress, layer=args.layer, per_pattern=args.per_pattern, spelled=args.spelled,
                               config=DiscoverConfig(significance=args.significance, null=args.null,
                                                     motif_voices=None if args.motif_voices == "none" else args.motif_voices,
                                                     max_motif_notes=args.max_motif_notes, texture=args.texture,

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from musicwords.notes import Notes, NotesError
+from musicwords.spelling import morphetic
 
 __all__ = ["COMPOSERS", "PieceRef", "list_pieces", "load_notes"]
 
@@ -152,10 +153,11 @@ def score_to_notes(parsed: Any, *, piece_id: str, source: str, default_title: st
     durations: list[float] = []
     pitches: list[int] = []
     voices: list[int] = []
+    morphs: list[int] = []  # the notes' spelling
     names = []
     for v, part in enumerate(parts):
         names.append(part.partName or (part.id if isinstance(part.id, str) else "") or f"part{v}")
-        _read_part(part, v, onsets, durations, pitches, voices)
+        _read_part(part, v, onsets, durations, pitches, voices, morphs)
     if not onsets:
         raise NotesError(f"{piece_id}: {source} holds no pitched notes")
     marks = list(score.recurse().getElementsByClass(tempo.MetronomeMark))
@@ -167,13 +169,16 @@ def score_to_notes(parsed: Any, *, piece_id: str, source: str, default_title: st
         piece_id, onset=onsets, pitch=pitches, duration=durations, voice=voices,
         tempo_bpm=bpm, voice_names=tuple(str(n) for n in names), title=str(title),
         bars=[float(m.offset) for m in measures] if measures else None, first_bar=numbers[0] if numbers else 1,
+        morph=morphs,
     )
 
 
 def _read_part(
-    part: Any, voice: int, onsets: list[float], durations: list[float], pitches: list[int], voices: list[int]
+    part: Any, voice: int, onsets: list[float], durations: list[float], pitches: list[int], voices: list[int],
+    morphs: list[int],
 ) -> None:
-    """Append the part's notes, merging tied notes (music21's ``stripTies`` is quadratic in practice)."""
+    """Append the part's notes (and their spelling as morphetic pitch), merging tied notes
+    (music21's ``stripTies`` is quadratic in practice)."""
     tied: dict[int, int] = {}  # MIDI pitch -> row of the note its tie continues
     for element in part.flatten().notes:
         length = float(element.quarterLength)
@@ -197,6 +202,7 @@ def _read_part(
             durations.append(length)
             pitches.append(midi)
             voices.append(voice)
+            morphs.append(morphetic(member.pitch.implicitOctave, member.pitch.step))
             if kind in ("start", "continue"):
                 tied[midi] = len(onsets) - 1
             else:

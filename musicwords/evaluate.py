@@ -298,17 +298,22 @@ def evaluate_jkupdd(root: str | Path, *, method: str = "words", config: Discover
 
 def evaluate_dataset(dataset: str, root: str | Path, *, method: str = "words", config: DiscoverConfig | None = None,
                      split: str = "all", level: str = "all", progress: Any = None,
-                     layer: str = "patterns", per_pattern: bool = False) -> dict[str, Any]:
+                     layer: str = "patterns", per_pattern: bool = False, spelled: bool = True) -> dict[str, Any]:
     """Mean metrics of ``method`` on an annotated set, per version of it (``jkupdd``: polyphonic
     and monophonic; ``bps``: polyphonic), each with its per-piece rows under ``"pieces"``. With
     ``per_pattern``, ``progress`` also gets a line per found pattern: its statements, where it is
-    first heard, and the annotated pattern it matches best (:func:`pattern_matches`)."""
+    first heard, and the annotated pattern it matches best (:func:`pattern_matches`). Without
+    ``spelled``, the notes' spelling is dropped, as MIDI has none (:mod:`musicwords.spelling`
+    estimates it)."""
     if dataset == "jkupdd":
         sets = {version: load_jkupdd(root, version) for version in ("polyphonic", "monophonic")}
     elif dataset == "bps":
         sets = {"polyphonic": load_bps(root)}
     else:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    if not spelled:
+        sets = {v: [(name, dataclasses.replace(notes, morph=None), ref) for name, notes, ref in pieces]
+                for v, pieces in sets.items()}
     return {version: _score(split_pieces(pieces, split), method, config, level, progress, layer, per_pattern,
                             tag=f"{version} " if len(sets) > 1 else "")  # several versions: each line names its own
             for version, pieces in sets.items()}

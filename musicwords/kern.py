@@ -24,6 +24,7 @@ from fractions import Fraction
 from typing import Any
 
 from musicwords.notes import Notes, NotesError
+from musicwords.spelling import morphetic
 
 __all__ = ["Unsupported", "read_kern"]
 
@@ -53,7 +54,8 @@ def _duration(recip: str, dots: str) -> Fraction:
     return total
 
 
-def _midi(letters: str, accidental: str | None) -> int:
+def _pitch(letters: str, accidental: str | None) -> tuple[int, int]:
+    """MIDI pitch and morphetic pitch (the note's spelling: middle C = 60, one per staff position)."""
     if len(set(letters)) != 1:
         raise Unsupported(f"pitch {letters!r}")
     letter = letters[0]
@@ -64,7 +66,7 @@ def _midi(letters: str, accidental: str | None) -> int:
     alter = 0
     if accidental:
         alter = 0 if accidental == "n" else (len(accidental) if accidental[0] == "#" else -len(accidental))
-    return 12 * (octave + 1) + _PITCH_CLASS[letter.lower()] + alter
+    return 12 * (octave + 1) + _PITCH_CLASS[letter.lower()] + alter, morphetic(octave, letter.lower())
 
 
 def _text(raw: bytes) -> str:
@@ -98,6 +100,7 @@ def read_kern(raw: bytes, *, source: str, piece_id: str, max_notes: int) -> Note
     onsets: list[list[Fraction]] = [[] for _ in range(n)]
     lengths: list[list[Fraction]] = [[] for _ in range(n)]
     pitches: list[list[int]] = [[] for _ in range(n)]
+    morphs: list[list[int]] = [[] for _ in range(n)]  # their spelling
     ties: list[list[str | None]] = [[] for _ in range(n)]
     count = 0
     ended = False
@@ -145,7 +148,7 @@ def read_kern(raw: bytes, *, source: str, piece_id: str, max_notes: int) -> Note
             if f[0] in "*!=":
                 raise Unsupported("a line mixing interpretations, comments or barlines and data")
             length: Fraction | None = None
-            chord: list[tuple[int, str | None]] = []
+            chord: list[tuple[tuple[int, int], str | None]] = []
             rest = False
             for sub in f.split(" "):
                 m = _TOKEN.match(sub)
@@ -160,25 +163,26 @@ def read_kern(raw: bytes, *, source: str, piece_id: str, max_notes: int) -> Note
                 if m.group(4) == "r":
                     rest = True
                     continue
-                chord.append((_midi(m.group(4), m.group(5)), kind))
+                chord.append((_pitch(m.group(4), m.group(5)), kind))
             if rest and chord:
                 raise Unsupported("a chord with a rest")
             assert length is not None
-            for midi, kind in chord:
+            for (midi, morph), kind in chord:
                 onsets[s].append(offset[s])
                 lengths[s].append(length)
                 pitches[s].append(midi)
+                morphs[s].append(morph)
                 ties[s].append(kind)
                 count += 1
             if count > max_notes:
                 raise NotesError(f"{source}: more than {max_notes} notes")
             offset[s] += length
-    return _assemble(onsets, lengths, pitches, ties, instrument, tempo, title, source=source, piece_id=piece_id)
+    return _assemble(onsets, lengths, pitches, morphs, ties, instrument, tempo, title, source=source, piece_id=piece_id)
 
 
 def _assemble(onsets: list[list[Fraction]], lengths: list[list[Fraction]], pitches: list[list[int]],
-              ties: list[list[str | None]], instrument: list[str | None], tempo: list[float | None], title: str, *,
-              source: str, piece_id: str) -> Notes:
+              morphs: list[list[int]], ties: list[list[str | None]], instrument: list[str | None],
+              tempo: list[float | None], title: str, *, source: str, piece_id: str) -> Notes:
     from musicwords.ties import merge_ties  # noqa: PLC0415
 
     names = _part_names(instrument)
@@ -187,16 +191,17 @@ def _assemble(onsets: list[list[Fraction]], lengths: list[list[Fraction]], pitch
     out_len: list[float] = []
     out_pitch: list[int] = []
     out_voice: list[int] = []
+    out_morph: list[int] = []
     for v, s in enumerate(order):
         merge_ties(v, [float(x) for x in onsets[s]], [float(x) for x in lengths[s]], pitches[s], ties[s],
-                   out_on, out_len, out_pitch, out_voice)
+                   out_on, out_len, out_pitch, out_voice, morphs[s], out_morph)
     if not out_on:
         raise NotesError(f"{piece_id}: {source} holds no pitched notes")
     bpm = next((t for t in (tempo[s] for s in order) if t is not None), None)
     try:
         return Notes.from_arrays(
             piece_id, onset=out_on, pitch=out_pitch, duration=out_len, voice=out_voice, tempo_bpm=bpm if bpm else 100.0,
-            voice_names=tuple(names[s] for s in order), title=title or piece_id,
+            voice_names=tuple(names[s] for s in order), title=title or piece_id, morph=out_morph,
         )
     except NotesError as e:
         raise NotesError(f"{source}: {e}") from e

@@ -37,6 +37,7 @@ import zipfile
 from typing import Any
 
 from musicwords.notes import Notes, NotesError
+from musicwords.spelling import morphetic
 
 __all__ = ["Unsupported", "read_musicxml"]
 
@@ -128,6 +129,7 @@ def _read(raw: bytes, *, source: str, piece_id: str, max_notes: int) -> Notes:
     out_len: list[float] = []
     out_pitch: list[int] = []
     out_voice: list[int] = []
+    out_morph: list[int] = []  # the notes' spelling
     names: list[str] = []
     bpm: float | None = None
     bars: list[float] | None = None
@@ -158,14 +160,15 @@ def _read(raw: bytes, *, source: str, piece_id: str, max_notes: int) -> Notes:
         count += len(onsets)
         if count > max_notes:
             raise NotesError(f"{source}: more than {max_notes} notes")
-        merge_ties(v, onsets, lengths, pitches, ties, out_on, out_len, out_pitch, out_voice)
+        merge_ties(v, onsets, lengths, [p for p, _ in pitches], ties, out_on, out_len, out_pitch, out_voice,
+                   [m for _, m in pitches], out_morph)
     if not out_on:
         raise NotesError(f"{piece_id}: {source} holds no pitched notes")
     title = _title(root)
     try:
         return Notes.from_arrays(
             piece_id, onset=out_on, pitch=out_pitch, duration=out_len, voice=out_voice, tempo_bpm=bpm if bpm else 100.0,
-            voice_names=tuple(names), title=title or piece_id, bars=bars or None, first_bar=first_bar,
+            voice_names=tuple(names), title=title or piece_id, bars=bars or None, first_bar=first_bar, morph=out_morph,
         )
     except NotesError as e:
         raise NotesError(f"{source}: {e}") from e
@@ -209,7 +212,8 @@ def _tie(note: ET.Element) -> str | None:
     return "start"
 
 
-def _pitch(note: ET.Element) -> int:
+def _pitch(note: ET.Element) -> tuple[int, int]:
+    """MIDI pitch and morphetic pitch (the note's spelling: :func:`musicwords.spelling.morphetic`)."""
     p = note.find("pitch")
     if p is None:
         if note.find("unpitched") is not None:
@@ -231,16 +235,16 @@ def _pitch(note: ET.Element) -> int:
     if alter != int(alter):
         raise Unsupported("microtonal alter")
     octave = int(_text(p.find("octave")))
-    return 12 * (octave + 1) + _STEP[step] + int(alter)
+    return 12 * (octave + 1) + _STEP[step] + int(alter), morphetic(octave, step)
 
 
-def _read_part(part: ET.Element, opFrac: Any, *, finale: bool) -> tuple[list[float], list[float], list[int], list[str | None],
-                                                                     float | None, list[float]]:
-    """One part's notes in score order (chord notes at their chord's onset), its first tempo and
-    where its measures start."""
+def _read_part(part: ET.Element, opFrac: Any, *, finale: bool) -> tuple[
+        list[float], list[float], list[tuple[int, int]], list[str | None], float | None, list[float]]:
+    """One part's notes in score order (chord notes at their chord's onset; pitches as ``(MIDI,
+    morphetic)``), its first tempo and where its measures start."""
     onsets: list[float] = []
     lengths: list[float] = []
-    pitches: list[int] = []
+    pitches: list[tuple[int, int]] = []
     ties: list[str | None] = []
     tempo: float | None = None
     divisions: float | None = None
@@ -362,7 +366,7 @@ def _bar(time_el: ET.Element, opFrac: Any) -> Any:
 
 
 def _group(group: list[ET.Element], pos: Any, m_offset: Any, divisions: float, opFrac: Any, onsets: list[float],
-           lengths: list[float], pitches: list[int], ties: list[str | None]) -> Any:
+           lengths: list[float], pitches: list[tuple[int, int]], ties: list[str | None]) -> Any:
     """Append a note, rest or chord at ``pos``; its length in quarters (0 for grace notes)."""
     grace = [n.find("grace") is not None for n in group]
     rest = [n.find("rest") is not None for n in group]

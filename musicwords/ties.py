@@ -14,11 +14,15 @@ __all__ = ["merge_ties"]
 
 def merge_ties(voice: int, onsets: Sequence[float], lengths: Sequence[float], pitches: Sequence[int],
                ties: Sequence[str | None], out_onset: list[float], out_length: list[float], out_pitch: list[int],
-               out_voice: list[int]) -> None:
+               out_voice: list[int], morphs: Sequence[int] | None = None, out_morph: list[int] | None = None) -> None:
     """Append one voice's notes (in score order; ``ties``: ``start``/``continue``/``stop``/None)
-    to the ``out_*`` lists, tied notes merged; notes of no length (grace notes) are dropped."""
+    to the ``out_*`` lists, tied notes merged; notes of no length (grace notes) are dropped. With
+    ``morphs`` (each note's morphetic pitch: its spelling), each note appended also appends its own
+    to ``out_morph``."""
+    if (morphs is None) != (out_morph is None):
+        raise ValueError("merge_ties: give both morphs and out_morph, or neither")
     tied: dict[int, int] = {}  # MIDI pitch -> row of the note its tie continues
-    for onset, length, midi, kind in zip(onsets, lengths, pitches, ties, strict=True):
+    for k, (onset, length, midi, kind) in enumerate(zip(onsets, lengths, pitches, ties, strict=True)):
         if length <= 0:
             continue
         row = tied.get(midi)
@@ -31,6 +35,8 @@ def merge_ties(voice: int, onsets: Sequence[float], lengths: Sequence[float], pi
         out_length.append(length)
         out_pitch.append(midi)
         out_voice.append(voice)
+        if morphs is not None and out_morph is not None:
+            out_morph.append(morphs[k])
         if kind in ("start", "continue"):
             tied[midi] = len(out_onset) - 1
         else:

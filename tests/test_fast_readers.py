@@ -31,7 +31,8 @@ def _corpus(rel: str) -> Path:
 
 def _same(a: Notes, b: Notes) -> None:
     assert len(a) == len(b)
-    for k in ("voice", "onset", "pitch", "duration"):
+    assert a.morph is not None and b.morph is not None  # scores spell their notes
+    for k in ("voice", "onset", "pitch", "duration", "morph"):
         np.testing.assert_array_equal(getattr(a, k), getattr(b, k), err_msg=k)
     assert a.voice_names == b.voice_names
     assert (a.title, a.tempo_bpm) == (b.title, b.tempo_bpm)
@@ -93,6 +94,8 @@ def test_musicxml_chords_backup_forward_ties_grace_and_an_empty_measure(tmp_path
     assert rows == [(0, 0.0, 72, 1.0), (0, 0.0, 75, 1.0), (0, 4 / 3, 66, 1 / 3), (0, 5 / 3, 67, 5.0 - 5 / 3),
                     (0, 2.0, 59, 1.0), (1, 3.0, 48, 3.0)]
     assert fast.voice_names == ("Upper", "Lower") and fast.title == "Test piece" and fast.tempo_bpm == 80.0
+    spelled = sorted(zip(fast.voice.tolist(), fast.onset.tolist(), fast.morph.tolist(), strict=True))
+    assert [m for _, _, m in spelled] == [67, 69, 63, 64, 59, 53]  # C5 Eb5 (not D#5), F#4 (not Gb4), G4, B3, C3
     (tmp_path / "t.xml").write_text(SCORE)
     _same(read_score(tmp_path / "t.xml", reader="music21"), fast)
     buf = io.BytesIO()  # the same score compressed
@@ -131,6 +134,8 @@ def test_kern_chords_ties_triplets_and_spines_right_to_left(tmp_path: Path) -> N
     assert by_voice[0] == [(0.0, 63, 1.5), (1.5, 66, 0.5), (2.0, 67, 2.0), (4.0, 69, 3.0), (7.0, 71, third),
                            (float(Fraction(22, 3)), 72, third), (float(Fraction(23, 3)), 71, third)]
     assert fast.voice_names == ("Soprano", "Bass") and fast.title == "Two lines" and fast.tempo_bpm == 72.0
+    # the cantus as written: Eb4 F#4 G4 A4 B4 C5 B4 (a D#4 or a Gb4 would be a step off)
+    assert fast.morph[fast.voice == 0].tolist() == [62, 63, 64, 65, 66, 67, 66]
     (tmp_path / "t.krn").write_text(KERN)
     _same(read_score(tmp_path / "t.krn", reader="music21"), fast)
 

@@ -19,6 +19,7 @@ import pytest
 
 from jobs import incremental
 from jobs.__main__ import main
+from jobs.words_parse import to_pieces
 from musicwords.em import EMConfig, learn_dictionary, split_blocks
 from musicwords.midi import notes_to_midi_bytes, playable_notes
 from musicwords.synthetic import planted_corpus
@@ -172,6 +173,11 @@ def test_one_parse_row_per_input(local_run: dict[str, Any]) -> None:
         if word is None:
             assert r["status"] == "ok", r["error"]
             assert r["n_notes"] == len(r["pitch"]) > 0 and r["n_tokens"] > 0
+            if r["id"] == "alpha/tune":  # a score spells its notes: C D E F G A B c, one staff position a step
+                assert r["morph"][:8] == list(range(60, 68)) and len(r["morph"]) == r["n_notes"]
+                assert to_pieces([r])[0][0].morph.tolist() == r["morph"]
+            else:  # MIDI does not (musicwords.spelling estimates it)
+                assert r["morph"] is None
         else:
             assert r["status"] == "error" and word in r["error"].lower() and r["id"].split("/")[1] in r["error"]
             assert r["n_notes"] == 0
