@@ -66,7 +66,7 @@ def _pitch(letters: str, accidental: str | None) -> tuple[int, int]:
     alter = 0
     if accidental:
         alter = 0 if accidental == "n" else (len(accidental) if accidental[0] == "#" else -len(accidental))
-    return 12 * (octave + 1) + _PITCH_CLASS[letter.lower()] + alter, morphetic(octave, letter.lower())
+    return 12 * (octave + 1) + _PITCH_CLASS[letter.lower()] + alter, morphetic(octave, letter)
 
 
 def _text(raw: bytes) -> str:

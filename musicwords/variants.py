@@ -146,14 +146,21 @@ class VariantFinder:
 
     def find_exact(self, word: tuple[int, ...]) -> np.ndarray:
         """First tokens of every exact statement of ``word``, overlapping ones included, in order."""
-        n = len(word)
-        if n < 1 or len(self.iv) < n:
+        if len(word) < 1 or len(self.iv) < len(word):
             return np.zeros(0, dtype=np.int64)
+        starts, _, _, exact_iv, exact_io = self._same_length(word)
+        return starts[exact_iv & exact_io]
+
+    def _same_length(self, word: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+        """The windows of ``word``'s length that keep its intervals or its inter-onset intervals
+        (by hash): their first tokens, their intervals and inter-onset intervals, and whether each
+        dimension equals the word's exactly (the hashes' collisions out)."""
+        n = len(word)
         w_iv, w_io = self.sym[list(word), 0], self.sym[list(word), 1]
         inside, hash_iv, hash_io, _, _ = self._windows(n)
-        starts = np.flatnonzero(inside & (hash_iv == self._word_hash(w_iv)) & (hash_io == self._word_hash(w_io)))
+        starts = np.flatnonzero(inside & ((hash_iv == self._word_hash(w_iv)) | (hash_io == self._word_hash(w_io))))
         win_iv, win_io = self._rows(starts, n)
-        return starts[(win_iv == w_iv).all(axis=1) & (win_io == w_io).all(axis=1)]
+        return starts, win_iv, win_io, (win_iv == w_iv).all(axis=1), (win_io == w_io).all(axis=1)
 
     def find(self, word: tuple[int, ...], *, min_tokens: int = 4) -> list[tuple[int, int, str]]:
         """``(first token, n tokens, kind)`` of every variant statement of ``word``."""
@@ -168,12 +175,7 @@ class VariantFinder:
             return np.argmin(np.pad(eq, ((0, 0), (0, 1))), axis=1)
 
         # same length: one dimension equal, the other's profile from the first note changed at a few notes
-        inside, hash_iv, hash_io, _, _ = self._windows(n)
-        same_iv = inside & (hash_iv == self._word_hash(w_iv))
-        same_io = inside & (hash_io == self._word_hash(w_io))
-        starts = np.flatnonzero(same_iv | same_io)
-        win_iv, win_io = self._rows(starts, n)
-        exact_iv, exact_io = (win_iv == w_iv).all(axis=1), (win_io == w_io).all(axis=1)  # the hashes' collisions out
+        starts, win_iv, win_io, exact_iv, exact_io = self._same_length(word)
         rows = np.flatnonzero(exact_iv & ~exact_io)
         moved = (np.cumsum(win_io[rows], axis=1) != np.cumsum(w_io)).sum(axis=1)  # onsets after the first
         out += [(int(s), n, "rhythm") for s in starts[rows[moved <= allowed]]]
