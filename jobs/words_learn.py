@@ -50,13 +50,13 @@ def learn_group(name: str, folder: str, rows: Sequence[dict[str, Any]], config: 
         dictionary_table,
         note_coverage,
         occurrences_table,
-        pattern_midi,
-        pattern_musicxml,
         piece_table,
         plot_history,
         plot_piece,
         statements,
         usage_table,
+        word_midi,
+        word_musicxml,
         words_midi,
         words_table,
     )
@@ -88,10 +88,9 @@ def learn_group(name: str, folder: str, rows: Sequence[dict[str, Any]], config: 
     # words/w<id>.*: the top words; words/m<id>.*: the top motifs (ids of the motif layer's dictionary)
     shown = [("w", "word", row) for row in words.to_pylist()[:top]] + [("m", "motif", row) for row in motifs.to_pylist()[:top]]
     for prefix, kind, row in shown:
-        shape, stem = (row["onset"], row["interval"], row["duration"]), f"{prefix}{row['word_id']}"
-        label = f"{kind} {row['word_id']}"
-        storage.write_bytes(storage.join(base, "words", f"{stem}.mid"), pattern_midi(*shape, name=label))
-        storage.write_bytes(storage.join(base, "words", f"{stem}.musicxml"), pattern_musicxml(*shape, name=label))
+        stem, label = f"{prefix}{row['word_id']}", f"{kind} {row['word_id']}"
+        storage.write_bytes(storage.join(base, "words", f"{stem}.mid"), word_midi(row, label))
+        storage.write_bytes(storage.join(base, "words", f"{stem}.musicxml"), word_musicxml(row, label))
     with tempfile.TemporaryDirectory() as tmp:
         plot_history(d.rounds, os.path.join(tmp, "history.png"), title=f"{name}: code length per round")
         storage.write_bytes(storage.join(base, "history.png"), read_file(os.path.join(tmp, "history.png")))

@@ -77,7 +77,7 @@ def write_report(args: argparse.Namespace, names: list[str], folders: dict[str, 
     from jobs.words import job_config  # noqa: PLC0415
     from musicwords.compare import distinctive_words, is_distinctive, shared_words  # noqa: PLC0415
     from musicwords.page import render_page  # noqa: PLC0415
-    from musicwords.report import pattern_midi, pattern_musicxml  # noqa: PLC0415
+    from musicwords.report import word_midi, word_musicxml  # noqa: PLC0415
 
     out = args.output
     top = args.top_words
@@ -122,11 +122,10 @@ def write_report(args: argparse.Namespace, names: list[str], folders: dict[str, 
         def card_of(w: int, **extra: Any) -> dict[str, Any]:
             r = vocabulary[w]
             midi, xml = f"{base}/words/w{w}.mid", f"{base}/words/w{w}.musicxml"
-            shape = (r["onset"], r["interval"], r["duration"])
             if r["onset"] and not storage.exists(storage.join(out, midi)):
-                storage.write_bytes(storage.join(out, midi), pattern_midi(*shape, name=f"word {w}"))
+                storage.write_bytes(storage.join(out, midi), word_midi(r, f"word {w}"))
             if r["onset"] and not storage.exists(storage.join(out, xml)):
-                storage.write_bytes(storage.join(out, xml), pattern_musicxml(*shape, name=f"word {w}"))
+                storage.write_bytes(storage.join(out, xml), word_musicxml(r, f"word {w}"))
             return {**r, **extra, "midi": midi if r["onset"] else None, "musicxml": xml if r["onset"] else None}
 
         for name in counts:

@@ -90,10 +90,10 @@ def _discover(files: list[str], out: Path) -> int:
     from musicwords.report import (  # noqa: PLC0415
         dictionary_table,
         occurrences_table,
-        pattern_musicxml,
         piece_table,
         plot_piano_roll,
         plot_words,
+        word_musicxml,
         word_tree,
         words_midi,
     )
@@ -121,8 +121,7 @@ def _discover(files: list[str], out: Path) -> int:
         folder = Path(f"{stem}.words")
         folder.mkdir(exist_ok=True)
         for row in words.to_pylist():
-            xml = pattern_musicxml(row["onset"], row["interval"], row["duration"], name=f"word {row['word_id']}")
-            (folder / f"w{row['word_id']}.musicxml").write_bytes(xml)
+            (folder / f"w{row['word_id']}.musicxml").write_bytes(word_musicxml(row, f"word {row['word_id']}"))
         pq.write_table(words, f"{stem}.dictionary.parquet")
         pq.write_table(occurrences_table(result), f"{stem}.occurrences.parquet")
         piece = piece_table(result).to_pylist()[0]

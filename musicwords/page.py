@@ -30,6 +30,7 @@ td:first-child,th:first-child{text-align:left}th{background:#f3f6fa}
 .word svg{display:block;background:#fafafa;margin-bottom:4px}
 .stmt{display:flex;align-items:center;gap:8px;margin:2px 0}.stmt svg{background:#fafafa;border:1px solid #eee}
 .tok{font-family:monospace;font-size:11px;color:#555;word-break:break-all}
+.notes{font-family:monospace;font-size:11px;color:#333}
 .note{color:#666;font-size:12px}img.wide{max-width:100%;border:1px solid #ddd}.err{color:#a33}
 """
 
@@ -111,7 +112,16 @@ def _word_card(w: Mapping[str, Any], extra: str = "", kind: str = "word") -> str
     link = (f' ({_e(w["variants"])} varied)' if w.get("variants") else "") + link
     return (f'<div class="word" data-word="{_e(w["word_id"])}">{roll_svg(w["onset"], w["interval"], w["duration"])}'
             f'<b>{kind} {_e(w["word_id"])}</b>: {_e(w["n_notes"])} notes, {_e(w["count"])}&times;{link}{extra}'
+            f'{_names(w.get("spelling"))}'
             f'<div class="tok" title="{_e(w["tokens"])}">{_e(_tokens(w["tokens"]))}</div></div>')
+
+
+def _names(spelling: Sequence[str] | None, limit: int = 12) -> str:
+    """The first statement's notes as the score spells them (rows written before: nothing)."""
+    if not spelling:
+        return ""
+    more = f" … ({len(spelling)} notes)" if len(spelling) > limit else ""
+    return f'<div class="notes">{_e(" ".join(spelling[:limit]) + more)}</div>'
 
 
 def _group_section(g: Mapping[str, Any], statistic: str) -> str:

@@ -24,13 +24,16 @@
   notes of its first occurrence), :func:`usage_table` (occurrences per piece and word),
   :func:`note_coverage` (share of each piece's notes inside occurrences of given words),
   :func:`pattern_midi` (one word as a MIDI file), :func:`pattern_musicxml` (one word as a
-  MusicXML score), :func:`plot_history` (code length per round)
+  MusicXML score; :func:`word_midi` and :func:`word_musicxml` write a table row's word at its
+  pitch and, in MusicXML, as the score spells it), :func:`plot_history` (code length per round)
   and :func:`plot_piece` (the picture of :func:`plot_piano_roll` drawn with collections: seconds,
   not minutes, for a movement of 15,000 notes).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -40,10 +43,12 @@ from musicwords.lattice import build_lattice, viterbi
 from musicwords.midi import notes_to_midi_bytes, playable_notes
 from musicwords.notes import Notes
 from musicwords.reconstruct import Occurrence, Pattern
+from musicwords.spelling import pitch_names
 
 __all__ = [
     "dictionary_table", "note_coverage", "occurrences_table", "pattern_midi", "pattern_musicxml", "piece_table", "plot_history",
-    "plot_piano_roll", "plot_piece", "plot_words", "statements", "usage_table", "word_tree", "words_midi", "words_table",
+    "plot_piano_roll", "plot_piece", "plot_words", "statements", "usage_table", "word_midi", "word_musicxml", "word_tree",
+    "words_midi", "words_table",
 ]
 
 LN2 = float(np.log(2.0))
@@ -54,17 +59,15 @@ def dictionary_table(result: DiscoverResult, *, motifs: bool = False) -> Any:
     import pyarrow as pa  # noqa: PLC0415
 
     d = result.motif_words if motifs else result.dictionary
+    names = _names(result)
     rows = []
     for p in result.motifs if motifs else result.patterns:
         piece, idx = p.occurrences[0]
-        n = result.pieces[piece]
         rows.append({
             "word_id": int(p.word),
             "tokens": d.describe(p.word),
             "n_notes": int(len(idx)),
-            "onset": (n.onset[idx] - n.onset[idx[0]]).round(4).tolist(),
-            "interval": (n.pitch[idx].astype(int) - int(n.pitch[idx[0]])).tolist(),
-            "duration": n.duration[idx].round(4).tolist(),
+            **_shape(result.pieces[piece], idx, names(piece)),
             "count": len(p.occurrences),
             "variants": len(p.variants),
             "prob": float(np.exp(d.logp[p.word])),
@@ -74,11 +77,37 @@ def dictionary_table(result: DiscoverResult, *, motifs: bool = False) -> Any:
             "parts": list(p.parts),
         })
     return pa.Table.from_pylist(rows, schema=pa.schema([
-        ("word_id", pa.int64()), ("tokens", pa.string()), ("n_notes", pa.int64()), ("onset", pa.list_(pa.float64())),
-        ("interval", pa.list_(pa.int64())), ("duration", pa.list_(pa.float64())), ("count", pa.int64()),
+        ("word_id", pa.int64()), ("tokens", pa.string()), ("n_notes", pa.int64()), *_shape_fields(), ("count", pa.int64()),
         ("variants", pa.int64()), ("prob", pa.float64()), ("bits", pa.float64()), ("bits_saved", pa.float64()),
         ("level", pa.string()), ("parts", pa.list_(pa.int64())),
     ]))
+
+
+# a word's first statement: onsets from its first note (beats), pitch intervals from it
+# (semitones), durations (beats), its MIDI pitches and their written names (``Eb4``)
+_SHAPE = (("onset", "float64"), ("interval", "int64"), ("duration", "float64"), ("pitch", "int64"),
+          ("spelling", "string"))
+
+
+def _shape(n: Notes, idx: np.ndarray, names: Sequence[str]) -> dict[str, list[Any]]:
+    """The ``_SHAPE`` columns of the statement of ``n`` at note indices ``idx``; ``names``: the
+    written name of every note of ``n`` (:func:`musicwords.spelling.pitch_names`)."""
+    return {"onset": (n.onset[idx] - n.onset[idx[0]]).round(4).tolist(),
+            "interval": (n.pitch[idx].astype(int) - int(n.pitch[idx[0]])).tolist(),
+            "duration": n.duration[idx].round(4).tolist(), "pitch": n.pitch[idx].astype(int).tolist(),
+            "spelling": [names[int(i)] for i in idx]}
+
+
+def _names(result: DiscoverResult) -> Callable[[int], tuple[str, ...]]:
+    """Piece index → the written names of its notes, each piece spelled once (by its key where
+    the input does not spell its notes)."""
+    return functools.cache(lambda piece: tuple(pitch_names(result.pieces[piece])))
+
+
+def _shape_fields() -> list[tuple[str, Any]]:
+    import pyarrow as pa  # noqa: PLC0415
+
+    return [(name, pa.list_(pa.type_for_alias(kind))) for name, kind in _SHAPE]
 
 
 def word_tree(result: DiscoverResult) -> list[str]:
@@ -276,25 +305,19 @@ def words_table(result: DiscoverResult) -> Any:
     for o in result.occurrences:
         count[o.word] = count.get(o.word, 0) + 1
         first.setdefault(o.word, o)
+    names = _names(result)
     rows = []
     for w in range(d.n_literals, len(d.words)):
         occ = first.get(w)
-        onset: list[float] = []
-        interval: list[int] = []
-        duration: list[float] = []
-        if occ is not None:
-            n, idx = result.pieces[occ.piece], occ.notes
-            onset = (n.onset[idx] - n.onset[idx[0]]).round(4).tolist()
-            interval = (n.pitch[idx].astype(int) - int(n.pitch[idx[0]])).tolist()
-            duration = n.duration[idx].round(4).tolist()
+        shape = ({name: [] for name, _ in _SHAPE} if occ is None
+                 else _shape(result.pieces[occ.piece], occ.notes, names(occ.piece)))
         rows.append({
-            "word_id": w, "tokens": d.describe(w), "n_notes": len(d.words[w]) + 1, "onset": onset, "interval": interval,
-            "duration": duration, "count": count.get(w, 0), "expected_count": float(d.counts[w]),
+            "word_id": w, "tokens": d.describe(w), "n_notes": len(d.words[w]) + 1, **shape,
+            "count": count.get(w, 0), "expected_count": float(d.counts[w]),
             "prob": float(np.exp(d.logp[w])), "bits": float(-d.logp[w] / LN2),
         })
     return pa.Table.from_pylist(rows, schema=pa.schema([
-        ("word_id", pa.int64()), ("tokens", pa.string()), ("n_notes", pa.int64()), ("onset", pa.list_(pa.float64())),
-        ("interval", pa.list_(pa.int64())), ("duration", pa.list_(pa.float64())), ("count", pa.int64()),
+        ("word_id", pa.int64()), ("tokens", pa.string()), ("n_notes", pa.int64()), *_shape_fields(), ("count", pa.int64()),
         ("expected_count", pa.float64()), ("prob", pa.float64()), ("bits", pa.float64()),
     ]))
 
@@ -336,17 +359,22 @@ def pattern_midi(onset: Any, interval: Any, duration: Any, *, base_pitch: int = 
     return notes_to_midi_bytes(playable_notes(notes))
 
 
-def pattern_musicxml(onset: Any, interval: Any, duration: Any, *, base_pitch: int = 60, name: str = "word") -> bytes:
+def pattern_musicxml(onset: Any, interval: Any, duration: Any, *, base_pitch: int = 60, name: str = "word",
+                     spelling: Sequence[str] | None = None) -> bytes:
     """One word as a MusicXML score that notation software opens (MuseScore, Finale, Sibelius,
     music21): its notes as in :func:`pattern_midi`, times rounded to 1/24 beat (demisemiquavers
     and triplets: the nearest fraction with a denominator up to 12 made quintuplets, which the
     MusicXML export refuses), notes that start and end together written as one chord, in 4/4
-    (a word carries no meter of its own).
+    (a word carries no meter of its own). ``spelling``, a name per note (``Eb4``, as in the
+    ``spelling`` column of :func:`dictionary_table`), writes each note as the score does (an E
+    flat, not a D sharp); a name that does not sound the note's pitch is an error. Without it,
+    music21 spells the pitches (with sharps).
 
     Examples
     --------
-    >>> xml = pattern_musicxml([0, 0.5, 1, 1], [0, 2, 4, 7], [0.5, 0.5, 1, 1], name="w7")
-    >>> xml.startswith(b"<?xml") and b"<score-partwise" in xml
+    >>> xml = pattern_musicxml([0, 0.5, 1, 1], [0, 3, 7, 12], [0.5, 0.5, 1, 1], name="w7",
+    ...                        spelling=["C4", "Eb4", "G4", "C5"])
+    >>> xml.startswith(b"<?xml") and b"<score-partwise" in xml and b"<alter>-1</alter>" in xml
     True
     """
     from fractions import Fraction  # noqa: PLC0415
@@ -359,20 +387,46 @@ def pattern_musicxml(onset: Any, interval: Any, duration: Any, *, base_pitch: in
     durations = np.maximum(np.asarray(duration, dtype=float), 1 / 12)
     if not len(onsets) == len(pitches) == len(durations):
         raise ValueError("onset, interval and duration must have one length")
+    if spelling is None:
+        written = [m21.pitch.Pitch(midi=int(p)) for p in pitches]
+    elif len(spelling) != len(pitches):
+        raise ValueError(f"spelling: {len(spelling)} names for {len(pitches)} notes")
+    else:
+        written = [m21.pitch.Pitch(n[:1] + n[1:].replace("b", "-")) for n in spelling]  # music21 writes a flat "-"
     grid = lambda x: Fraction(round(float(x) * 24), 24)  # noqa: E731
-    chords: dict[tuple[Fraction, Fraction], list[int]] = {}
-    for t, p, d in zip(onsets - (onsets.min() if len(onsets) else 0.0), pitches.tolist(), durations, strict=True):
-        chords.setdefault((grid(t), max(grid(d), Fraction(1, 12))), []).append(int(p))
+    chords: dict[tuple[Fraction, Fraction], list[Any]] = {}
+    for t, p, d, w in zip(onsets - (onsets.min() if len(onsets) else 0.0), pitches.tolist(), durations, written, strict=True):
+        if w.midi != p:
+            raise ValueError(f"spelling: {w.nameWithOctave} does not sound MIDI pitch {p}")
+        chords.setdefault((grid(t), max(grid(d), Fraction(1, 12))), []).append(w)
     part = m21.stream.Part()
     part.partName = name
     part.insert(0, m21.meter.TimeSignature("4/4"))
     for (t, d), ps in sorted(chords.items()):
-        element = m21.note.Note(ps[0]) if len(ps) == 1 else m21.chord.Chord(sorted(ps))
+        element = m21.note.Note(ps[0]) if len(ps) == 1 else m21.chord.Chord(sorted(ps, key=lambda w: w.midi))
         element.quarterLength = d
         part.insert(t, element)
     score = m21.stream.Score([part])
     score.metadata = m21.metadata.Metadata(title=name)
     return bytes(GeneralObjectExporter(score).parse())
+
+
+def word_midi(row: dict[str, Any], name: str) -> bytes:
+    """A row of :func:`dictionary_table` or :func:`words_table` as :func:`pattern_midi`, at the
+    pitch of the word's first statement (rows written before the ``pitch`` column: from middle C)."""
+    return pattern_midi(row["onset"], row["interval"], row["duration"], base_pitch=_first_pitch(row), name=name)
+
+
+def word_musicxml(row: dict[str, Any], name: str) -> bytes:
+    """A row of :func:`dictionary_table` or :func:`words_table` as :func:`pattern_musicxml`: the
+    word's first statement at its pitch and as the score spells it (rows written before the
+    ``pitch`` and ``spelling`` columns: from middle C, spelled by music21)."""
+    return pattern_musicxml(row["onset"], row["interval"], row["duration"], base_pitch=_first_pitch(row), name=name,
+                            spelling=row.get("spelling") or None)
+
+
+def _first_pitch(row: dict[str, Any]) -> int:
+    return int(row["pitch"][0]) if row.get("pitch") else 60
 
 
 def plot_history(rounds: list[dict[str, float]], path: str, *, title: str = "") -> None:

@@ -42,13 +42,15 @@ import numpy as np
 
 from musicwords.notes import Notes
 
-__all__ = ["diatonic_pitch", "estimate_tonic", "morphetic"]
+__all__ = ["diatonic_pitch", "estimate_tonic", "morphetic", "pitch_names", "written"]
 
 # Krumhansl & Kessler (1982) probe-tone profiles, tonic first
 _MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 _MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 _DEGREE = np.array([0, 1, 1, 2, 2, 3, 3, 4, 5, 5, 6, 6])  # semitones above the tonic → scale step
 _MIDDLE_C_MORPH = 60  # morphetic pitch of MIDI 60, as in JKUPDD and BPS-motif
+_NATURAL = (0, 2, 4, 5, 7, 9, 11)  # semitones of C D E F G A B above C
+_SHARPS = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
 def morphetic(octave: int, step: str) -> int:
@@ -59,6 +61,42 @@ def morphetic(octave: int, step: str) -> int:
     (60, 61, 59)
     """
     return _MIDDLE_C_MORPH + 7 * (octave - 4) + "cdefgab".index(step.lower())
+
+
+def written(pitch: int, morph: int) -> tuple[str, int, int]:
+    """The note a MIDI pitch and a morphetic pitch write: letter, alteration (semitones, -2 .. 2)
+    and octave (middle C is C4). A pair no note writes (more than a double sharp or flat between
+    them) raises ``ValueError``.
+
+    >>> written(63, 62), written(63, 61), written(60, 59)
+    (('E', -1, 4), ('D', 1, 4), ('B', 1, 3))
+    """
+    octave, step = divmod(int(morph) - _MIDDLE_C_MORPH, 7)
+    alter = int(pitch) - (60 + 12 * octave + _NATURAL[step])
+    if abs(alter) > 2:
+        raise ValueError(f"no note writes MIDI pitch {pitch} at morphetic pitch {morph}")
+    return "CDEFGAB"[step], alter, octave + 4
+
+
+def pitch_names(notes: Notes, idx: np.ndarray | None = None) -> list[str]:
+    """The written names of ``notes`` (those at ``idx``), such as ``Eb4`` or ``F#3``: as the input
+    spells them (``notes.morph``), else by the key estimate of :func:`diatonic_pitch`. A note the
+    spelling cannot write (a corrupt morphetic pitch) is named by its pitch class with sharps.
+
+    >>> c_minor = Notes.from_arrays("cm", onset=np.arange(4.0), pitch=[60, 63, 67, 72], duration=np.ones(4))
+    >>> pitch_names(c_minor)
+    ['C4', 'Eb4', 'G4', 'C5']
+    """
+    chosen = np.arange(len(notes)) if idx is None else np.asarray(idx)
+    morph = diatonic_pitch(notes)[chosen]
+    names = []
+    for p, m in zip(notes.pitch[chosen].tolist(), morph.tolist(), strict=True):
+        try:
+            letter, alter, octave = written(p, m)
+        except ValueError:
+            letter, alter, octave = _SHARPS[int(p) % 12][0], len(_SHARPS[int(p) % 12]) - 1, int(p) // 12 - 1
+        names.append(f"{letter}{'#' * alter if alter > 0 else 'b' * -alter}{octave}")
+    return names
 
 
 def estimate_tonic(notes: Notes) -> int:

@@ -361,16 +361,42 @@ def test_a_word_as_musicxml_reads_back_with_its_notes(tmp_path: Path) -> None:
     xml = pattern_musicxml(onset, [0, 2, 0, 2, 0], [0.2083, 0.125, 0.125, 0.125, 0.125])
     got_onsets = [float(n.offset) for n in music21.converter.parse(xml, format="musicxml").recurse().notes]
     assert len(got_onsets) == len(onset) and all(abs(a - b) < 1 / 48 for a, b in zip(got_onsets, onset, strict=True))
-    # the discover command writes one per reported word
+    # a name per note writes each note as spelled; a name that does not sound the pitch is refused
+    xml = pattern_musicxml([0, 1, 2], [0, 3, 6], [1, 1, 1], base_pitch=61, spelling=["Db4", "E4", "G4"])
+    assert [p.nameWithOctave for p in music21.converter.parse(xml, format="musicxml").pitches] == ["D-4", "E4", "G4"]
+    with pytest.raises(ValueError, match="does not sound"):
+        pattern_musicxml([0, 1], [0, 3], [1, 1], base_pitch=61, spelling=["C#4", "F4"])
+    # the discover command writes one per reported word: its first statement at its pitch, each
+    # note as the input spells it. The note CSV spells every black key against music21's own
+    # choice (C# as Db, Bb as A#, ...), so names music21 would give cannot pass
     corpus = planted_corpus(seed=4, n_pieces=1, n_motifs=2, occurrences=4)
     csv = tmp_path / "p.csv"
     n = corpus.pieces[0]
-    csv.write_text("".join(f"{t},{p},{p},{d},0\n" for t, p, d in zip(n.onset, n.pitch, n.duration, strict=True)))
+    flat = {1, 3, 6, 8, 10} - {pc for pc in range(12) if "-" in music21.pitch.Pitch(midi=60 + pc).name}  # music21: sharp
+
+    def morph(p: int) -> int:  # the staff position: a black key on the letter above (flat) or below (sharp)
+        octave, pc = divmod(p, 12)
+        step = [0, 0, 1, 1, 2, 3, 3, 4, 4, 5, 5, 6][pc] + (pc in flat)
+        return 60 + 7 * (octave - 5) + step
+
+    csv.write_text("".join(f"{t},{p},{morph(int(p))},{d},0\n" for t, p, d in zip(n.onset, n.pitch, n.duration, strict=True)))
     run = subprocess.run([sys.executable, "-m", "musicwords", "discover", str(csv), "--out", str(tmp_path)],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     words = json.loads((tmp_path / "p.dictionary.json").read_text())["words"]
     assert words and all((tmp_path / "p.words" / f"w{w['word_id']}.musicxml").is_file() for w in words)
+    black = 0
+    for w in words:
+        score = music21.converter.parse((tmp_path / "p.words" / f"w{w['word_id']}.musicxml").read_text(), format="musicxml")
+        written = [(p.midi, p.name) for el in score.recurse().notes for p in el.pitches
+                   if not (el.tie and el.tie.type in ("continue", "stop"))]  # a note over a bar line: once
+        assert sorted(p for p, _ in written) == sorted(w["pitch"])  # at the statement's own pitch
+        for p, name in written:
+            default = music21.pitch.Pitch(midi=p)  # music21's own name of the pitch
+            want = default.getEnharmonic().name if p % 12 in (1, 3, 6, 8, 10) else default.name
+            assert name == want, (p, name, want)
+            black += p % 12 in (1, 3, 6, 8, 10)
+    assert black > 0  # the check above saw spelled black keys
 
 
 def test_occurrences_say_their_bar_and_beat_where_the_score_has_measures(tmp_path: Path) -> None:

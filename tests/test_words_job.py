@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import music21
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -205,6 +206,10 @@ def test_every_group_has_its_outputs(local_run: dict[str, Any]) -> None:
         assert g["code_length_bits"] < g["base_bits"] and g["compression_ratio"] > 1.0
         words = pq.read_table(folder / "dictionary.parquet").to_pylist()
         assert words and all(w["count"] >= 2 and len(w["interval"]) == w["n_notes"] for w in words)
+        # the first statement's pitches and their written names (MIDI input: spelled by its key)
+        assert all(np.diff(w["pitch"]).tolist() == np.diff(w["interval"]).tolist() for w in words)
+        assert all([music21.pitch.Pitch(n[:1] + n[1:].replace("b", "-")).midi for n in w["spelling"]] == w["pitch"]
+                   for w in words)
         motifs = pq.read_table(folder / "motifs.parquet")
         assert motifs.schema == pq.read_table(folder / "dictionary.parquet").schema
         assert all(m["count"] >= 2 and m["n_notes"] >= 4 for m in motifs.to_pylist())
@@ -233,6 +238,7 @@ def test_every_group_has_its_outputs(local_run: dict[str, Any]) -> None:
     motif_cards = (out / "index.html").read_text().split('class="words motifs"')[1:]  # each group's motif layer
     assert shown and all(any(f'data-word="{w}"' in cards for cards in motif_cards) for w in shown)
     assert all('class="statements"' in cards and 'data-kind="exact"' in cards for cards in motif_cards)
+    assert all('class="notes"' in cards for cards in motif_cards)  # each motif's notes by name
 
 
 def test_planted_motifs_are_distinctive(local_run: dict[str, Any]) -> None:
