@@ -368,7 +368,7 @@ def pattern_musicxml(onset: Any, interval: Any, duration: Any, *, base_pitch: in
     (a word carries no meter of its own). ``spelling``, a name per note (``Eb4``, as in the
     ``spelling`` column of :func:`dictionary_table`), writes each note as the score does (an E
     flat, not a D sharp); a name that does not sound the note's pitch is an error. Without it,
-    music21 spells the pitches (with sharps).
+    music21 names each pitch class one way whatever the key (C#, E-flat, F#, G#, B-flat).
 
     Examples
     --------
