@@ -43,7 +43,7 @@ from musicwords.lattice import build_lattice, viterbi
 from musicwords.midi import notes_to_midi_bytes, playable_notes
 from musicwords.notes import Notes
 from musicwords.reconstruct import Occurrence, Pattern
-from musicwords.spelling import pitch_names
+from musicwords.spelling import diatonic_pitch, pitch_names
 
 __all__ = [
     "dictionary_table", "note_coverage", "occurrences_table", "pattern_midi", "pattern_musicxml", "piece_table", "plot_history",
@@ -59,7 +59,7 @@ def dictionary_table(result: DiscoverResult, *, motifs: bool = False) -> Any:
     import pyarrow as pa  # noqa: PLC0415
 
     d = result.motif_words if motifs else result.dictionary
-    names = _names(result)
+    morphs = _morphs(result)
     rows = []
     for p in result.motifs if motifs else result.patterns:
         piece, idx = p.occurrences[0]
@@ -67,7 +67,7 @@ def dictionary_table(result: DiscoverResult, *, motifs: bool = False) -> Any:
             "word_id": int(p.word),
             "tokens": d.describe(p.word),
             "n_notes": int(len(idx)),
-            **_shape(result.pieces[piece], idx, names(piece)),
+            **_shape(result.pieces[piece], idx, morphs(piece)),
             "count": len(p.occurrences),
             "variants": len(p.variants),
             "prob": float(np.exp(d.logp[p.word])),
@@ -89,19 +89,19 @@ _SHAPE = (("onset", "float64"), ("interval", "int64"), ("duration", "float64"), 
           ("spelling", "string"))
 
 
-def _shape(n: Notes, idx: np.ndarray, names: Sequence[str]) -> dict[str, list[Any]]:
-    """The ``_SHAPE`` columns of the statement of ``n`` at note indices ``idx``; ``names``: the
-    written name of every note of ``n`` (:func:`musicwords.spelling.pitch_names`)."""
+def _shape(n: Notes, idx: np.ndarray, morph: np.ndarray) -> dict[str, list[Any]]:
+    """The ``_SHAPE`` columns of the statement of ``n`` at note indices ``idx``; ``morph``: the
+    morphetic pitch of every note of ``n`` (:func:`musicwords.spelling.diatonic_pitch`)."""
     return {"onset": (n.onset[idx] - n.onset[idx[0]]).round(4).tolist(),
             "interval": (n.pitch[idx].astype(int) - int(n.pitch[idx[0]])).tolist(),
             "duration": n.duration[idx].round(4).tolist(), "pitch": n.pitch[idx].astype(int).tolist(),
-            "spelling": [names[int(i)] for i in idx]}
+            "spelling": pitch_names(n, idx, morph=morph)}
 
 
-def _names(result: DiscoverResult) -> Callable[[int], tuple[str, ...]]:
-    """Piece index → the written names of its notes, each piece spelled once (by its key where
+def _morphs(result: DiscoverResult) -> Callable[[int], np.ndarray]:
+    """Piece index → the morphetic pitch of its notes, each piece spelled once (by its key where
     the input does not spell its notes)."""
-    return functools.cache(lambda piece: tuple(pitch_names(result.pieces[piece])))
+    return functools.cache(lambda piece: diatonic_pitch(result.pieces[piece]))
 
 
 def _shape_fields() -> list[tuple[str, Any]]:
@@ -305,12 +305,12 @@ def words_table(result: DiscoverResult) -> Any:
     for o in result.occurrences:
         count[o.word] = count.get(o.word, 0) + 1
         first.setdefault(o.word, o)
-    names = _names(result)
+    morphs = _morphs(result)
     rows = []
     for w in range(d.n_literals, len(d.words)):
         occ = first.get(w)
         shape = ({name: [] for name, _ in _SHAPE} if occ is None
-                 else _shape(result.pieces[occ.piece], occ.notes, names(occ.piece)))
+                 else _shape(result.pieces[occ.piece], occ.notes, morphs(occ.piece)))
         rows.append({
             "word_id": w, "tokens": d.describe(w), "n_notes": len(d.words[w]) + 1, **shape,
             "count": count.get(w, 0), "expected_count": float(d.counts[w]),

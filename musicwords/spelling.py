@@ -78,17 +78,18 @@ def written(pitch: int, morph: int) -> tuple[str, int, int]:
     return "CDEFGAB"[step], alter, octave + 4
 
 
-def pitch_names(notes: Notes, idx: np.ndarray | None = None) -> list[str]:
+def pitch_names(notes: Notes, idx: np.ndarray | None = None, *, morph: np.ndarray | None = None) -> list[str]:
     """The written names of ``notes`` (those at ``idx``), such as ``Eb4`` or ``F#3``: as the input
-    spells them (``notes.morph``), else by the key estimate of :func:`diatonic_pitch`. A note the
-    spelling cannot write (a corrupt morphetic pitch) is named by its pitch class with sharps.
+    spells them (``notes.morph``), else by the key estimate of :func:`diatonic_pitch` (``morph``:
+    that of every note, where the caller has it already). A note the spelling cannot write (a
+    corrupt morphetic pitch) is named by its pitch class with sharps.
 
     >>> c_minor = Notes.from_arrays("cm", onset=np.arange(4.0), pitch=[60, 63, 67, 72], duration=np.ones(4))
     >>> pitch_names(c_minor)
     ['C4', 'Eb4', 'G4', 'C5']
     """
     chosen = np.arange(len(notes)) if idx is None else np.asarray(idx)
-    morph = diatonic_pitch(notes)[chosen]
+    morph = (diatonic_pitch(notes) if morph is None else morph)[chosen]
     names = []
     for p, m in zip(notes.pitch[chosen].tolist(), morph.tolist(), strict=True):
         try:
