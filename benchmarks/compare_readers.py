@@ -9,7 +9,8 @@ twice, in the same process: ``read_score(reader="music21")`` (the reference) and
 
 * agree exactly: the same onsets, durations, pitches, spellings (morphetic pitch) and voices,
   note for note (and how many
-  of those also have the same voice names, title and tempo);
+  of those also have the same voice names, title, tempo and measures: where each starts, and the
+  number of the first);
 * the direct reader leaves to music21 (its ``Unsupported``, with the reasons counted): these
   files are read by music21 in the job, so they agree by construction;
 * differ, with the first difference of each (the script exits 1 if any does);
@@ -86,6 +87,14 @@ def _compare(path: str) -> dict[str, Any]:
             meta.append(f"title {ref.title!r} vs {fast.title!r}")
         if ref.tempo_bpm != fast.tempo_bpm:
             meta.append(f"tempo {ref.tempo_bpm} vs {fast.tempo_bpm}")
+        ref_bars, fast_bars = ([] if b is None else b.tolist() for b in (ref.bars, fast.bars))
+        if ref_bars != fast_bars:
+            shorter = min(len(ref_bars), len(fast_bars))
+            at = next((i for i in range(shorter) if ref_bars[i] != fast_bars[i]), shorter)
+            meta.append(f"measures {len(ref_bars)} vs {len(fast_bars)}, the first other at measure {at}: "
+                        f"{ref_bars[at:at + 2]} vs {fast_bars[at:at + 2]}")
+        elif ref.first_bar != fast.first_bar:
+            meta.append(f"first-bar-number {ref.first_bar} vs {fast.first_bar}")
         out["meta"] = meta
     return out
 
@@ -145,7 +154,7 @@ def main() -> None:
         t_ref, t_fast = sum(r["t_ref"] for r in rs), sum(r["t_fast"] for r in rs if "unsupported" not in r)
         n_fast = sum("unsupported" not in r for r in rs)
         t_ref_fast = sum(r["t_ref"] for r in rs if "unsupported" not in r)
-        print(f"\n.{fmt}: {len(rs)} files: {len(same)} agree note for note ({len(exact)} also in names, title, tempo); "
+        print(f"\n.{fmt}: {len(rs)} files: {len(same)} agree note for note ({len(exact)} also in names, title, tempo, measures); "
               f"{sum(unsupported.values())} left to music21; {len(differ)} differ; {len(one_err)} fail in one reader only; "
               f"{len(both_err)} fail in both")
         if n_fast:

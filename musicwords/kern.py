@@ -8,7 +8,10 @@ over the whole music21 corpus, ``tests/test_fast_readers.py`` on a few files): o
 ``**kern`` spine, right to left as music21 orders them; onsets in quarter-note beats, summed per
 spine (exact fractions, so triplets give music21's floats); chords; ties (``[`` ``_`` ``]``)
 merged; rests skipped; no repeat expansion (music21 does none for kern either); the tempo of the
-first ``*MM``, the title of ``!!!OTL``, part names from ``*I`` instrument codes (music21's table).
+first ``*MM``, the title of ``!!!OTL``, part names from ``*I`` instrument codes (music21's table);
+measures from the barlines (``=``), numbered as the score numbers them, a pickup before the
+first barline included (music21 gives the same measure starts, but numbers a kern file's first
+measure 1 whatever its barline says).
 
 It raises :class:`Unsupported` (and :func:`~musicwords.io.read_score` then uses music21) for
 anything it does not handle exactly: spine splits, joins, exchanges and additions (``*^ *v *x
@@ -102,6 +105,7 @@ def read_kern(raw: bytes, *, source: str, piece_id: str, max_notes: int) -> Note
     pitches: list[list[int]] = [[] for _ in range(n)]
     morphs: list[list[int]] = [[] for _ in range(n)]  # their spelling
     ties: list[list[str | None]] = [[] for _ in range(n)]
+    barlines: list[tuple[Fraction, int | None]] = []  # where each barline falls, and its number if it has one
     count = 0
     ended = False
     for line in lines[i + 1:]:
@@ -141,6 +145,9 @@ def read_kern(raw: bytes, *, source: str, piece_id: str, max_notes: int) -> Note
         if head in ("!", "="):
             if any(f[:1] != head for f in fields):
                 raise Unsupported("a line mixing comments, barlines and data")
+            if head == "=":
+                number = re.match(r"^=+(\d+)", fields[0])
+                barlines.append((max(offset), int(number.group(1)) if number else None))
             continue
         for s, f in enumerate(fields):
             if f == "." or not f:
@@ -177,12 +184,34 @@ def read_kern(raw: bytes, *, source: str, piece_id: str, max_notes: int) -> Note
             if count > max_notes:
                 raise NotesError(f"{source}: more than {max_notes} notes")
             offset[s] += length
-    return _assemble(onsets, lengths, pitches, morphs, ties, instrument, tempo, title, source=source, piece_id=piece_id)
+    bars, first_bar = _measures(barlines, max(offset))
+    return _assemble(onsets, lengths, pitches, morphs, ties, instrument, tempo, title, bars, first_bar, source=source,
+                     piece_id=piece_id)
+
+
+def _measures(barlines: list[tuple[Fraction, int | None]], end: Fraction) -> tuple[list[float] | None, int]:
+    """Where the measures start (beats) and the number of the first: a measure starts at each
+    barline before the end, and at the start where notes come before the first barline (a pickup,
+    numbered one less than that barline). Without barlines: no measures.
+
+    >>> _measures([(Fraction(1), 1), (Fraction(5), 2), (Fraction(9), None)], Fraction(9))
+    ([0.0, 1.0, 5.0], 0)
+    >>> _measures([(Fraction(0), 129), (Fraction(8), 130)], Fraction(16))
+    ([0.0, 8.0], 129)
+    """
+    starts = [(at, number) for at, number in barlines if at < end]
+    if not starts:
+        return None, 1
+    first = starts[0][1]
+    if starts[0][0] > 0:  # notes before the first barline: a pickup measure
+        return [0.0] + [float(at) for at, _ in starts], (first - 1) if first is not None else 0
+    return [float(at) for at, _ in starts], first if first is not None else 1
 
 
 def _assemble(onsets: list[list[Fraction]], lengths: list[list[Fraction]], pitches: list[list[int]],
               morphs: list[list[int]], ties: list[list[str | None]], instrument: list[str | None],
-              tempo: list[float | None], title: str, *, source: str, piece_id: str) -> Notes:
+              tempo: list[float | None], title: str, bars: list[float] | None, first_bar: int, *, source: str,
+              piece_id: str) -> Notes:
     from musicwords.ties import merge_ties  # noqa: PLC0415
 
     names = _part_names(instrument)
@@ -201,7 +230,8 @@ def _assemble(onsets: list[list[Fraction]], lengths: list[list[Fraction]], pitch
     try:
         return Notes.from_arrays(
             piece_id, onset=out_on, pitch=out_pitch, duration=out_len, voice=out_voice, tempo_bpm=bpm if bpm else 100.0,
-            voice_names=tuple(names[s] for s in order), title=title or piece_id, morph=out_morph,
+            voice_names=tuple(names[s] for s in order), title=title or piece_id, morph=out_morph, bars=bars,
+            first_bar=first_bar,
         )
     except NotesError as e:
         raise NotesError(f"{source}: {e}") from e

@@ -10,7 +10,7 @@
 - :func:`occurrences_table`: one row per occurrence: ``piece_id``, ``word_id``, note indices,
   ``start``/``end`` (beats), ``pitch_lo``/``pitch_hi``, ``variant`` (``exact``, or the kind of
   a varied statement: ``rhythm``, ``pitch``, ``insertion``, ``deletion``), and where the score has measures
-  (MIDI, MusicXML, music21's formats; not note CSVs or kern read directly) the ``bar`` and
+  (MIDI, MusicXML, kern, music21's formats; not note CSVs) the ``bar`` and
   ``beat`` (crotchets from 1) its first note falls on;
 - :func:`statements`: a word's statements side by side, each from its first note (the first
   exact one, then one of each kind of varied statement, then more): what the page draws aligned;

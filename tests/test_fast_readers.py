@@ -36,6 +36,8 @@ def _same(a: Notes, b: Notes) -> None:
         np.testing.assert_array_equal(getattr(a, k), getattr(b, k), err_msg=k)
     assert a.voice_names == b.voice_names
     assert (a.title, a.tempo_bpm) == (b.title, b.tempo_bpm)
+    assert a.bars is not None and b.bars is not None  # where the measures start
+    np.testing.assert_array_equal(a.bars, b.bars)
 
 
 @pytest.mark.parametrize("rel", CORPUS_FILES)
@@ -138,6 +140,22 @@ def test_kern_chords_ties_triplets_and_spines_right_to_left(tmp_path: Path) -> N
     assert fast.morph[fast.voice == 0].tolist() == [62, 63, 64, 65, 66, 67, 66]
     (tmp_path / "t.krn").write_text(KERN)
     _same(read_score(tmp_path / "t.krn", reader="music21"), fast)
+    assert fast.bars.tolist() == [0.0, 4.0] and fast.first_bar == 1 and fast.bar_beat(5.5) == (2, 2.5)
+
+
+@pytest.mark.parametrize(("kern", "bars", "first_bar", "at"), [
+    ("**kern\n4c\n=1\n2d\n2e\n=2\n1f\n==\n*-\n", [0.0, 1.0, 5.0], 0, {0.0: (0, 4.0), 3.0: (1, 3.0), 5.0: (2, 1.0)}),
+    ("**kern\n=129\n1c\n=130\n1d\n*-\n", [0.0, 4.0], 129, {4.0: (130, 1.0)}),  # a movement numbered on
+    ("**kern\n4c\n4d\n*-\n", None, 1, {1.0: None}),  # no barlines: no measures
+])
+def test_kern_measures_as_numbered(kern: str, bars: list[float] | None, first_bar: int,
+                                   at: dict[float, tuple[int, float] | None]) -> None:
+    """A pickup before the first barline is the measure before it; the first number is the score's
+    (music21 numbers a kern file's first measure 1 whatever the barline says); no measure starts
+    at the final barline."""
+    notes = read_score("m.krn", data=kern.encode(), reader="fast")
+    assert (None if notes.bars is None else notes.bars.tolist()) == bars and notes.first_bar == first_bar
+    assert {t: notes.bar_beat(t) for t in at} == at
 
 
 SPLIT = "**kern\n*M2/4\n=1\n2c\n*^\n=2\t=2\n4d\t2f\n4e\t.\n*v\t*v\n=3\n2g\n*-\n"  # a spine splits in two, and joins
