@@ -34,6 +34,7 @@ import numpy as np
 
 from musicwords.notes import Notes, NotesError
 from musicwords.spelling import morphetic
+from musicwords.ties import merge_ties
 
 __all__ = ["COMPOSERS", "PieceRef", "list_pieces", "load_notes"]
 
@@ -177,33 +178,23 @@ def _read_part(
     part: Any, voice: int, onsets: list[float], durations: list[float], pitches: list[int], voices: list[int],
     morphs: list[int],
 ) -> None:
-    """Append the part's notes (and their spelling as morphetic pitch), merging tied notes
-    (music21's ``stripTies`` is quadratic in practice)."""
-    tied: dict[int, int] = {}  # MIDI pitch -> row of the note its tie continues
+    """Append the part's notes (and their spelling as morphetic pitch), merging tied notes as the
+    fast readers do (:func:`musicwords.ties.merge_ties`; music21's ``stripTies`` is quadratic in
+    practice)."""
+    on: list[float] = []
+    length: list[float] = []
+    midi: list[int] = []
+    morph: list[int] = []
+    tie: list[str | None] = []
     for element in part.flatten().notes:
-        length = float(element.quarterLength)
-        if length <= 0:
-            continue  # a grace note
-        onset = float(element.offset)
         members = element.notes if hasattr(element, "notes") else (element,)
         for member in members:
             if not hasattr(member, "pitch"):
                 continue  # unpitched percussion
-            midi = int(member.pitch.midi)
-            tie = member.tie if member.tie is not None else element.tie
-            kind = tie.type if tie is not None else None
-            row = tied.get(midi)
-            if kind in ("continue", "stop") and row is not None and voices[row] == voice:
-                durations[row] = max(durations[row], onset + length - onsets[row])
-                if kind == "stop":
-                    del tied[midi]
-                continue
-            onsets.append(onset)
-            durations.append(length)
-            pitches.append(midi)
-            voices.append(voice)
-            morphs.append(morphetic(member.pitch.implicitOctave, member.pitch.step))
-            if kind in ("start", "continue"):
-                tied[midi] = len(onsets) - 1
-            else:
-                tied.pop(midi, None)
+            kind = member.tie if member.tie is not None else element.tie
+            on.append(float(element.offset))
+            length.append(float(element.quarterLength))
+            midi.append(int(member.pitch.midi))
+            morph.append(morphetic(member.pitch.implicitOctave, member.pitch.step))
+            tie.append(kind.type if kind is not None else None)
+    merge_ties(voice, on, length, midi, tie, onsets, durations, pitches, voices, morph, morphs)

@@ -95,7 +95,8 @@ def pitch_names(notes: Notes, idx: np.ndarray | None = None, *, morph: np.ndarra
         try:
             letter, alter, octave = written(p, m)
         except ValueError:
-            letter, alter, octave = _SHARPS[int(p) % 12][0], len(_SHARPS[int(p) % 12]) - 1, int(p) // 12 - 1
+            names.append(f"{_SHARPS[p % 12]}{p // 12 - 1}")
+            continue
         names.append(f"{letter}{'#' * alter if alter > 0 else 'b' * -alter}{octave}")
     return names
 

@@ -1,8 +1,7 @@
-"""Tie merging shared by the fast score readers (:mod:`musicwords.kern`, :mod:`musicwords.musicxml`).
-
-The same rule as :func:`musicwords.corpus.score_to_notes` applies to music21's notes, so that the
-fast readers and the music21 path give the same notes: a note whose tie continues or stops a
-sounding note of the same pitch in the same voice lengthens it, instead of starting a new one.
+"""Tie merging shared by every score reader (:mod:`musicwords.kern`, :mod:`musicwords.musicxml` and
+music21's notes in :func:`musicwords.corpus.score_to_notes`), so that the fast readers and the
+music21 path give the same notes: a note whose tie continues or stops a sounding note of the
+same pitch in the same voice lengthens it, instead of starting a new one.
 """
 
 from __future__ import annotations
@@ -14,13 +13,10 @@ __all__ = ["merge_ties"]
 
 def merge_ties(voice: int, onsets: Sequence[float], lengths: Sequence[float], pitches: Sequence[int],
                ties: Sequence[str | None], out_onset: list[float], out_length: list[float], out_pitch: list[int],
-               out_voice: list[int], morphs: Sequence[int] | None = None, out_morph: list[int] | None = None) -> None:
-    """Append one voice's notes (in score order; ``ties``: ``start``/``continue``/``stop``/None)
-    to the ``out_*`` lists, tied notes merged; notes of no length (grace notes) are dropped. With
-    ``morphs`` (each note's morphetic pitch: its spelling), each note appended also appends its own
-    to ``out_morph``."""
-    if (morphs is None) != (out_morph is None):
-        raise ValueError("merge_ties: give both morphs and out_morph, or neither")
+               out_voice: list[int], morphs: Sequence[int], out_morph: list[int]) -> None:
+    """Append one voice's notes (in score order; ``ties``: ``start``/``continue``/``stop``/None;
+    ``morphs``: each note's morphetic pitch, its spelling) to the ``out_*`` lists, tied notes
+    merged; notes of no length (grace notes) are dropped."""
     tied: dict[int, int] = {}  # MIDI pitch -> row of the note its tie continues
     for k, (onset, length, midi, kind) in enumerate(zip(onsets, lengths, pitches, ties, strict=True)):
         if length <= 0:
@@ -35,8 +31,7 @@ def merge_ties(voice: int, onsets: Sequence[float], lengths: Sequence[float], pi
         out_length.append(length)
         out_pitch.append(midi)
         out_voice.append(voice)
-        if morphs is not None and out_morph is not None:
-            out_morph.append(morphs[k])
+        out_morph.append(morphs[k])
         if kind in ("start", "continue"):
             tied[midi] = len(out_onset) - 1
         else:
