@@ -9,8 +9,8 @@ twice, in the same process: ``read_score(reader="music21")`` (the reference) and
 
 * agree exactly: the same onsets, durations, pitches, spellings (morphetic pitch) and voices,
   note for note (and how many
-  of those also have the same voice names, title, tempo and measures: where each starts, and the
-  number of the first);
+  of those also have the same voice names, title, tempo, measures (where each starts, and the
+  number of the first) and key signatures (where each is written, and its sharps or flats));
 * the direct reader leaves to music21 (its ``Unsupported``, with the reasons counted): these
   files are read by music21 in the job, so they agree by construction;
 * differ, with the first difference of each (the script exits 1 if any does);
@@ -95,6 +95,9 @@ def _compare(path: str) -> dict[str, Any]:
                         f"{ref_bars[at:at + 2]} vs {fast_bars[at:at + 2]}")
         elif ref.first_bar != fast.first_bar:
             meta.append(f"first-bar-number {ref.first_bar} vs {fast.first_bar}")
+        ref_keys, fast_keys = ([] if k is None else k.tolist() for k in (ref.keys, fast.keys))
+        if ref_keys != fast_keys:
+            meta.append(f"key-signatures {ref_keys[:3]} vs {fast_keys[:3]}")
         out["meta"] = meta
     return out
 
@@ -154,7 +157,8 @@ def main() -> None:
         t_ref, t_fast = sum(r["t_ref"] for r in rs), sum(r["t_fast"] for r in rs if "unsupported" not in r)
         n_fast = sum("unsupported" not in r for r in rs)
         t_ref_fast = sum(r["t_ref"] for r in rs if "unsupported" not in r)
-        print(f"\n.{fmt}: {len(rs)} files: {len(same)} agree note for note ({len(exact)} also in names, title, tempo, measures); "
+        print(f"\n.{fmt}: {len(rs)} files: {len(same)} agree note for note "
+              f"({len(exact)} also in names, title, tempo, measures, key signatures); "
               f"{sum(unsupported.values())} left to music21; {len(differ)} differ; {len(one_err)} fail in one reader only; "
               f"{len(both_err)} fail in both")
         if n_fast:

@@ -103,6 +103,8 @@ def parse_one(id_: str, uri: str, data: bytes, *, voices: str, max_voices: int) 
         "streams": [s.astype(int).tolist() for s in streams.streams], "stream_names": list(streams.names),
         "bars": None if notes.bars is None else notes.bars.tolist(), "first_bar": notes.first_bar,
         "morph": None if notes.morph is None else notes.morph.astype(int).tolist(),
+        "key_onsets": None if notes.keys is None else notes.keys[:, 0].tolist(),
+        "key_fifths": None if notes.keys is None else notes.keys[:, 1].astype(int).tolist(),
         "seconds": time.time() - t0,
     }
 
@@ -111,7 +113,7 @@ def error_row(id_: str, uri: str, group: str, error: str, seconds: float) -> dic
     return {"id": id_, "uri": uri, "group": group, "status": "error", "error": error, "title": None, "n_notes": 0,
             "n_voices": 0, "n_tokens": 0, "tempo_bpm": None, "voice_names": [], "onset": [], "duration": [], "pitch": [],
             "voice": [], "velocity": [], "streams": [], "stream_names": [], "bars": None, "first_bar": None,
-            "morph": None, "seconds": seconds}
+            "morph": None, "key_onsets": None, "key_fifths": None, "seconds": seconds}
 
 
 def parse_schema() -> Any:
@@ -123,7 +125,8 @@ def parse_schema() -> Any:
         ("title", pa.string()), ("n_notes", pa.int64()), ("n_voices", pa.int64()), ("n_tokens", pa.int64()),
         ("tempo_bpm", pa.float64()), ("voice_names", strings), ("onset", floats), ("duration", floats), ("pitch", ints),
         ("voice", ints), ("velocity", ints), ("streams", pa.list_(ints)), ("stream_names", strings),
-        ("bars", floats), ("first_bar", pa.int64()), ("morph", ints), ("seconds", pa.float64()), ("version", pa.string()),
+        ("bars", floats), ("first_bar", pa.int64()), ("morph", ints), ("key_onsets", floats), ("key_fifths", ints),
+        ("seconds", pa.float64()), ("version", pa.string()),
     ])
 
 
@@ -151,6 +154,7 @@ def to_pieces(rows: Sequence[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
             velocity=np.asarray(r["velocity"]), tempo_bpm=float(r["tempo_bpm"]), voice_names=tuple(r["voice_names"]),
             title=r["title"] or "", bars=r.get("bars"), first_bar=1 if r.get("first_bar") is None else r["first_bar"],
             morph=r.get("morph"),
+            keys=None if r.get("key_onsets") is None else list(zip(r["key_onsets"], r["key_fifths"], strict=True)),
         )
         pieces.append(notes)
         streams.append(Streams(r["id"], tuple(np.asarray(s, dtype=np.int64) for s in r["streams"]), tuple(r["stream_names"])))

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from musicwords.notes import Notes, NotesError
+from musicwords.notes import Notes, NotesError, score_keys
 from musicwords.spelling import morphetic
 from musicwords.ties import merge_ties
 
@@ -156,9 +156,12 @@ def score_to_notes(parsed: Any, *, piece_id: str, source: str, default_title: st
     voices: list[int] = []
     morphs: list[int] = []  # the notes' spelling
     names = []
+    keys = []
     for v, part in enumerate(parts):
         names.append(part.partName or (part.id if isinstance(part.id, str) else "") or f"part{v}")
         _read_part(part, v, onsets, durations, pitches, voices, morphs)
+        keys.append([(float(k.offset), int(k.sharps)) for k in part.flatten().getElementsByClass("KeySignature")
+                     if k.sharps is not None and abs(k.sharps) <= 7])
     if not onsets:
         raise NotesError(f"{piece_id}: {source} holds no pitched notes")
     marks = list(score.recurse().getElementsByClass(tempo.MetronomeMark))
@@ -170,7 +173,7 @@ def score_to_notes(parsed: Any, *, piece_id: str, source: str, default_title: st
         piece_id, onset=onsets, pitch=pitches, duration=durations, voice=voices,
         tempo_bpm=bpm, voice_names=tuple(str(n) for n in names), title=str(title),
         bars=[float(m.offset) for m in measures] if measures else None, first_bar=numbers[0] if numbers else 1,
-        morph=morphs,
+        morph=morphs, keys=score_keys(keys),
     )
 
 

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from musicwords.notes import Notes, NotesError
+from musicwords.notes import Notes, NotesError, score_keys
 
 __all__ = ["SCORE_SUFFIXES", "barlines", "read_midi", "read_note_csv", "read_notes", "read_score"]
 
@@ -155,6 +155,7 @@ def read_midi(
         pitch=np.concatenate(pitches), velocity=np.concatenate(velocities), voice=np.concatenate(voices),
         tempo_bpm=bpm, voice_names=tuple(names), title=path.stem,
         bars=barlines(signatures, float((onset_all + duration_all).max())),
+        keys=score_keys([[(k.time / tpq, int(k.key)) for k in score.key_signatures if abs(int(k.key)) <= 7]]),
     )
 
 

@@ -11,7 +11,7 @@ merged; rests skipped; no repeat expansion (music21 does none for kern either); 
 first ``*MM``, the title of ``!!!OTL``, part names from ``*I`` instrument codes (music21's table);
 measures from the barlines (``=``), numbered as the score numbers them, a pickup before the
 first barline included (music21 gives the same measure starts, but numbers a kern file's first
-measure 1 whatever its barline says).
+measure 1 whatever its barline says); key signatures from ``*k[...]``.
 
 It raises :class:`Unsupported` (and :func:`~musicwords.io.read_score` then uses music21) for
 anything it does not handle exactly: spine splits, joins, exchanges and additions (``*^ *v *x
@@ -26,7 +26,7 @@ import re
 from fractions import Fraction
 from typing import Any
 
-from musicwords.notes import Notes, NotesError
+from musicwords.notes import Notes, NotesError, score_keys
 from musicwords.spelling import morphetic
 
 __all__ = ["Unsupported", "read_kern"]
@@ -106,6 +106,7 @@ def read_kern(raw: bytes, *, source: str, piece_id: str, max_notes: int) -> Note
     morphs: list[list[int]] = [[] for _ in range(n)]  # their spelling
     ties: list[list[str | None]] = [[] for _ in range(n)]
     barlines: list[tuple[Fraction, int | None]] = []  # where each barline falls, and its number if it has one
+    keys: list[list[tuple[float, int]]] = [[] for _ in range(n)]  # each spine's key signatures (*k[...])
     count = 0
     ended = False
     for line in lines[i + 1:]:
@@ -141,6 +142,8 @@ def read_kern(raw: bytes, *, source: str, piece_id: str, max_notes: int) -> Note
                         tempo[s] = bpm
                 elif f.startswith("*I") and not f.startswith(("*IC", "*IG", "*ITr")) and instrument[s] is None:
                     instrument[s] = f[2:]
+                elif f.startswith("*k[") and f.endswith("]") and abs(f.count("#") - f.count("-")) <= 7:
+                    keys[s].append((float(offset[s]), f.count("#") - f.count("-")))
             continue
         if head in ("!", "="):
             if any(f[:1] != head for f in fields):
@@ -185,7 +188,7 @@ def read_kern(raw: bytes, *, source: str, piece_id: str, max_notes: int) -> Note
                 raise NotesError(f"{source}: more than {max_notes} notes")
             offset[s] += length
     bars, first_bar = _measures(barlines, max(offset))
-    return _assemble(onsets, lengths, pitches, morphs, ties, instrument, tempo, title, bars, first_bar, source=source,
+    return _assemble(onsets, lengths, pitches, morphs, ties, instrument, tempo, title, bars, first_bar, keys, source=source,
                      piece_id=piece_id)
 
 
@@ -210,8 +213,8 @@ def _measures(barlines: list[tuple[Fraction, int | None]], end: Fraction) -> tup
 
 def _assemble(onsets: list[list[Fraction]], lengths: list[list[Fraction]], pitches: list[list[int]],
               morphs: list[list[int]], ties: list[list[str | None]], instrument: list[str | None],
-              tempo: list[float | None], title: str, bars: list[float] | None, first_bar: int, *, source: str,
-              piece_id: str) -> Notes:
+              tempo: list[float | None], title: str, bars: list[float] | None, first_bar: int,
+              keys: list[list[tuple[float, int]]], *, source: str, piece_id: str) -> Notes:
     from musicwords.ties import merge_ties  # noqa: PLC0415
 
     names = _part_names(instrument)
@@ -231,7 +234,7 @@ def _assemble(onsets: list[list[Fraction]], lengths: list[list[Fraction]], pitch
         return Notes.from_arrays(
             piece_id, onset=out_on, pitch=out_pitch, duration=out_len, voice=out_voice, tempo_bpm=bpm if bpm else 100.0,
             voice_names=tuple(names[s] for s in order), title=title or piece_id, morph=out_morph, bars=bars,
-            first_bar=first_bar,
+            first_bar=first_bar, keys=score_keys([keys[s] for s in order]),
         )
     except NotesError as e:
         raise NotesError(f"{source}: {e}") from e

@@ -11,7 +11,9 @@ reached, a time signature's length for an empty measure or a slightly overfull o
 written by Finale a ``<forward>`` counts as a hidden rest, as in music21); ties merged
 (``<tie>``; a chord note without one takes its chord's); grace notes dropped (no length); rests
 skipped; cue notes kept, as music21 keeps them; written pitch (``<transpose>`` ignored, as
-music21 does); no repeat expansion (music21 does none on import either). Arithmetic goes
+music21 does); key signatures from ``<key><fifths>`` (a part's written ones; the score's, the
+commonest of its parts' where each is written: :func:`musicwords.notes.score_keys`); no repeat
+expansion (music21 does none on import either). Arithmetic goes
 through music21's ``opFrac``, so onsets are the same floats.
 
 Safety: an ``.mxl`` is opened only after :func:`musicwords.io` has checked what it unpacks to;
@@ -36,7 +38,7 @@ import xml.etree.ElementTree as ET
 import zipfile
 from typing import Any
 
-from musicwords.notes import Notes, NotesError
+from musicwords.notes import Notes, NotesError, score_keys
 from musicwords.spelling import morphetic
 
 __all__ = ["Unsupported", "read_musicxml"]
@@ -134,6 +136,7 @@ def _read(raw: bytes, *, source: str, piece_id: str, max_notes: int) -> Notes:
     bpm: float | None = None
     bars: list[float] | None = None
     first_bar = 1
+    keys: list[list[tuple[float, int]]] = []
     count = 0
     for part in root.findall("part"):
         pid = part.get("id")
@@ -144,7 +147,8 @@ def _read(raw: bytes, *, source: str, piece_id: str, max_notes: int) -> Notes:
             continue  # music21 skips a part the part-list does not describe
         v = len(names)
         names.append(_part_name(info, pid, v))
-        onsets, lengths, pitches, ties, tempo, starts = _read_part(part, opFrac, finale=finale)
+        onsets, lengths, pitches, ties, tempo, starts, part_keys = _read_part(part, opFrac, finale=finale)
+        keys.append(part_keys)
         if bars is None:
             bars = starts
             first = part.find("measure")
@@ -169,6 +173,7 @@ def _read(raw: bytes, *, source: str, piece_id: str, max_notes: int) -> Notes:
         return Notes.from_arrays(
             piece_id, onset=out_on, pitch=out_pitch, duration=out_len, voice=out_voice, tempo_bpm=bpm if bpm else 100.0,
             voice_names=tuple(names), title=title or piece_id, bars=bars or None, first_bar=first_bar, morph=out_morph,
+            keys=score_keys(keys),
         )
     except NotesError as e:
         raise NotesError(f"{source}: {e}") from e
@@ -239,9 +244,10 @@ def _pitch(note: ET.Element) -> tuple[int, int]:
 
 
 def _read_part(part: ET.Element, opFrac: Any, *, finale: bool) -> tuple[
-        list[float], list[float], list[tuple[int, int]], list[str | None], float | None, list[float]]:
+        list[float], list[float], list[tuple[int, int]], list[str | None], float | None, list[float], list[tuple[float, int]]]:
     """One part's notes in score order (chord notes at their chord's onset; pitches as ``(MIDI,
-    morphetic)``), its first tempo and where its measures start."""
+    morphetic)``), its first tempo, where its measures start and its key signatures (``(onset,
+    fifths)``; a non-traditional key, written by its steps, is left out)."""
     onsets: list[float] = []
     lengths: list[float] = []
     pitches: list[tuple[int, int]] = []
@@ -251,6 +257,7 @@ def _read_part(part: ET.Element, opFrac: Any, *, finale: bool) -> tuple[
     bar = 4.0  # a time signature's length in quarters (music21's default: 4/4)
     raw_offset: Any = 0.0  # music21's PartParser.lastMeasureOffset
     starts: list[float] = []
+    keys: list[tuple[float, int]] = []
     for measure in part.findall("measure"):
         m_offset = opFrac(raw_offset)
         starts.append(float(m_offset))
@@ -300,6 +307,9 @@ def _read_part(part: ET.Element, opFrac: Any, *, finale: bool) -> tuple[
                 time_el = el.find("time")
                 if time_el is not None:
                     bar = _bar(time_el, opFrac)
+                fifths = _text(el.find("key/fifths"))
+                if fifths and fifths.lstrip("-").isdigit() and abs(int(fifths)) <= 7:
+                    keys.append((float(opFrac(m_offset + pos)), int(fifths)))
                 highest = max(highest, pos)
             elif tag in ("direction", "harmony", "figured-bass"):
                 if tag == "direction" and tempo is None:
@@ -326,7 +336,7 @@ def _read_part(part: ET.Element, opFrac: Any, *, finale: bool) -> tuple[
         else:
             shift = highest
         raw_offset = raw_offset + shift
-    return onsets, lengths, pitches, ties, tempo, starts
+    return onsets, lengths, pitches, ties, tempo, starts, keys
 
 
 def _near(x: Any, step: float) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Notes", "NotesError"]
+__all__ = ["Notes", "NotesError", "score_keys"]
 
 
 class NotesError(ValueError):
@@ -45,6 +45,9 @@ class Notes:
     morph: np.ndarray | None = None  # (n,) int16, morphetic (diatonic) pitch where the input spells it; see musicwords.spelling
     bars: np.ndarray | None = None  # onsets (beats) where the score's measures start, in order, where it has measures
     first_bar: int = 1  # number of the measure at bars[0]: 0 when the score opens with a pickup
+    # (k, 2): onset (beats) and key signature (sharps > 0, flats < 0) of each one the score
+    # writes, in order (see score_keys); None where it writes none (most MIDI, note CSVs)
+    keys: np.ndarray | None = None
 
     @classmethod
     def from_arrays(
@@ -62,6 +65,7 @@ class Notes:
         morph: object | None = None,
         bars: object | None = None,
         first_bar: int = 1,
+        keys: object | None = None,
     ) -> Notes:
         """Build a sorted table, checking lengths and ranges."""
         onset_a = np.asarray(onset, dtype=np.float64).reshape(-1)
@@ -81,6 +85,10 @@ class Notes:
             raise NotesError(f"{piece_id}: onsets and durations must be finite and durations >= 0 (in beats)")
         if not tempo_bpm > 0:
             raise NotesError(f"{piece_id}: tempo must be > 0 BPM, got {tempo_bpm}")
+        keys_a = None if keys is None else np.asarray(keys, dtype=np.float64).reshape(-1, 2)
+        if keys_a is not None and (np.any(np.abs(keys_a[:, 1]) > 7) or np.any(keys_a[:, 1] != np.round(keys_a[:, 1]))
+                                   or np.any(np.diff(keys_a[:, 0]) <= 0)):
+            raise NotesError(f"{piece_id}: key signatures must be -7..7 sharps at increasing onsets, got {keys_a.tolist()}")
         n_voices = int(voice_a.max()) + 1 if n else 1
         names = voice_names if voice_names is not None else tuple(f"voice{i}" for i in range(n_voices))
         if len(names) < n_voices:
@@ -99,6 +107,7 @@ class Notes:
             morph=None if morph_a is None else morph_a[order].astype(np.int16),
             bars=None if bars is None else np.unique(np.asarray(bars, dtype=np.float64)),
             first_bar=int(first_bar),
+            keys=None if keys_a is None or len(keys_a) == 0 else keys_a,
         )
 
     def __len__(self) -> int:
@@ -138,6 +147,61 @@ class Notes:
             beat += max(float(self.bars[2] - self.bars[1]) - float(self.bars[1] - self.bars[0]), 0.0)
         return self.first_bar + i, round(beat, 4)
 
+    def bar_length(self, onset: float) -> float | None:
+        """Length in crotchets of a full measure of the metre at ``onset``: that of the measure
+        holding it, or for a pickup (before the first barline, or a measure 0) and for the last
+        measure (it may close short) that of its neighbour; ``None`` where the score has no
+        measures, or one only.
+
+        >>> n = Notes.from_arrays("m", onset=[0, 1, 4], pitch=[60, 62, 64], duration=[1, 1, 1], bars=[0, 1, 4, 7], first_bar=0)
+        >>> n.bar_length(0.0), n.bar_length(2.0), n.bar_length(8.0)
+        (3.0, 3.0, 3.0)
+        """
+        if self.bars is None or len(self.bars) < 2:
+            return None
+        i = int(np.searchsorted(self.bars, onset + 1e-9, side="right")) - 1
+        if i < 0 or (i == 0 and self.first_bar == 0):
+            i = 1 if len(self.bars) > 2 or i < 0 else 0
+        i = min(i, len(self.bars) - 2)
+        return float(self.bars[i + 1] - self.bars[i])
+
+    def fifths_at(self, onset: float) -> int | None:
+        """The key signature the score writes at ``onset`` (sharps > 0, flats < 0): the last one
+        at or before it (the first, before any); ``None`` where the score writes none.
+
+        >>> n = Notes.from_arrays("k", onset=[0, 8], pitch=[60, 62], duration=[1, 1], keys=[(0, -3), (8, 0)])
+        >>> n.fifths_at(0.0), n.fifths_at(7.5), n.fifths_at(8.0)
+        (-3, -3, 0)
+        >>> Notes.from_arrays("m", onset=[0], pitch=[60], duration=[1]).fifths_at(0) is None
+        True
+        """
+        if self.keys is None:
+            return None
+        i = max(int(np.searchsorted(self.keys[:, 0], onset + 1e-9, side="right")) - 1, 0)
+        return int(self.keys[i, 1])
+
     @property
     def n_voices(self) -> int:
         return len(self.voice_names)
+
+
+def score_keys(parts: list[list[tuple[float, int]]]) -> list[tuple[float, int]] | None:
+    """A score's key signatures from its parts' (each part's ``(onset, fifths)`` as written): at
+    each onset where a part writes one, the commonest there (a tie: the first part's), kept where
+    it changes; ``None`` where no part writes one.
+
+    >>> score_keys([[(0.0, 2), (32.0, -1)], [(0.0, 2), (32.0, -1)], [(0.0, 2)]])
+    [(0.0, 2), (32.0, -1)]
+    >>> score_keys([[], []]) is None
+    True
+    """
+    at: dict[float, list[int]] = {}
+    for part in parts:
+        for onset, fifths in part:
+            at.setdefault(float(onset), []).append(int(fifths))
+    out: list[tuple[float, int]] = []
+    for onset in sorted(at):
+        fifths = max(at[onset], key=at[onset].count)  # max keeps the first of equal counts
+        if not out or out[-1][1] != fifths:
+            out.append((onset, fifths))
+    return out or None

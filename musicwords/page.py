@@ -73,7 +73,7 @@ def roll_svg(onset: Sequence[float], interval: Sequence[int], duration: Sequence
 
 def statements_html(statements: Sequence[Mapping[str, Any]]) -> str:
     """A word's statements (:func:`musicwords.report.statements`) as rolls on one time and pitch
-    scale, one row each, every one from its own first note, labelled with its kind and place."""
+    scale, one row each, every one from its own first note, labelled with its kind, place and notes."""
     if not statements:
         return ""
     t0 = min(min(s["onset"]) for s in statements)
@@ -83,6 +83,7 @@ def statements_html(statements: Sequence[Mapping[str, Any]]) -> str:
     rows = []
     for s in statements:
         where = f', bar {s["bar"]} beat {s["beat"]:g}' if s.get("bar") is not None else ""
+        where += f' · {" ".join(s["spelling"])}' if s.get("spelling") else ""
         colour = "#4477aa" if s["kind"] == "exact" else "#cc6677"
         roll = roll_svg(s["onset"], s["interval"], s["duration"], width=240, height=48, colour=colour, frame=(t0, t1, lo, hi))
         rows.append(f'<div class="stmt" data-kind="{_e(s["kind"])}">{roll}'

@@ -2,7 +2,8 @@
 
 - :func:`dictionary_table`: one row per reported word: ``word_id``, its ``pattern`` (relative
   onset in beats, pitch interval from the first note, duration per note, from its first
-  occurrence), its spelling in tokens, ``count`` (occurrences, varied statements included),
+  occurrence; with its MIDI pitches, their written names, and the key signature, measure length
+  and beat it stands in), its spelling in tokens, ``count`` (occurrences, varied statements included),
   ``variants`` (how many of them are varied statements), ``prob``, ``bits`` (−log2 prob),
   ``bits_saved``, its ``level`` (motif, phrase, section) and ``parts`` (the words it is spelled in);
 - :func:`word_tree`: the reported words as a grammar, one line a word, e.g.
@@ -43,7 +44,7 @@ from musicwords.lattice import build_lattice, viterbi
 from musicwords.midi import notes_to_midi_bytes, playable_notes
 from musicwords.notes import Notes
 from musicwords.reconstruct import Occurrence, Pattern
-from musicwords.spelling import diatonic_pitch, pitch_names
+from musicwords.spelling import diatonic_pitch, key_fifths, pitch_names
 
 __all__ = [
     "dictionary_table", "note_coverage", "occurrences_table", "pattern_midi", "pattern_musicxml", "piece_table", "plot_history",
@@ -59,7 +60,7 @@ def dictionary_table(result: DiscoverResult, *, motifs: bool = False) -> Any:
     import pyarrow as pa  # noqa: PLC0415
 
     d = result.motif_words if motifs else result.dictionary
-    morphs = _morphs(result)
+    spelled = _spelled(result)
     rows = []
     for p in result.motifs if motifs else result.patterns:
         piece, idx = p.occurrences[0]
@@ -67,7 +68,7 @@ def dictionary_table(result: DiscoverResult, *, motifs: bool = False) -> Any:
             "word_id": int(p.word),
             "tokens": d.describe(p.word),
             "n_notes": int(len(idx)),
-            **_shape(result.pieces[piece], idx, morphs(piece)),
+            **_shape(result.pieces[piece], idx, spelled(piece)),
             "count": len(p.occurrences),
             "variants": len(p.variants),
             "prob": float(np.exp(d.logp[p.word])),
@@ -87,27 +88,41 @@ def dictionary_table(result: DiscoverResult, *, motifs: bool = False) -> Any:
 # (semitones), durations (beats), its MIDI pitches and their written names (``Eb4``)
 _SHAPE = (("onset", "float64"), ("interval", "int64"), ("duration", "float64"), ("pitch", "int64"),
           ("spelling", "string"))
+# where the first statement stands in its score: the key signature (sharps > 0, flats < 0; the
+# score's at that place, else the one that writes the piece with the fewest accidentals), the
+# length of a measure (crotchets) and the beat (from 1) of the first note, where it has measures
+_PLACE = (("fifths", "int64"), ("bar_length", "float64"), ("beat", "float64"))
 
 
-def _shape(n: Notes, idx: np.ndarray, morph: np.ndarray) -> dict[str, list[Any]]:
-    """The ``_SHAPE`` columns of the statement of ``n`` at note indices ``idx``; ``morph``: the
-    morphetic pitch of every note of ``n`` (:func:`musicwords.spelling.diatonic_pitch`)."""
+def _shape(n: Notes, idx: np.ndarray, spelled: tuple[np.ndarray, int]) -> dict[str, Any]:
+    """The ``_SHAPE`` and ``_PLACE`` columns of the statement of ``n`` at note indices ``idx``;
+    ``spelled``: the morphetic pitch of every note of ``n`` and its key signature (:func:`_spelled`)."""
+    morph, fifths = spelled
+    at = n.fifths_at(float(n.onset[idx[0]]))  # the score's own where it writes one
+    where = n.bar_beat(float(n.onset[idx[0]]))
     return {"onset": (n.onset[idx] - n.onset[idx[0]]).round(4).tolist(),
             "interval": (n.pitch[idx].astype(int) - int(n.pitch[idx[0]])).tolist(),
             "duration": n.duration[idx].round(4).tolist(), "pitch": n.pitch[idx].astype(int).tolist(),
-            "spelling": pitch_names(n, idx, morph=morph)}
+            "spelling": pitch_names(n, idx, morph=morph), "fifths": fifths if at is None else at,
+            "bar_length": n.bar_length(float(n.onset[idx[0]])), "beat": where[1] if where else None}
 
 
-def _morphs(result: DiscoverResult) -> Callable[[int], np.ndarray]:
-    """Piece index → the morphetic pitch of its notes, each piece spelled once (by its key where
-    the input does not spell its notes)."""
-    return functools.cache(lambda piece: diatonic_pitch(result.pieces[piece]))
+def _spelled(result: DiscoverResult) -> Callable[[int], tuple[np.ndarray, int]]:
+    """Piece index → the morphetic pitch of its notes (by its key where the input does not spell
+    them) and the key signature that writes them with the fewest accidentals (for a statement
+    where the score writes none), each piece spelled once."""
+    def spell(piece: int) -> tuple[np.ndarray, int]:
+        morph = diatonic_pitch(result.pieces[piece])
+        return morph, key_fifths(result.pieces[piece], morph=morph)
+
+    return functools.cache(spell)
 
 
 def _shape_fields() -> list[tuple[str, Any]]:
     import pyarrow as pa  # noqa: PLC0415
 
-    return [(name, pa.list_(pa.type_for_alias(kind))) for name, kind in _SHAPE]
+    return ([(name, pa.list_(pa.type_for_alias(kind))) for name, kind in _SHAPE]
+            + [(name, pa.type_for_alias(kind)) for name, kind in _PLACE])
 
 
 def word_tree(result: DiscoverResult) -> list[str]:
@@ -164,13 +179,15 @@ def statements(result: DiscoverResult, pattern: Pattern, *, limit: int = 8) -> l
     """Up to ``limit`` statements of ``pattern`` (one of ``result.patterns`` or ``result.motifs``),
     each from its own first note: ``kind`` (``exact`` or the kind of varied statement), ``piece_id``,
     ``bar`` and ``beat`` where the score has measures, and ``onset``, ``interval`` (semitones
-    from its first note: a transposed statement lines up with the others) and ``duration``. The
+    from its first note: a transposed statement lines up with the others), ``duration`` and
+    ``spelling`` (each note's written name, as in :func:`dictionary_table`). The
     first exact statement comes first, then the first of each kind of varied statement, then the
     others in order, so that a few rows show how the word is varied."""
     kinds = ["exact"] * (len(pattern.occurrences) - len(pattern.variants)) + list(pattern.variants)
     first_of_kind = {kind: i for i, kind in reversed(list(enumerate(kinds)))}
     chosen = sorted(first_of_kind.values(), key=lambda i: (kinds[i] != "exact", i))
     chosen += [i for i in range(len(kinds)) if i not in first_of_kind.values()]
+    spelled = _spelled(result)
     rows = []
     for i in chosen[:limit]:
         piece, idx = pattern.occurrences[i]
@@ -181,6 +198,7 @@ def statements(result: DiscoverResult, pattern: Pattern, *, limit: int = 8) -> l
             "kind": kinds[i], "piece_id": n.piece_id, "bar": where[0] if where else None,
             "beat": where[1] if where else None, "onset": (n.onset[idx] - n.onset[idx[0]]).round(4).tolist(),
             "interval": (n.pitch[idx].astype(int) - int(n.pitch[idx[0]])).tolist(), "duration": n.duration[idx].round(4).tolist(),
+            "spelling": pitch_names(n, idx, morph=spelled(piece)[0]),
         })
     return rows
 
@@ -305,12 +323,12 @@ def words_table(result: DiscoverResult) -> Any:
     for o in result.occurrences:
         count[o.word] = count.get(o.word, 0) + 1
         first.setdefault(o.word, o)
-    morphs = _morphs(result)
+    spelled = _spelled(result)
     rows = []
     for w in range(d.n_literals, len(d.words)):
         occ = first.get(w)
-        shape = ({name: [] for name, _ in _SHAPE} if occ is None
-                 else _shape(result.pieces[occ.piece], occ.notes, morphs(occ.piece)))
+        shape = ({name: [] for name, _ in _SHAPE} | {name: None for name, _ in _PLACE} if occ is None
+                 else _shape(result.pieces[occ.piece], occ.notes, spelled(occ.piece)))
         rows.append({
             "word_id": w, "tokens": d.describe(w), "n_notes": len(d.words[w]) + 1, **shape,
             "count": count.get(w, 0), "expected_count": float(d.counts[w]),
@@ -360,22 +378,34 @@ def pattern_midi(onset: Any, interval: Any, duration: Any, *, base_pitch: int = 
 
 
 def pattern_musicxml(onset: Any, interval: Any, duration: Any, *, base_pitch: int = 60, name: str = "word",
-                     spelling: Sequence[str] | None = None) -> bytes:
+                     spelling: Sequence[str] | None = None, fifths: int | None = None, bar_length: float | None = None,
+                     beat: float | None = None) -> bytes:
     """One word as a MusicXML score that notation software opens (MuseScore, Finale, Sibelius,
     music21): its notes as in :func:`pattern_midi`, times rounded to 1/24 beat (demisemiquavers
     and triplets: the nearest fraction with a denominator up to 12 made quintuplets, which the
-    MusicXML export refuses), notes that start and end together written as one chord, in 4/4
-    (a word carries no meter of its own). ``spelling``, a name per note (``Eb4``, as in the
-    ``spelling`` column of :func:`dictionary_table`), writes each note as the score does (an E
-    flat, not a D sharp); a name that does not sound the note's pitch is an error. Without it,
-    music21 names each pitch class one way whatever the key (C#, E-flat, F#, G#, B-flat).
+    MusicXML export refuses), notes that start and end together written as one chord, on the
+    clef that suits them. ``spelling``, a name per note (``Eb4``, as in the ``spelling`` column
+    of :func:`dictionary_table`), writes each note as the score does (an E flat, not a D sharp);
+    a name that does not sound the note's pitch is an error. Without it, music21 names each pitch
+    class one way whatever the key (C#, E-flat, F#, G#, B-flat).
+
+    Where the word stands in its score, as the table's ``fifths``, ``bar_length`` and ``beat``
+    give it: ``fifths`` writes the key signature (sharps > 0, flats < 0); ``bar_length`` (a
+    measure, in crotchets) the time signature, as crotchets (3 -> 3/4), else quavers (1.5 ->
+    3/8) or semiquavers: a compound metre comes out as its length (6/8 as 3/4); and ``beat``
+    (from 1) puts the first note there in its measure, after a hidden rest, so an upbeat is
+    written as one. Without a measure length, 4/4 from the first beat.
 
     Examples
     --------
     >>> xml = pattern_musicxml([0, 0.5, 1, 1], [0, 3, 7, 12], [0.5, 0.5, 1, 1], name="w7",
-    ...                        spelling=["C4", "Eb4", "G4", "C5"])
+    ...                        spelling=["C4", "Eb4", "G4", "C5"], fifths=-3, bar_length=3, beat=3)
     >>> xml.startswith(b"<?xml") and b"<score-partwise" in xml and b"<alter>-1</alter>" in xml
     True
+    >>> b"<fifths>-3</fifths>" in xml and b"<beats>3</beats>" in xml and b"<rest" in xml  # C minor, 3/4, an upbeat
+    True
+    >>> b"<accidental" in xml  # E flat is in the key signature: no accidental written
+    False
     """
     from fractions import Fraction  # noqa: PLC0415
 
@@ -394,21 +424,38 @@ def pattern_musicxml(onset: Any, interval: Any, duration: Any, *, base_pitch: in
     else:
         written = [m21.pitch.Pitch(n[:1] + n[1:].replace("b", "-")) for n in spelling]  # music21 writes a flat "-"
     grid = lambda x: Fraction(round(float(x) * 24), 24)  # noqa: E731
+    meter = _time_signature(bar_length)
+    start = grid(beat - 1) if meter and beat is not None and 0 <= beat - 1 < bar_length else Fraction(0)  # type: ignore[operator]
     chords: dict[tuple[Fraction, Fraction], list[Any]] = {}
     for t, p, d, w in zip(onsets - (onsets.min() if len(onsets) else 0.0), pitches.tolist(), durations, written, strict=True):
         if w.midi != p:
             raise ValueError(f"spelling: {w.nameWithOctave} does not sound MIDI pitch {p}")
-        chords.setdefault((grid(t), max(grid(d), Fraction(1, 12))), []).append(w)
+        chords.setdefault((start + grid(t), max(grid(d), Fraction(1, 12))), []).append(w)
     part = m21.stream.Part()
     part.partName = name
-    part.insert(0, m21.meter.TimeSignature("4/4"))
     for (t, d), ps in sorted(chords.items()):
         element = m21.note.Note(ps[0]) if len(ps) == 1 else m21.chord.Chord(sorted(ps, key=lambda w: w.midi))
         element.quarterLength = d
         part.insert(t, element)
+    part.insert(0, m21.clef.bestClef(part))
+    if fifths is not None:
+        part.insert(0, m21.key.KeySignature(int(fifths)))
+    part.insert(0, m21.meter.TimeSignature(meter or "4/4"))
     score = m21.stream.Score([part])
     score.metadata = m21.metadata.Metadata(title=name)
     return bytes(GeneralObjectExporter(score).parse())
+
+
+def _time_signature(bar_length: float | None) -> str | None:
+    """A measure of ``bar_length`` crotchets as a time signature (3 -> ``3/4``, 1.5 -> ``3/8``);
+    ``None`` for none, or a length no signature up to semiquavers writes."""
+    if bar_length is None or not np.isfinite(bar_length) or bar_length <= 0:
+        return None
+    for unit in (4, 8, 16):
+        beats = bar_length * unit / 4
+        if abs(beats - round(beats)) < 1e-6:
+            return f"{round(beats)}/{unit}"
+    return None
 
 
 def word_midi(row: dict[str, Any], name: str) -> bytes:
@@ -419,10 +466,11 @@ def word_midi(row: dict[str, Any], name: str) -> bytes:
 
 def word_musicxml(row: dict[str, Any], name: str) -> bytes:
     """A row of :func:`dictionary_table` or :func:`words_table` as :func:`pattern_musicxml`: the
-    word's first statement at its pitch and as the score spells it (rows written before the
-    ``pitch`` and ``spelling`` columns: from middle C, spelled by music21)."""
+    word's first statement at its pitch, as the score spells it, in its key signature and metre
+    (rows written before those columns: from middle C, spelled by music21, in 4/4)."""
     return pattern_musicxml(row["onset"], row["interval"], row["duration"], base_pitch=_first_pitch(row), name=name,
-                            spelling=row.get("spelling") or None)
+                            spelling=row.get("spelling") or None, fifths=row.get("fifths"),
+                            bar_length=row.get("bar_length"), beat=row.get("beat"))
 
 
 def _first_pitch(row: dict[str, Any]) -> int:

@@ -42,7 +42,7 @@ import numpy as np
 
 from musicwords.notes import Notes
 
-__all__ = ["diatonic_pitch", "estimate_tonic", "morphetic", "pitch_names", "written"]
+__all__ = ["diatonic_pitch", "estimate_tonic", "key_fifths", "morphetic", "pitch_names", "written"]
 
 # Krumhansl & Kessler (1982) probe-tone profiles, tonic first
 _MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
@@ -99,6 +99,37 @@ def pitch_names(notes: Notes, idx: np.ndarray | None = None, *, morph: np.ndarra
             continue
         names.append(f"{letter}{'#' * alter if alter > 0 else 'b' * -alter}{octave}")
     return names
+
+
+def key_fifths(notes: Notes, *, morph: np.ndarray | None = None) -> int:
+    """The key signature that writes ``notes`` with the fewest accidentals (each note weighted by
+    its duration), as sharps (> 0) or flats (< 0), -7 .. 7; a tie goes to the fewer sharps or
+    flats. Spelled as the input spells them (``notes.morph``), else by the key estimate of
+    :func:`diatonic_pitch` (``morph``: that of every note, where the caller has it already), so
+    a MIDI file gets its estimated key's signature (a minor key its relative major's).
+
+    >>> c_minor = Notes.from_arrays("cm", onset=np.arange(5.0), pitch=[60, 62, 63, 67, 68], duration=np.ones(5))
+    >>> key_fifths(c_minor)
+    -3
+    >>> a_major = Notes.from_arrays("a", onset=np.arange(8.0), pitch=[69, 71, 73, 74, 76, 78, 80, 81], duration=np.ones(8))
+    >>> key_fifths(a_major)
+    3
+    """
+    if len(notes) == 0:
+        return 0
+    morph = diatonic_pitch(notes) if morph is None else np.asarray(morph, dtype=np.int64)
+    octave, step = np.divmod(morph - _MIDDLE_C_MORPH, 7)
+    alter = notes.pitch.astype(np.int64) - (60 + 12 * octave + np.asarray(_NATURAL)[step])
+    weight = np.maximum(notes.duration, 1e-3)
+    best, best_cost = 0, np.inf
+    for fifths in sorted(range(-7, 8), key=abs):  # the fewer sharps or flats first: they win a tie
+        signature = np.zeros(7, dtype=np.int64)  # alteration per letter C .. B
+        for letter in ("FCGDAEB" if fifths > 0 else "BEADGCF")[:abs(fifths)]:
+            signature["CDEFGAB".index(letter)] = 1 if fifths > 0 else -1
+        cost = float(weight[alter != signature[step]].sum())
+        if cost < best_cost:
+            best, best_cost = fifths, cost
+    return best
 
 
 def estimate_tonic(notes: Notes) -> int:

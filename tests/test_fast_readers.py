@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from musicwords.io import read_score
+from musicwords.io import read_notes, read_score
 from musicwords.kern import Unsupported as KernUnsupported
 from musicwords.musicxml import Unsupported as XmlUnsupported
 from musicwords.notes import Notes, NotesError
@@ -38,6 +38,9 @@ def _same(a: Notes, b: Notes) -> None:
     assert (a.title, a.tempo_bpm) == (b.title, b.tempo_bpm)
     assert a.bars is not None and b.bars is not None  # where the measures start
     np.testing.assert_array_equal(a.bars, b.bars)
+    assert (a.keys is None) == (b.keys is None)  # the key signatures the score writes
+    if a.keys is not None:
+        np.testing.assert_array_equal(a.keys, b.keys)
 
 
 @pytest.mark.parametrize("rel", CORPUS_FILES)
@@ -45,7 +48,7 @@ def test_the_direct_reader_gives_music21s_notes(rel: str) -> None:
     path = _corpus(rel)
     fast = read_score(path, reader="fast")  # raises Unsupported if it left the file to music21
     _same(read_score(path, reader="music21"), fast)
-    assert len(fast) > 20
+    assert len(fast) > 20 and fast.keys is not None
 
 
 SCORE = """<?xml version="1.0" encoding="UTF-8"?>
@@ -156,6 +159,46 @@ def test_kern_measures_as_numbered(kern: str, bars: list[float] | None, first_ba
     notes = read_score("m.krn", data=kern.encode(), reader="fast")
     assert (None if notes.bars is None else notes.bars.tolist()) == bars and notes.first_bar == first_bar
     assert {t: notes.bar_beat(t) for t in at} == at
+
+
+# two spines in E flat major, a change to G major at the third measure, and the same (the change
+# at the second measure) as MusicXML
+KEYED_KERN = "**kern\t**kern\n*Ibass\t*Icant\n*k[b-e-a-]\t*k[b-e-a-]\n=1\t=1\n2e-\t2g\n2f\t2a-\n=2\t=2\n1g\t1b-\n" \
+             "*k[f#]\t*k[f#]\n=3\t=3\n1f#\t1a\n*-\t*-\n"
+
+
+def _keyed_xml() -> str:
+    def part(pid: str, pitches: list[tuple[str, int, int]]) -> str:
+        notes = [f"<note><pitch><step>{st}</step>{f'<alter>{al}</alter>' if al else ''}<octave>{o}</octave></pitch>"
+                 "<duration>2</duration><type>half</type></note>" for st, al, o in pitches]
+        return (f'<part id="{pid}"><measure number="1"><attributes><divisions>1</divisions><key><fifths>-3</fifths></key>'
+                f"<time><beats>4</beats><beat-type>4</beat-type></time></attributes>{''.join(notes[:2])}</measure>"
+                f'<measure number="2"><attributes><key><fifths>1</fifths></key></attributes>{"".join(notes[2:])}'
+                "</measure></part>")
+    return ('<?xml version="1.0" encoding="UTF-8"?><score-partwise version="3.1"><part-list>'
+            '<score-part id="P1"><part-name>A</part-name></score-part><score-part id="P2"><part-name>B</part-name>'
+            "</score-part></part-list>" + part("P1", [("E", -1, 5), ("F", 0, 5), ("G", 0, 5), ("F", 1, 5)])
+            + part("P2", [("G", 0, 4), ("A", -1, 4), ("B", 0, 4), ("A", 0, 4)]) + "</score-partwise>")
+
+
+@pytest.mark.parametrize(("name", "data", "keys"), [
+    ("keyed.krn", KEYED_KERN, [(0.0, -3), (8.0, 1)]),
+    ("keyed.xml", _keyed_xml(), [(0.0, -3), (4.0, 1)]),
+])
+def test_key_signatures_as_the_score_writes_them(tmp_path: Path, name: str, data: str, keys: list[tuple[float, int]]) -> None:
+    fast = read_score(name, data=data.encode(), reader="fast")
+    assert fast.keys is not None and [(t, int(k)) for t, k in fast.keys.tolist()] == keys
+    assert fast.fifths_at(0.0) == -3 and fast.fifths_at(keys[1][0]) == 1
+    (tmp_path / name).write_text(data)
+    _same(read_score(tmp_path / name, reader="music21"), fast)  # music21 reads the same signatures
+    # MIDI keeps its key signature events, where a file has them (music21 writes the first)
+    import music21
+
+    midi = tmp_path / "keyed.mid"
+    music21.converter.parse(tmp_path / name).write("midi", fp=str(midi))
+    assert read_notes(midi).fifths_at(0.0) == -3
+    # without one (a note CSV, most MIDI): none, and a word's key signature is then estimated
+    assert Notes.from_arrays("x", onset=[0], pitch=[60], duration=[1]).keys is None
 
 
 SPLIT = "**kern\n*M2/4\n=1\n2c\n*^\n=2\t=2\n4d\t2f\n4e\t.\n*v\t*v\n=3\n2g\n*-\n"  # a spine splits in two, and joins

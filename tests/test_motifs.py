@@ -15,6 +15,7 @@ import pytest
 
 from musicwords.discover import DiscoverConfig, discover
 from musicwords.notes import Notes
+from musicwords.spelling import key_fifths
 from musicwords.synthetic import markov_melodies, planted_corpus
 
 
@@ -366,6 +367,17 @@ def test_a_word_as_musicxml_reads_back_with_its_notes(tmp_path: Path) -> None:
     assert [p.nameWithOctave for p in music21.converter.parse(xml, format="musicxml").pitches] == ["D-4", "E4", "G4"]
     with pytest.raises(ValueError, match="does not sound"):
         pattern_musicxml([0, 1], [0, 3], [1, 1], base_pitch=61, spelling=["C#4", "F4"])
+    # where the word stands: key signature, metre, and an upbeat on the beat it starts on
+    for bar_length, beat, meter in [(3.0, 3.5, "3/4"), (1.5, 1.0, "3/8"), (None, 3.0, "4/4"), (2.5, 1.5, "5/8")]:
+        xml = pattern_musicxml([0, 0.5, 1.5], [0, 2, 4], [0.5, 1, 1], base_pitch=66, spelling=["F#4", "G#4", "A#4"],
+                               fifths=6, bar_length=bar_length, beat=beat)
+        score = music21.converter.parse(xml, format="musicxml")
+        first = score.recurse().notes[0]
+        assert score.recurse().getElementsByClass("KeySignature")[0].sharps == 6
+        assert score.recurse().getElementsByClass("TimeSignature")[0].ratioString == meter
+        assert float(first.offset) == (beat - 1 if bar_length else 0.0) and first.measureNumber == 1
+        assert [el.pitch.nameWithOctave for el in score.recurse().notes  # a note over a bar line: once
+                if not (el.tie and el.tie.type in ("continue", "stop"))] == ["F#4", "G#4", "A#4"]
     # the discover command writes one per reported word: its first statement at its pitch, each
     # note as the input spells it. The note CSV spells every black key against music21's own
     # choice (C# as Db, Bb as A#, ...), so names music21 would give cannot pass
@@ -385,12 +397,15 @@ def test_a_word_as_musicxml_reads_back_with_its_notes(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     words = json.loads((tmp_path / "p.dictionary.json").read_text())["words"]
     assert words and all((tmp_path / "p.words" / f"w{w['word_id']}.musicxml").is_file() for w in words)
+    spelled = Notes.from_arrays("p", onset=n.onset, pitch=n.pitch, duration=n.duration, morph=[morph(int(p)) for p in n.pitch])
+    key = key_fifths(spelled)
     black = 0
     for w in words:
         score = music21.converter.parse((tmp_path / "p.words" / f"w{w['word_id']}.musicxml").read_text(), format="musicxml")
         written = [(p.midi, p.name) for el in score.recurse().notes for p in el.pitches
                    if not (el.tie and el.tie.type in ("continue", "stop"))]  # a note over a bar line: once
         assert sorted(p for p, _ in written) == sorted(w["pitch"])  # at the statement's own pitch
+        assert score.recurse().getElementsByClass("KeySignature")[0].sharps == w["fifths"] == key  # the piece's
         for p, name in written:
             default = music21.pitch.Pitch(midi=p)  # music21's own name of the pitch
             want = default.getEnharmonic().name if p % 12 in (1, 3, 6, 8, 10) else default.name
@@ -547,6 +562,21 @@ def test_a_motif_with_another_rhythm_a_note_more_or_an_altered_note_is_one_patte
     assert [html.count(f'data-kind="{r["kind"]}"') for r in rows] == [1, 1, 1, 1]
     first_notes = re.findall(r'class="stmt"[^>]*><svg[^>]*><title>[^<]*</title><rect x="([\d.]+)" y="([\d.]+)"', html)
     assert len(first_notes) == 4 and len(set(first_notes)) == 1  # every first note at the same place: one scale
+
+
+def test_a_words_key_signature_is_the_scores_where_it_writes_one() -> None:
+    """A tune in E flat written without a key signature (every flat an accidental): its words are
+    in the score's signature, none; the same tune with three flats in the signature, or with none
+    written at all, is in E flat's (the estimate: the fewest accidentals)."""
+    from musicwords.io import read_notes
+    from musicwords.report import dictionary_table
+
+    tune = "4e-\n4f\n4g\n4e-\n=\n4b-\n4a-\n2g\n=\n4c\n4d\n4e-\n4g\n=\n2f\n2b-\n=\n"
+    body = "".join([tune] * 4) + "1e-\n*-\n"
+    for signature, want in (("*k[]\n", 0), ("*k[b-e-a-]\n", -3), ("", -3)):
+        notes = read_notes("t.krn", data=("**kern\n*M4/4\n" + signature + body).encode())
+        table = dictionary_table(discover([notes], DiscoverConfig.debug()))
+        assert table.num_rows and set(table.column("fifths").to_pylist()) == {want}, signature
 
 
 @pytest.mark.parametrize("seed", range(3))

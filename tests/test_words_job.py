@@ -23,6 +23,7 @@ from jobs.__main__ import main
 from jobs.words_parse import to_pieces
 from musicwords.em import EMConfig, learn_dictionary, split_blocks
 from musicwords.midi import notes_to_midi_bytes, playable_notes
+from musicwords.spelling import key_fifths
 from musicwords.synthetic import planted_corpus
 from musicwords.tokens import Alphabet, tokenize
 from musicwords.voices import separate_voices
@@ -218,7 +219,14 @@ def test_every_group_has_its_outputs(local_run: dict[str, Any]) -> None:
         assert top["word_id"] == motifs.to_pylist()[0]["word_id"] and 1 <= len(top["statements"]) <= min(8, top["count"])
         assert top["statements"][0]["kind"] == "exact" and all(s["onset"][0] == 0 and s["interval"][0] == 0
                                                                 for s in top["statements"])
-        assert all((folder / "words" / f"m{m['word_id']}.musicxml").is_file() for m in motifs.to_pylist()[:1])
+        for s in top["statements"]:  # each note by its written name, which sounds the statement's steps
+            midi = [music21.pitch.Pitch(n[:1] + n[1:].replace("b", "-")).midi for n in s["spelling"]]
+            assert [m - midi[0] for m in midi] == s["interval"]
+        for m in motifs.to_pylist()[:1]:  # in the key and metre of its first statement's piece
+            xml = music21.converter.parse((folder / "words" / f"m{m['word_id']}.musicxml").read_text(), format="musicxml")
+            assert xml.recurse().getElementsByClass("KeySignature")[0].sharps == m["fifths"]
+            assert xml.recurse().getElementsByClass("TimeSignature")[0].ratioString == f"{m['bar_length']:g}/4"
+            assert float(xml.recurse().notes[0].offset) == m["beat"] - 1
         occ = pq.read_table(folder / "occurrences.parquet").to_pylist()
         by_word = {w["word_id"]: w["count"] for w in words}
         assert {o["word_id"] for o in occ} == set(by_word)
@@ -229,6 +237,13 @@ def test_every_group_has_its_outputs(local_run: dict[str, Any]) -> None:
             assert o["pitch_lo"] == min(p["pitch"][i] for i in o["notes"])
             bar = int(np.searchsorted(p["bars"], o["start"] + 1e-9, side="right")) - 1 + p["first_bar"]  # MIDI: measures
             assert o["bar"] == bar and 1.0 <= o["beat"] < 1.0 + 4.0 + 1e-9
+        first_occ = {o["word_id"]: o for o in reversed(occ)}  # a word's first statement: its table row's notes
+        for w in words:
+            o, p = first_occ[w["word_id"]], pieces[first_occ[w["word_id"]]["piece_id"]]
+            i = min(int(np.searchsorted(p["bars"], o["start"] + 1e-9, side="right")) - 1, len(p["bars"]) - 2)
+            assert w["beat"] == o["beat"] and w["bar_length"] == p["bars"][i + 1] - p["bars"][i]
+            notes = to_pieces([p])[0][0]  # the score's key signature there, else the estimate (MIDI)
+            assert w["fifths"] == (key_fifths(notes) if notes.keys is None else notes.fifths_at(o["start"]))
         per_piece = pq.read_table(folder / "pieces.parquet").to_pylist()
         assert len(per_piece) == g["n_pieces"] and all(r["compression_ratio"] > 0 for r in per_piece)
         document = json.loads((folder / "dictionary.json").read_text())
