@@ -168,11 +168,10 @@ def score_to_notes(parsed: Any, *, piece_id: str, source: str, default_title: st
     bpm = float(marks[0].getQuarterBPM()) if marks and marks[0].getQuarterBPM() else 100.0
     title = (score.metadata.title if score.metadata and score.metadata.title else "") or default_title or piece_id
     measures = list(parts[0].getElementsByClass("Measure"))
-    # the first measure's number, from the second's where there is one: music21 numbers a kern
-    # file's first measure 1 whatever its barline says, and the second as written
-    numbers = [m.number if isinstance(m.number, int) else None for m in measures[:2]]
-    first_bar = (numbers[1] - 1 if len(numbers) == 2 and numbers[1] is not None
-                 else numbers[0] if numbers and numbers[0] is not None else 1)
+    # the first measure's number, or one less than the second's where that is more: music21
+    # numbers a kern file's first measure 1 whatever its barline says, and the second as written
+    numbers = [m.number for m in measures[:2] if isinstance(m.number, int)]
+    first_bar = max(numbers[0], numbers[1] - 1) if len(numbers) == 2 else numbers[0] if numbers else 1
     return Notes.from_arrays(
         piece_id, onset=onsets, pitch=pitches, duration=durations, voice=voices,
         tempo_bpm=bpm, voice_names=tuple(str(n) for n in names), title=str(title),
