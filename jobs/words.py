@@ -88,6 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cfg.add_argument("--motif-voices", choices=(*METHODS, "none"), default=DiscoverConfig.motif_voices,
                      help="streams of the motif layer's dictionary: the top line of each part, other lines too, or "
                           "none: the patterns' streams (a fugue's inner entries need lines or outer) (default: %(default)s)")
+    cfg.add_argument("--motif-bars", type=float, default=DiscoverConfig.motif_bars,
+                     help="a motif shorter than this many measures has its statements filled out to it along their "
+                          "line (musicwords.reconstruct.fill_bars); 0: as found (default: %(default)s)")
     cfg.add_argument("--max-patterns", type=int, default=300,
                      help="report at most this many patterns per group, 0 for all (default: %(default)s)")
     cfg.add_argument("--block-tokens", type=int, default=EMConfig().block_tokens,
@@ -108,6 +111,8 @@ def check(args: argparse.Namespace) -> None:
             raise JobError(f"--{name} must be at least 1, got {value}")
     if args.max_patterns < 0:
         raise JobError(f"--max-patterns must be at least 0 (0: all), got {args.max_patterns}")
+    if not args.motif_bars >= 0:
+        raise JobError(f"--motif-bars must be at least 0 (0: motifs as found), got {args.motif_bars}")
     for name in ("max_voices", "block_tokens", "shard_tokens", "top_words"):
         if getattr(args, name) < 1:
             raise JobError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
@@ -132,7 +137,7 @@ def job_config(args: argparse.Namespace) -> dict[str, Any]:
     """The settings that shape the results (kept in ``<output>/config.json``; a rerun must match)."""
     return {"group_by": args.group_by, "preset": args.preset, "voices": args.voices, "max_voices": args.max_voices,
             "extend": args.extend, "null": args.null, "max_patterns": args.max_patterns, "block_tokens": args.block_tokens,
-            "top_words": args.top_words, "motif_voices": args.motif_voices}
+            "top_words": args.top_words, "motif_voices": args.motif_voices, "motif_bars": args.motif_bars}
 
 
 # --------------------------------------------------------------------------------------------

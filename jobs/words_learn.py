@@ -33,7 +33,8 @@ def discover_config(config: dict[str, Any]) -> Any:
     em = dataclasses.replace(em, block_tokens=int(config["block_tokens"]))
     return DiscoverConfig(voices=config["voices"], max_voices=int(config["max_voices"]), em=em, extend=config["extend"],
                           null=config.get("null", "unigram"), top_patterns=int(config["max_patterns"]) or None,
-                          motif_voices=None if config["motif_voices"] == "none" else config["motif_voices"])
+                          motif_voices=None if config["motif_voices"] == "none" else config["motif_voices"],
+                          motif_bars=float(config.get("motif_bars") or 0) or None)  # a run before it: as found
 
 
 def learn_group(name: str, folder: str, rows: Sequence[dict[str, Any]], config: dict[str, Any], output: str,

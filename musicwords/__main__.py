@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="candidate words: a dictionary learnt like the patterns' (mdl), frequency merges (heard 3 "
                         "times or more, then more often than the idiom predicts), or both: the MDL words' motifs "
                         "first, then the merges' in the notes left (default: %(default)s)")
+    m.add_argument("--motif-bars", type=_motif_bars, default=DiscoverConfig.motif_bars,
+                   help="a motif shorter than this many measures has its statements filled out to it along their "
+                        "line, or 'none' (pieces without measures are left as found) (default: %(default)s)")
     m.add_argument("--no-texture", dest="texture", action="store_false",
                    help="keep figuration (a cell repeated in place, two lines in alternation) among the motifs")
     m.add_argument("--motifs-anywhere", dest="motif_in_melody", action="store_false",
@@ -152,6 +155,18 @@ def _significance(text: str) -> float | None:
     return value
 
 
+def _motif_bars(text: str) -> float | None:
+    if text.lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of measures or 'none', got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
 def _max_notes(text: str) -> int | None:
     if text.lower() == "none":
         return None
@@ -180,7 +195,8 @@ def _evaluate(args: argparse.Namespace) -> int:
                               config=DiscoverConfig(significance=args.significance, null=args.null,
                                                     motif_voices=None if args.motif_voices == "none" else args.motif_voices,
                                                     max_motif_notes=args.max_motif_notes, texture=args.texture,
-                                                    motif_words=args.motif_words, motif_in_melody=args.motif_in_melody))
+                                                    motif_words=args.motif_words, motif_in_melody=args.motif_in_melody,
+                                                    motif_bars=args.motif_bars))
     means = {v: {k: round(x, 4) for k, x in r.items() if k != "pieces"} for v, r in result.items()}
     if args.json:
         print(json.dumps(means))

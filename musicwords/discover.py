@@ -21,7 +21,7 @@ from musicwords.em import Dictionary, EMConfig, learn_dictionary
 from musicwords.idiom import IdiomModel
 from musicwords.merges import counting_dictionary, frequent_merges
 from musicwords.notes import Notes, NotesError
-from musicwords.reconstruct import Occurrence, Pattern, check_significance, find_occurrences, motifs, patterns
+from musicwords.reconstruct import Occurrence, Pattern, check_significance, fill_bars, find_occurrences, motifs, patterns
 from musicwords.tokens import Alphabet, TokenConfig, TokenStreams, tokenize
 from musicwords.variants import VariantFinder
 from musicwords.voices import METHODS, Streams, in_melody, separate_voices
@@ -71,6 +71,10 @@ class DiscoverConfig:
     # tonal answer states the same motif (sections recur literally: the patterns keep `tokens`);
     # None: the patterns' tokens (and with motif_words="mdl", motif_voices=None, their dictionary)
     motif_tokens: TokenConfig | None = field(default_factory=lambda: TokenConfig(pitch="diatonic"))
+    # a motif shorter than this many measures of its metre has each statement filled out along
+    # its stream to that length (reconstruct.fill_bars: a motif is a bar or so, with the notes
+    # that close its figure); pieces without measures are left as they are. None: as found
+    motif_bars: float | None = 1.0
 
     def __post_init__(self) -> None:
         check_significance(self.significance)
@@ -78,6 +82,8 @@ class DiscoverConfig:
             raise ValueError(f"null must be 'markov' or 'unigram', got {self.null!r}")
         if self.motif_ratio is not None and not self.motif_ratio > 1:
             raise ValueError(f"motif_ratio must be > 1 (a motif shortens what it describes) or None, got {self.motif_ratio}")
+        if self.motif_bars is not None and not self.motif_bars > 0:
+            raise ValueError(f"motif_bars must be > 0 (measures) or None, got {self.motif_bars}")
         if self.min_motif_notes < 2:
             raise ValueError(f"min_motif_notes must be >= 2, got {self.min_motif_notes}")
         if self.max_motif_notes is not None and self.max_motif_notes < self.min_motif_notes:
@@ -196,6 +202,8 @@ def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,
                 own, ids = joined(coded.dictionary, merged.dictionary)
                 layer += [dataclasses.replace(p, word=int(ids[p.word]), parts=tuple(int(ids[w]) for w in p.parts))
                           for p in chosen(merged)]
+        if cfg.motif_bars is not None:
+            layer = fill_bars(layer, pieces, motif_streams, cfg.motif_bars)
     return DiscoverResult(pieces, streams, tokens, main.dictionary, main.occurrences, found, layer, own)
 
 

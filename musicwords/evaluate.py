@@ -104,7 +104,8 @@ def load_bps(root: str | Path) -> list[Piece]:
     """``(movement, notes, annotated motifs)`` for the BPS-motif movements at ``root``.
 
     Notes come from ``csv_notes/NN-1.csv`` (header row; onset and duration in crotchet beats,
-    MIDI and morphetic pitch, staff as the voice); each motif type of ``motif_notes/NN/`` is one pattern
+    MIDI and morphetic pitch, staff as the voice, the measure: a measure starts at the first
+    onset of a run of notes with its number, :func:`_measure_starts`); each motif type of ``motif_notes/NN/`` is one pattern
     whose occurrences are its ``<type>-<k>.csv`` files (onset, MIDI pitch, ...).
     """
     import csv  # noqa: PLC0415
@@ -124,7 +125,8 @@ def load_bps(root: str | Path) -> list[Piece]:
             f.stem, onset=[round(float(r["onset"]), 3) for r in rows], pitch=[int(float(r["midi_number"])) for r in rows],
             duration=[round(float(r["duration"]), 3) for r in rows], voice=staff,
             voice_names=tuple(f"staff{s}" for s in range(int(staff.max()) + 1)), title=f.stem,
-            morph=_fill_spelling([r["morphetic_number"] for r in rows], [int(float(r["midi_number"])) for r in rows]))
+            morph=_fill_spelling([r["morphetic_number"] for r in rows], [int(float(r["midi_number"])) for r in rows]),
+            bars=_measure_starts([float(r["onset"]) for r in rows], [r["measure"] for r in rows]))
         by_type: dict[str, list[tuple[int, Points]]] = {}
         folder = root / "motif_notes" / f.stem.split("-")[0]
         for occ in folder.glob("*.csv"):
@@ -138,6 +140,23 @@ def load_bps(root: str | Path) -> list[Piece]:
         ref = [[pts for _, pts in sorted(occs, key=lambda o: o[0])] for _, occs in sorted(by_type.items())]
         out.append((f.stem, notes, ref))
     return out
+
+
+def _measure_starts(onset: list[float], measure: list[str]) -> list[float] | None:
+    """Where a BPS-motif movement's measures start: the first onset of each run of notes (in onset
+    order) that share a measure number (the numbers start again where the movement repeats); a
+    measure that opens with a rest starts late, at its first note. ``None`` without numbers.
+
+    >>> _measure_starts([0, 1, 2, 2.5, 4, 0.5], ["1", "1", "2", "2", "1", "1"])
+    [0.0, 2.0, 4.0]
+    """
+    runs: list[float] = []
+    last = None
+    for t, m in sorted(zip(onset, measure, strict=True), key=lambda x: x[0]):
+        if m.strip() and m != last:
+            runs.append(round(float(t), 3))
+            last = m
+    return runs or None
 
 
 def _fill_spelling(morph: list[str], midi: list[int]) -> list[int] | None:

@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -34,8 +35,9 @@ from musicwords.lattice import build_lattice, viterbi
 from musicwords.notes import Notes
 from musicwords.tokens import TokenStreams
 from musicwords.variants import VariantFinder
+from musicwords.voices import Streams
 
-__all__ = ["LEVELS", "Occurrence", "Pattern", "check_significance", "find_occurrences", "level_of", "motifs",
+__all__ = ["LEVELS", "Occurrence", "Pattern", "check_significance", "fill_bars", "find_occurrences", "level_of", "motifs",
            "patterns", "rank_words", "word_parts"]
 
 LEVELS = ("motif", "phrase", "section")
@@ -302,6 +304,69 @@ def patterns(
                            parts=word_parts(d, w), variants=tuple(k for _, _, k in varied)))
         if top is not None and len(out) >= top:
             break
+    return out
+
+
+def fill_bars(found: list[Pattern], pieces: list[Notes], streams: list[Streams], bars: float = 1.0) -> list[Pattern]:
+    """The motifs ``found`` with each statement filled out to ``bars`` measures where a motif is shorter.
+
+    A motif's word is where its statements agree; where it ends, a listener's unit often does
+    not: a motif is commonly a bar or two of its metre, with the notes that close its figure.
+    So a motif whose statements span (first onset to last end, their median) less than ``bars``
+    measures of the metre they start in (:meth:`~musicwords.notes.Notes.bar_length`) has each
+    statement go on along its stream (``streams``: the voices the motif layer read, one per
+    piece) with every following note that ends within ``bars`` measures of the statement's
+    start, up to the motif's next statement. A piece without measures (a note CSV) and a
+    statement across streams are left as they are.
+
+    Examples
+    --------
+    >>> from musicwords.voices import separate_voices
+    >>> n = Notes.from_arrays("x", onset=[0, 1, 2, 3, 4], pitch=[60, 62, 64, 65, 67], duration=[1] * 5, bars=[0, 4])
+    >>> short = Pattern(word=9, bits_saved=1.0, occurrences=((0, np.array([0, 1])),))
+    >>> fill_bars([short], [n], [separate_voices(n, method="skyline")])[0].occurrences[0][1].tolist()  # to the bar's end
+    [0, 1, 2, 3]
+    """
+    lines: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # piece -> each note's stream (-1: none) and place in it
+
+    def line_of(piece: int) -> tuple[np.ndarray, np.ndarray]:
+        if piece not in lines:
+            stream, place = np.full(len(pieces[piece]), -1), np.zeros(len(pieces[piece]), dtype=np.int64)
+            for k, s in enumerate(streams[piece].streams):
+                stream[s], place[s] = k, np.arange(len(s))
+            lines[piece] = stream, place
+        return lines[piece]
+
+    out = []
+    for pattern in found:
+        places = []
+        for piece, idx in pattern.occurrences:
+            notes = pieces[piece]
+            start = float(notes.onset[idx].min())
+            length = notes.bar_length(start)
+            span = math.inf if length is None else float((notes.onset[idx] + notes.duration[idx]).max() - start) / length
+            places.append((start, length, span))
+        if not places or float(np.median([span for *_, span in places])) >= bars:
+            out.append(pattern)
+            continue
+        taken: dict[int, set[int]] = {}
+        for piece, idx in pattern.occurrences:
+            taken.setdefault(piece, set()).update(idx.tolist())
+        filled = []
+        for (piece, idx), (start, length, _) in zip(pattern.occurrences, places, strict=True):
+            notes = pieces[piece]
+            stream, place = line_of(piece)
+            if length is None or len(set(stream[idx].tolist())) != 1 or stream[idx[0]] < 0:
+                filled.append((piece, idx))
+                continue
+            line = streams[piece].streams[int(stream[idx[0]])]
+            last = int(place[idx].max())
+            cut = int(np.searchsorted(notes.onset[line], start + bars * length + 1e-9, side="right"))  # a line's onsets rise
+            after = line[last + 1:max(cut, last + 1)]
+            within = [bool(notes.onset[i] + notes.duration[i] <= start + bars * length + 1e-9) and int(i) not in taken[piece]
+                      for i in after]
+            filled.append((piece, np.concatenate([idx, after[np.cumprod(within).astype(bool)] if within else after[:0]])))
+        out.append(dataclasses.replace(pattern, occurrences=tuple(filled)))
     return out
 
 

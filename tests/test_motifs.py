@@ -237,8 +237,8 @@ def test_the_motif_layer_takes_the_mdl_words_motifs_first_then_the_merges_in_the
     """motif_words="both" (the default): the motifs among the MDL dictionary's words, exactly as
     motif_words="mdl" finds them, then motifs among the frequency merges, none of whose
     statements shares a note with one before; one dictionary names them all."""
-    pieces = chorales[:3]
-    both, mdl, merges = (discover(pieces, DiscoverConfig(motif_words=w)) for w in ("both", "mdl", "merges"))
+    pieces = chorales[:3]  # statements as their words spell them (not filled out to a bar: fill_bars is tested below)
+    both, mdl, merges = (discover(pieces, DiscoverConfig(motif_words=w, motif_bars=None)) for w in ("both", "mdl", "merges"))
 
     def statements(found: list) -> list[list[tuple[int, tuple[int, ...]]]]:
         return [[(piece, tuple(idx.tolist())) for piece, idx in p.occurrences] for p in found]
@@ -562,6 +562,38 @@ def test_a_motif_with_another_rhythm_a_note_more_or_an_altered_note_is_one_patte
     assert [html.count(f'data-kind="{r["kind"]}"') for r in rows] == [1, 1, 1, 1]
     first_notes = re.findall(r'class="stmt"[^>]*><svg[^>]*><title>[^<]*</title><rect x="([\d.]+)" y="([\d.]+)"', html)
     assert len(first_notes) == 4 and len(set(first_notes)) == 1  # every first note at the same place: one scale
+
+
+def test_a_motif_shorter_than_a_bar_is_filled_out_to_its_bar() -> None:
+    """A two-beat motif in 4/4 is stated at the start of bars, each time followed by other notes:
+    its statements go on to the bar's end (not past it, and not into its next statement); without
+    measures, or with motif_bars=None, they are its word's notes only."""
+    rng = np.random.default_rng(3)
+    motif = [(0, 0.5), (4, 0.5), (7, 0.5), (4, 0.5)]  # (pitch from the first, duration): two beats
+    onset, pitch, duration, starts = [], [], [], []
+    t = 0.0
+    for _ in range(12):
+        base = int(rng.integers(60, 67))
+        starts.append(len(onset))
+        for step, d in motif:
+            onset.append(t), pitch.append(base + step), duration.append(d)
+            t += d
+        for _ in range(2):  # the rest of the bar: two crotchets no motif has
+            onset.append(t), pitch.append(int(rng.integers(48, 84))), duration.append(1.0)
+            t += 1.0
+    bars = np.arange(0.0, t, 4.0)
+    found = {}
+    for name, cfg, measured in (("filled", DiscoverConfig(), True), ("as found", DiscoverConfig(motif_bars=None), True),
+                                ("no measures", DiscoverConfig(), False)):
+        n = Notes.from_arrays("m", onset=onset, pitch=pitch, duration=duration, bars=bars if measured else None)
+        result = discover([n], cfg)
+        best = max(result.motifs, key=lambda p: len({int(i.min()) for _, i in p.occurrences} & set(starts)))
+        assert len({int(i.min()) for _, i in best.occurrences} & set(starts)) >= 8, name  # the motif, stated 8+ times
+        found[name] = [np.sort(i).tolist() for _, i in best.occurrences if int(i.min()) in starts]
+        held = [int(i) for _, idx in best.occurrences for i in idx]
+        assert len(held) == len(set(held)), name  # no note in two statements
+    assert all(idx == list(range(idx[0], idx[0] + 6)) for idx in found["filled"])  # its four notes and the bar's last two
+    assert all(len(idx) == 4 for idx in found["as found"]) and found["no measures"] == found["as found"]
 
 
 def test_a_words_key_signature_is_the_scores_where_it_writes_one() -> None:
