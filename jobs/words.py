@@ -57,7 +57,7 @@ CORPUS_FOLDER = "_corpus"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from musicwords.discover import DiscoverConfig  # noqa: PLC0415
+    from musicwords.discover import DiscoverConfig, motif_bars_arg  # noqa: PLC0415
     from musicwords.em import EMConfig  # noqa: PLC0415
     from musicwords.voices import METHODS  # noqa: PLC0415
 
@@ -88,9 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cfg.add_argument("--motif-voices", choices=(*METHODS, "none"), default=DiscoverConfig.motif_voices,
                      help="streams of the motif layer's dictionary: the top line of each part, other lines too, or "
                           "none: the patterns' streams (a fugue's inner entries need lines or outer) (default: %(default)s)")
-    cfg.add_argument("--motif-bars", type=float, default=DiscoverConfig.motif_bars,
+    cfg.add_argument("--motif-bars", type=motif_bars_arg, default=DiscoverConfig.motif_bars,
                      help="a motif shorter than this many measures has its statements filled out to it along their "
-                          "line (musicwords.reconstruct.fill_bars); 0: as found (default: %(default)s)")
+                          "line (musicwords.reconstruct.fill_bars), or 'none': as found (default: %(default)s)")
     cfg.add_argument("--max-patterns", type=int, default=300,
                      help="report at most this many patterns per group, 0 for all (default: %(default)s)")
     cfg.add_argument("--block-tokens", type=int, default=EMConfig().block_tokens,
@@ -111,8 +111,6 @@ def check(args: argparse.Namespace) -> None:
             raise JobError(f"--{name} must be at least 1, got {value}")
     if args.max_patterns < 0:
         raise JobError(f"--max-patterns must be at least 0 (0: all), got {args.max_patterns}")
-    if not args.motif_bars >= 0:
-        raise JobError(f"--motif-bars must be at least 0 (0: motifs as found), got {args.motif_bars}")
     for name in ("max_voices", "block_tokens", "shard_tokens", "top_words"):
         if getattr(args, name) < 1:
             raise JobError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")

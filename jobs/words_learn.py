@@ -34,7 +34,7 @@ def discover_config(config: dict[str, Any]) -> Any:
     return DiscoverConfig(voices=config["voices"], max_voices=int(config["max_voices"]), em=em, extend=config["extend"],
                           null=config.get("null", "unigram"), top_patterns=int(config["max_patterns"]) or None,
                           motif_voices=None if config["motif_voices"] == "none" else config["motif_voices"],
-                          motif_bars=float(config.get("motif_bars") or 0) or None)  # a run before it: as found
+                          motif_bars=config.get("motif_bars"))  # None (and a run before the option): as found
 
 
 def learn_group(name: str, folder: str, rows: Sequence[dict[str, Any]], config: dict[str, Any], output: str,

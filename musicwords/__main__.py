@@ -11,7 +11,7 @@ from musicwords.notes import NotesError
 
 
 def main(argv: list[str] | None = None) -> int:
-    from musicwords.discover import MOTIF_WORDS, DiscoverConfig  # noqa: PLC0415
+    from musicwords.discover import MOTIF_WORDS, DiscoverConfig, motif_bars_arg  # noqa: PLC0415
     from musicwords.evaluate import DATASETS, LAYERS, SPLITS  # noqa: PLC0415
     from musicwords.reconstruct import LEVELS  # noqa: PLC0415
     from musicwords.voices import METHODS  # noqa: PLC0415
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="candidate words: a dictionary learnt like the patterns' (mdl), frequency merges (heard 3 "
                         "times or more, then more often than the idiom predicts), or both: the MDL words' motifs "
                         "first, then the merges' in the notes left (default: %(default)s)")
-    m.add_argument("--motif-bars", type=_motif_bars, default=DiscoverConfig.motif_bars,
+    m.add_argument("--motif-bars", type=motif_bars_arg, default=DiscoverConfig.motif_bars,
                    help="a motif shorter than this many measures has its statements filled out to it along their "
                         "line, or 'none' (pieces without measures are left as found) (default: %(default)s)")
     m.add_argument("--no-texture", dest="texture", action="store_false",
@@ -152,18 +152,6 @@ def _significance(text: str) -> float | None:
         check_significance(value)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
-    return value
-
-
-def _motif_bars(text: str) -> float | None:
-    if text.lower() == "none":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of measures or 'none', got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
     return value
 
 

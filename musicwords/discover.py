@@ -26,7 +26,7 @@ from musicwords.tokens import Alphabet, TokenConfig, TokenStreams, tokenize
 from musicwords.variants import VariantFinder
 from musicwords.voices import METHODS, Streams, in_melody, separate_voices
 
-__all__ = ["MOTIF_WORDS", "DiscoverConfig", "DiscoverResult", "discover", "joined"]
+__all__ = ["MOTIF_WORDS", "DiscoverConfig", "DiscoverResult", "discover", "joined", "motif_bars_arg"]
 
 MOTIF_WORDS = ("both", "mdl", "merges")  # where the motif layer's candidates come from (DiscoverConfig.motif_words)
 
@@ -116,6 +116,21 @@ class DiscoverResult:
     def motif_words(self) -> Dictionary:
         """The dictionary the motifs' word ids refer to."""
         return self.motif_dictionary or self.dictionary
+
+
+def motif_bars_arg(text: str) -> float | None:
+    """``--motif-bars`` on a command line: a number of measures (> 0), or ``none``."""
+    import argparse  # noqa: PLC0415
+
+    if text.lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of measures or 'none', got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 measures, or 'none', got {text!r}")
+    return value
 
 
 def discover(pieces: list[Notes], config: DiscoverConfig | None = None, *,

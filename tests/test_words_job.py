@@ -338,9 +338,12 @@ def test_group_by_none_learns_the_corpus_alone(local_run: dict[str, Any], tmp_pa
     out = tmp_path / "none"
     shutil.copytree(local_run["out"] / "pieces", out / "pieces")  # the parsed rows: only the learning runs
     summary = _run(["words", "--input", str(local_run["root"]), "--output", str(out), "--preset", "debug", "--workers", "2",
-                    "--group-by", "none", "--top-words", "6", "--motif-voices", "none"], local_run["workdir"])
+                    "--group-by", "none", "--top-words", "6", "--motif-voices", "none", "--motif-bars", "none"],
+                   local_run["workdir"])
     assert summary["parsed_now"] == 0 and summary["groups"] == summary["groups_ok"] == 1
-    assert json.loads((out / "config.json").read_text())["motif_voices"] == "none"
+    config = json.loads((out / "config.json").read_text())
+    assert config["motif_voices"] == "none" and config["motif_bars"] is None
+    assert json.loads((local_run["out"] / "config.json").read_text())["motif_bars"] == 1.0  # the default: filled to a bar
     groups = pq.read_table(out / "groups.parquet").to_pylist()
     assert [g["group"] for g in groups] == ["whole corpus"]
     assert groups[0]["n_pieces"] == summary["parsed"] - summary["parse_errors"]
