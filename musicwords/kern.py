@@ -12,7 +12,7 @@ first ``*MM``, the title of ``!!!OTL``, part names from ``*I`` instrument codes 
 measures from the barlines (``=``), numbered as the score numbers them, a pickup before the
 first barline included (music21 gives the same measure starts, but numbers a kern file's first
 measure 1 whatever its barline says: read through music21, :func:`musicwords.corpus.score_to_notes`
-takes the number from the second measure); key signatures from ``*k[...]``.
+takes one less than the second measure's number); key signatures from ``*k[...]``.
 
 It raises :class:`Unsupported` (and :func:`~musicwords.io.read_score` then uses music21) for
 anything it does not handle exactly: spine splits, joins, exchanges and additions (``*^ *v *x
