@@ -122,14 +122,11 @@ def motif_bars_arg(text: str) -> float | None:
     """``--motif-bars`` on a command line: a number of measures (> 0), or ``none``."""
     import argparse  # noqa: PLC0415
 
-    if text.lower() == "none":
-        return None
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of measures or 'none', got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0 measures, or 'none', got {text!r}")
+        value = None if text.lower() == "none" else float(text)
+        DiscoverConfig(motif_bars=value)  # its own check
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
     return value
 
 

@@ -143,8 +143,8 @@ def read_kern(raw: bytes, *, source: str, piece_id: str, max_notes: int) -> Note
                         tempo[s] = bpm
                 elif f.startswith("*I") and not f.startswith(("*IC", "*IG", "*ITr")) and instrument[s] is None:
                     instrument[s] = f[2:]
-                elif f.startswith("*k[") and f.endswith("]") and abs(f.count("#") - f.count("-")) <= 7:
-                    keys[s].append((float(offset[s]), f.count("#") - f.count("-")))
+                elif f.startswith("*k[") and f.endswith("]") and abs(fifths := f.count("#") - f.count("-")) <= 7:
+                    keys[s].append((float(offset[s]), fifths))
             continue
         if head in ("!", "="):
             if any(f[:1] != head for f in fields):

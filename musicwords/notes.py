@@ -160,9 +160,8 @@ class Notes:
         if self.bars is None or len(self.bars) < 2:
             return None
         i = int(np.searchsorted(self.bars, onset + 1e-9, side="right")) - 1
-        if i < 0 or (i == 0 and self.first_bar == 0):
-            i = 1 if len(self.bars) > 2 or i < 0 else 0
-        i = min(i, len(self.bars) - 2)
+        pickup = i < 0 or (i == 0 and self.first_bar == 0)
+        i = min(max(i, 0) + pickup, len(self.bars) - 2)  # a pickup's or the last measure's neighbour
         return float(self.bars[i + 1] - self.bars[i])
 
     def fifths_at(self, onset: float) -> int | None:

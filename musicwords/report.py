@@ -94,26 +94,27 @@ _SHAPE = (("onset", "float64"), ("interval", "int64"), ("duration", "float64"), 
 _PLACE = (("fifths", "int64"), ("bar_length", "float64"), ("beat", "float64"))
 
 
-def _shape(n: Notes, idx: np.ndarray, spelled: tuple[np.ndarray, int]) -> dict[str, Any]:
+def _shape(n: Notes, idx: np.ndarray, spelled: tuple[np.ndarray, int | None]) -> dict[str, Any]:
     """The ``_SHAPE`` and ``_PLACE`` columns of the statement of ``n`` at note indices ``idx``;
     ``spelled``: the morphetic pitch of every note of ``n`` and its key signature (:func:`_spelled`)."""
     morph, fifths = spelled
-    at = n.fifths_at(float(n.onset[idx[0]]))  # the score's own where it writes one
-    where = n.bar_beat(float(n.onset[idx[0]]))
-    return {"onset": (n.onset[idx] - n.onset[idx[0]]).round(4).tolist(),
+    t0 = float(n.onset[idx[0]])
+    where = n.bar_beat(t0)
+    return {"onset": (n.onset[idx] - t0).round(4).tolist(),
             "interval": (n.pitch[idx].astype(int) - int(n.pitch[idx[0]])).tolist(),
             "duration": n.duration[idx].round(4).tolist(), "pitch": n.pitch[idx].astype(int).tolist(),
-            "spelling": pitch_names(n, idx, morph=morph), "fifths": fifths if at is None else at,
-            "bar_length": n.bar_length(float(n.onset[idx[0]])), "beat": where[1] if where else None}
+            "spelling": pitch_names(n, idx, morph=morph), "fifths": fifths if n.keys is None else n.fifths_at(t0),
+            "bar_length": n.bar_length(t0), "beat": where[1] if where else None}
 
 
-def _spelled(result: DiscoverResult) -> Callable[[int], tuple[np.ndarray, int]]:
+def _spelled(result: DiscoverResult) -> Callable[[int], tuple[np.ndarray, int | None]]:
     """Piece index → the morphetic pitch of its notes (by its key where the input does not spell
-    them) and the key signature that writes them with the fewest accidentals (for a statement
-    where the score writes none), each piece spelled once."""
-    def spell(piece: int) -> tuple[np.ndarray, int]:
-        morph = diatonic_pitch(result.pieces[piece])
-        return morph, key_fifths(result.pieces[piece], morph=morph)
+    them) and, where the score writes no key signature, the one that writes them with the fewest
+    accidentals; each piece spelled once."""
+    def spell(piece: int) -> tuple[np.ndarray, int | None]:
+        n = result.pieces[piece]
+        morph = diatonic_pitch(n)
+        return morph, key_fifths(n, morph=morph) if n.keys is None else None
 
     return functools.cache(spell)
 
@@ -194,12 +195,10 @@ def statements(result: DiscoverResult, pattern: Pattern, *, limit: int = 8) -> l
         n = result.pieces[piece]
         idx = idx[np.argsort(n.onset[idx], kind="stable")]
         where = n.bar_beat(float(n.onset[idx[0]]))
-        rows.append({
-            "kind": kinds[i], "piece_id": n.piece_id, "bar": where[0] if where else None,
-            "beat": where[1] if where else None, "onset": (n.onset[idx] - n.onset[idx[0]]).round(4).tolist(),
-            "interval": (n.pitch[idx].astype(int) - int(n.pitch[idx[0]])).tolist(), "duration": n.duration[idx].round(4).tolist(),
-            "spelling": pitch_names(n, idx, morph=spelled(piece)[0]),
-        })
+        shape = _shape(n, idx, spelled(piece))
+        rows.append({"kind": kinds[i], "piece_id": n.piece_id, "bar": where[0] if where else None,
+                     "beat": where[1] if where else None,
+                     **{k: shape[k] for k in ("onset", "interval", "duration", "spelling")}})
     return rows
 
 

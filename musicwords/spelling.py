@@ -38,6 +38,8 @@ Examples
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from musicwords.notes import Notes
@@ -71,11 +73,17 @@ def written(pitch: int, morph: int) -> tuple[str, int, int]:
     >>> written(63, 62), written(63, 61), written(60, 59)
     (('E', -1, 4), ('D', 1, 4), ('B', 1, 3))
     """
-    octave, step = divmod(int(morph) - _MIDDLE_C_MORPH, 7)
-    alter = int(pitch) - (60 + 12 * octave + _NATURAL[step])
+    octave, step, alter = (int(x) for x in _alteration(int(pitch), int(morph)))
     if abs(alter) > 2:
         raise ValueError(f"no note writes MIDI pitch {pitch} at morphetic pitch {morph}")
     return "CDEFGAB"[step], alter, octave + 4
+
+
+def _alteration(pitch: Any, morph: Any) -> tuple[Any, Any, Any]:
+    """Octave (from middle C's, 0), letter (0 = C) and alteration in semitones of the notes a MIDI
+    and a morphetic pitch write; scalars or arrays alike."""
+    octave, step = np.divmod(morph - _MIDDLE_C_MORPH, 7)
+    return octave, step, pitch - (60 + 12 * octave + np.asarray(_NATURAL)[step])
 
 
 def pitch_names(notes: Notes, idx: np.ndarray | None = None, *, morph: np.ndarray | None = None) -> list[str]:
@@ -90,15 +98,10 @@ def pitch_names(notes: Notes, idx: np.ndarray | None = None, *, morph: np.ndarra
     """
     chosen = np.arange(len(notes)) if idx is None else np.asarray(idx)
     morph = (diatonic_pitch(notes) if morph is None else morph)[chosen]
-    names = []
-    for p, m in zip(notes.pitch[chosen].tolist(), morph.tolist(), strict=True):
-        try:
-            letter, alter, octave = written(p, m)
-        except ValueError:
-            names.append(f"{_SHARPS[p % 12]}{p // 12 - 1}")
-            continue
-        names.append(f"{letter}{'#' * alter if alter > 0 else 'b' * -alter}{octave}")
-    return names
+    pitch = notes.pitch[chosen].astype(np.int64)
+    octave, step, alter = _alteration(pitch, morph.astype(np.int64))  # as written(), for all notes at once
+    return [f"{'CDEFGAB'[s]}{'#' * a if a > 0 else 'b' * -a}{o + 4}" if abs(a) <= 2 else f"{_SHARPS[p % 12]}{p // 12 - 1}"
+            for p, o, s, a in zip(pitch.tolist(), octave.tolist(), step.tolist(), alter.tolist(), strict=True)]
 
 
 def key_fifths(notes: Notes, *, morph: np.ndarray | None = None) -> int:
@@ -118,8 +121,7 @@ def key_fifths(notes: Notes, *, morph: np.ndarray | None = None) -> int:
     if len(notes) == 0:
         return 0
     morph = diatonic_pitch(notes) if morph is None else np.asarray(morph, dtype=np.int64)
-    octave, step = np.divmod(morph - _MIDDLE_C_MORPH, 7)
-    alter = notes.pitch.astype(np.int64) - (60 + 12 * octave + np.asarray(_NATURAL)[step])
+    _, step, alter = _alteration(notes.pitch.astype(np.int64), morph)
     weight = np.maximum(notes.duration, 1e-3)
     best, best_cost = 0, np.inf
     for fifths in sorted(range(-7, 8), key=abs):  # the fewer sharps or flats first: they win a tie
